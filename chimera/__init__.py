@@ -1,0 +1,2 @@
+"""chimera: observable, multi-tenant agent swarms declared in YAML."""
+

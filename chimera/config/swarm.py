@@ -1,0 +1,120 @@
+"""The loaded swarm: validated configuration plus the compiled pieces services need."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
+
+from chimera.config.templates import PromptTemplate
+from chimera.models.config import JudgeSettings, ResolvedJudge, SkillConfig, SwarmConfig
+from chimera.models.thresholds import Thresholds
+
+
+@dataclass(frozen=True)
+class Skill:
+    """A skill ready to run: its config, compiled template and schema validators."""
+
+    config: SkillConfig
+    path: Path
+    template: PromptTemplate
+    input_validator: Validator
+    output_validator: Validator
+
+    @property
+    def name(self) -> str:
+        """The skill's unique name."""
+        return self.config.name
+
+    def input_errors(self, value: Any) -> list[str]:
+        """Return a message per way ``value`` breaks the input schema (empty when valid)."""
+        return _messages(self.input_validator, value)
+
+    def output_errors(self, value: Any) -> list[str]:
+        """Return a message per way ``value`` breaks the output schema (empty when valid)."""
+        return _messages(self.output_validator, value)
+
+
+def _messages(validator: Validator, value: Any) -> list[str]:
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    return [f"{_json_path(e.absolute_path)}: {e.message}" for e in errors]
+
+
+def _json_path(path: Any) -> str:
+    parts = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return "$" + parts
+
+
+def compile_validator(schema: Mapping[str, Any]) -> Validator:
+    """Build a validator for ``schema`` (its ``$schema`` decides the draft; 2020-12 default)."""
+    from jsonschema.validators import validator_for
+
+    cls = validator_for(schema, default=Draft202012Validator)
+    validator: Validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return validator
+
+
+@dataclass(frozen=True)
+class Swarm:
+    """A validated swarm: what ``chimera validate`` checks and every command runs."""
+
+    config: SwarmConfig
+    path: Path
+    skills: Mapping[str, Skill]
+    _judge_cache: dict[tuple[str, str], ResolvedJudge] = field(default_factory=dict)
+
+    @property
+    def tenants(self) -> list[str]:
+        """Tenant names in file order."""
+        return list(self.config.tenants)
+
+    def skill(self, name: str) -> Skill:
+        """Return the skill called ``name``; ``KeyError`` if there is none."""
+        return self.skills[name]
+
+    def tenant_may_run(self, tenant: str, skill: str) -> bool:
+        """Tell whether ``tenant`` exists and lists ``skill``."""
+        config = self.config.tenants.get(tenant)
+        return config is not None and skill in config.skills
+
+    def judge_for(self, tenant: str, skill: str) -> ResolvedJudge:
+        """Merge Judge settings for one tenant and skill; the most specific level wins.
+
+        Order, least to most specific: swarm, tenant, swarm's per-skill, tenant's per-skill.
+        """
+        key = (tenant, skill)
+        cached = self._judge_cache.get(key)
+        if cached is not None:
+            return cached
+        levels = judge_levels(self.config, tenant, skill)
+        merged: dict[str, Any] = {}
+        for level in levels:
+            for name in ("policy", "approve_at", "review_at", "on_deny", "options"):
+                value = getattr(level, name)
+                if value is not None:
+                    merged[name] = value
+        resolved = ResolvedJudge(
+            policy=merged["policy"],
+            thresholds=Thresholds(approve_at=merged["approve_at"], review_at=merged["review_at"]),
+            on_deny=merged["on_deny"],
+            options=merged.get("options", {}),
+        )
+        self._judge_cache[key] = resolved
+        return resolved
+
+
+def judge_levels(config: SwarmConfig, tenant: str, skill: str) -> list[JudgeSettings]:
+    """The Judge settings that apply to ``tenant``/``skill``, least specific first."""
+    levels: list[JudgeSettings] = [config.judge]
+    tenant_config = config.tenants.get(tenant)
+    if tenant_config is not None:
+        levels.append(tenant_config.judge)
+    if skill in config.judge.skills:
+        levels.append(config.judge.skills[skill])
+    if tenant_config is not None and skill in tenant_config.judge.skills:
+        levels.append(tenant_config.judge.skills[skill])
+    return levels

@@ -1,0 +1,134 @@
+"""Every Redis key name chimera uses, built in this one module.
+
+All of a tenant's keys carry the tenant as a Redis Cluster hash tag (``{acme}``) so they
+share one slot: the Lua scripts and MULTI blocks that touch several of them stay legal on a
+cluster. Lua scripts receive their keys from here through ``KEYS`` and never build names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chimera.models.types import is_safe_id
+
+DEFAULT_PREFIX = "chimera"
+
+#: Consumer group of the Workers on each tenant's task stream.
+WORKER_GROUP = "workers"
+#: Consumer group of the Judges on each tenant's result stream.
+JUDGE_GROUP = "judges"
+
+#: Field of a stream entry holding the model as JSON.
+BODY_FIELD = "body"
+#: Field of a stream entry holding the W3C trace context.
+TRACEPARENT_FIELD = "traceparent"
+
+
+@dataclass(frozen=True)
+class TenantKeys:
+    """The keys of one tenant under one prefix."""
+
+    prefix: str
+    tenant: str
+
+    def __post_init__(self) -> None:
+        if not is_safe_id(self.tenant):
+            raise ValueError(f"unsafe tenant id {self.tenant!r}")
+
+    @property
+    def base(self) -> str:
+        """``<prefix>:{<tenant>}``: the part every key of this tenant starts with."""
+        return f"{self.prefix}:{{{self.tenant}}}"
+
+    @property
+    def tasks(self) -> str:
+        """Stream of Tasks waiting for a Worker."""
+        return f"{self.base}:tasks"
+
+    @property
+    def results(self) -> str:
+        """Stream of Results waiting for the Judge."""
+        return f"{self.base}:results"
+
+    @property
+    def ledger(self) -> str:
+        """Hash task id → Task JSON of every task not yet settled (Judge checks against it)."""
+        return f"{self.base}:ledger"
+
+    @property
+    def committed(self) -> str:
+        """Hash task id → committed Result JSON; written once per task (HSETNX)."""
+        return f"{self.base}:committed"
+
+    @property
+    def settled(self) -> str:
+        """Hash task id → how the task ended (committed, denied, dead_lettered)."""
+        return f"{self.base}:settled"
+
+    @property
+    def review(self) -> str:
+        """Hash task id → review item JSON, for results parked for a human."""
+        return f"{self.base}:review"
+
+    @property
+    def delayed(self) -> str:
+        """Sorted set of Task JSON scored by the time it may run again (retries)."""
+        return f"{self.base}:delayed"
+
+    @property
+    def dlq(self) -> str:
+        """Stream of dead-lettered tasks with their reason."""
+        return f"{self.base}:dlq"
+
+    @property
+    def audit(self) -> str:
+        """Stream of hash-chained audit records."""
+        return f"{self.base}:audit"
+
+    @property
+    def audit_head(self) -> str:
+        """Hash holding the sequence number and hash of the newest audit record."""
+        return f"{self.base}:audit:head"
+
+    @property
+    def sessions(self) -> str:
+        """Set of this tenant's session ids."""
+        return f"{self.base}:sessions"
+
+    def session(self, session_id: str) -> str:
+        """Hash with one session's state and counters."""
+        if not is_safe_id(session_id):
+            raise ValueError(f"unsafe session id {session_id!r}")
+        return f"{self.base}:session:{session_id}"
+
+    def all_fixed(self) -> list[str]:
+        """Every key of this tenant whose name does not depend on a session."""
+        return [
+            self.tasks,
+            self.results,
+            self.ledger,
+            self.committed,
+            self.settled,
+            self.review,
+            self.delayed,
+            self.dlq,
+            self.audit,
+            self.audit_head,
+            self.sessions,
+        ]
+
+
+@dataclass(frozen=True)
+class Keyspace:
+    """Key names for every tenant under one prefix (tests use their own prefix)."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def tenant(self, tenant: str) -> TenantKeys:
+        """Return the keys of ``tenant``."""
+        return TenantKeys(self.prefix, tenant)
+
+    @property
+    def tenants_index(self) -> str:
+        """Set of tenants that ever had a task under this prefix."""
+        return f"{self.prefix}:tenants"

@@ -1,0 +1,101 @@
+"""Structured logging: readable on a terminal, JSON lines elsewhere, secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[REDACTED]"
+
+#: Keys whose values are secrets wherever they appear in an event, at any depth.
+_SECRET_KEY = re.compile(
+    r"(?i)(^|[_-])(pass(word|wd)?|secret|token|api[_-]?key|apikey|authorization|"
+    r"credentials?|private[_-]?key|cookie)$"
+)
+#: Secret-looking material inside free text: bearer tokens, provider keys, URL passwords.
+_SECRET_TEXT = [
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + REDACTED),
+    (re.compile(r"\b(sk|pk|rk|ghp|gho|xox[abp])[-_][A-Za-z0-9_-]{12,}"), REDACTED),
+    (re.compile(r"(?i)\b(api[_-]?key|token|password|secret)=([^\s&]+)"), r"\1=" + REDACTED),
+    (re.compile(r"(\w+://[^:/\s]*:)[^@/\s]+@"), r"\1" + REDACTED + "@"),
+]
+
+
+def redact_value(value: Any, key: str | None = None) -> Any:
+    """Return ``value`` with secrets replaced, looking into dicts, lists and strings."""
+    if key is not None and _SECRET_KEY.search(key) and value not in (None, ""):
+        return REDACTED
+    if isinstance(value, str):
+        for pattern, replacement in _SECRET_TEXT:
+            value = pattern.sub(replacement, value)
+        return value
+    if isinstance(value, Mapping):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(v) for v in value)
+    return value
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: redact secrets by key name and by shape, at any depth."""
+    for key in list(event_dict):
+        event_dict[key] = redact_value(event_dict[key], key)
+    return event_dict
+
+
+def configure_logging(
+    level: str = "INFO", json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Set up structlog once for the process.
+
+    Args:
+        level: minimum level name (``DEBUG``, ``INFO``, ``WARNING``...).
+        json: JSON lines when true, a readable console format when false; by default JSON
+            unless ``stream`` is a terminal.
+        stream: where logs go; standard error by default so stdout stays for results.
+    """
+    out = stream or sys.stderr
+    as_json = not out.isatty() if json is None else json
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+
+
+def bind_task_context(
+    tenant: str | None = None,
+    session: str | None = None,
+    task_id: str | None = None,
+    trace_id: str | None = None,
+) -> None:
+    """Bind the ids of the work at hand to every log line in this asyncio task/thread."""
+    values = {"tenant": tenant, "session": session, "task_id": task_id, "trace_id": trace_id}
+    structlog.contextvars.bind_contextvars(**{k: v for k, v in values.items() if v is not None})
+
+
+def get_logger(name: str) -> Any:
+    """Return a structlog logger named ``name``."""
+    return structlog.get_logger(name)

@@ -1,0 +1,390 @@
+"""Redis Streams adapter for the queue ports.
+
+One consumer group per stream (``workers`` on tasks, ``judges`` on results). Batches are
+pipelined: enqueue, complete and every Lua step cost one round trip per call, whatever the
+batch size. Reads take ``COUNT`` from the caller's free capacity so a Worker never holds
+more entries than it has slots for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from redis.exceptions import ResponseError
+
+from chimera.lib import redis_scripts as lua
+from chimera.lib.keys import (
+    BODY_FIELD,
+    JUDGE_GROUP,
+    TRACEPARENT_FIELD,
+    WORKER_GROUP,
+    Keyspace,
+    TenantKeys,
+)
+from chimera.models.result import Result
+from chimera.models.task import Task
+from chimera.ports.queue import DeadLetter, Delivery, StreamStats, TenantStats
+
+M = TypeVar("M", Task, Result)
+
+#: How many entries one XAUTOCLAIM call may examine; the cursor is followed past it.
+_AUTOCLAIM_PAGE = 100
+
+
+class RedisQueue:
+    """Implements :class:`~chimera.ports.queue.TaskQueue`, ``ResultQueue`` and ``QueueStats``.
+
+    Args:
+        client: a ``redis.asyncio`` client created with ``decode_responses=True``.
+        keyspace: where the keys live (tests pass their own prefix).
+    """
+
+    def __init__(self, client: aioredis.Redis, keyspace: Keyspace | None = None) -> None:
+        self.client = client
+        self.keys = keyspace or Keyspace()
+        self._groups_ready: set[str] = set()
+        self._retry = client.register_script(lua.RETRY_TASK)
+        self._dead_letter = client.register_script(lua.DEAD_LETTER_TASK)
+        self._release = client.register_script(lua.RELEASE_TASK)
+        self._promote = client.register_script(lua.PROMOTE_DUE)
+        self._renew = client.register_script(lua.RENEW_LEASES)
+
+    # -- set-up -------------------------------------------------------------------------
+
+    async def ensure_groups(self, tenants: Sequence[str]) -> None:
+        """Create task and result streams with their groups (MKSTREAM); BUSYGROUP is fine."""
+        wanted = [
+            (stream, group)
+            for tenant in tenants
+            for stream, group in (
+                (self.keys.tenant(tenant).tasks, WORKER_GROUP),
+                (self.keys.tenant(tenant).results, JUDGE_GROUP),
+            )
+            if stream not in self._groups_ready
+        ]
+        if not wanted:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for stream, group in wanted:
+                pipe.xgroup_create(stream, group, id="0", mkstream=True)
+            replies = await pipe.execute(raise_on_error=False)
+        for (stream, _), reply in zip(wanted, replies, strict=True):
+            if isinstance(reply, ResponseError) and "BUSYGROUP" not in str(reply):
+                raise reply
+            self._groups_ready.add(stream)
+
+    # -- planner side -------------------------------------------------------------------
+
+    async def enqueue(self, tasks: Sequence[Task]) -> list[str]:
+        """Add tasks to streams and ledgers, count them in their sessions; one round trip.
+
+        The batch is one MULTI/EXEC, so a task is never in the stream without its ledger
+        entry (the Judge would reject its Result) or the other way round.
+        """
+        if not tasks:
+            return []
+        await self.ensure_groups(sorted({t.tenant for t in tasks}))
+        per_session: dict[tuple[str, str], int] = defaultdict(int)
+        async with self.client.pipeline(transaction=True) as pipe:
+            for task in tasks:
+                keys = self.keys.tenant(task.tenant)
+                body = task.model_dump_json()
+                pipe.hset(keys.ledger, task.id, body)
+                pipe.xadd(keys.tasks, {BODY_FIELD: body, TRACEPARENT_FIELD: task.traceparent})
+                per_session[(task.tenant, task.session)] += 1
+            for (tenant, session), count in per_session.items():
+                keys = self.keys.tenant(tenant)
+                pipe.sadd(keys.sessions, session)
+                pipe.hincrby(keys.session(session), "submitted", count)
+            pipe.sadd(self.keys.tenants_index, *sorted({t.tenant for t in tasks}))
+            replies = await pipe.execute()
+        return [str(replies[2 * i + 1]) for i in range(len(tasks))]
+
+    # -- worker side --------------------------------------------------------------------
+
+    async def read_tasks(
+        self, consumer: str, tenants: Sequence[str], count: int, block_ms: int
+    ) -> list[Delivery[Task]]:
+        """XREADGROUP new tasks from every tenant stream in one call.
+
+        ``COUNT`` applies per stream in Redis, so it is split across the tenants: the total
+        delivered stays near ``count`` instead of ``count`` times the tenant count.
+        """
+        streams = {self.keys.tenant(t).tasks: t for t in tenants}
+        return await self._read(streams, WORKER_GROUP, consumer, count, block_ms, Task)
+
+    async def complete(self, done: Sequence[tuple[Delivery[Task], Result]]) -> None:
+        """XADD every Result, then XACK and XDEL the tasks per tenant; one round trip."""
+        if not done:
+            return
+        acks: dict[str, list[str]] = defaultdict(list)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for delivery, result in done:
+                keys = self.keys.tenant(delivery.tenant)
+                pipe.xadd(keys.results, {BODY_FIELD: result.model_dump_json()})
+                acks[keys.tasks].append(delivery.entry_id)
+            for stream, ids in acks.items():
+                pipe.xack(stream, WORKER_GROUP, *ids)
+                pipe.xdel(stream, *ids)
+            await pipe.execute()
+
+    async def retry_later(self, items: Sequence[tuple[Delivery[Task], Task, float]]) -> None:
+        """Ack each task and put its next attempt in the delayed set, atomically per task."""
+        if not items:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for delivery, task, due in items:
+                keys = self.keys.tenant(delivery.tenant)
+                await self._retry(
+                    keys=[keys.tasks, keys.delayed, keys.ledger, keys.session(task.session)],
+                    args=[WORKER_GROUP, delivery.entry_id, task.model_dump_json(), due, task.id],
+                    client=pipe,
+                )
+            await pipe.execute()
+
+    async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> None:
+        """Move each task to its tenant's dead-letter stream, atomically with its ack."""
+        if not items:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for delivery, letter in items:
+                keys = self.keys.tenant(delivery.tenant)
+                task = delivery.message
+                body = _dead_letter_body(delivery, letter)
+                session_key = keys.session(task.session) if task else keys.session("unknown")
+                await self._dead_letter(
+                    keys=[keys.tasks, keys.dlq, keys.ledger, keys.settled, session_key],
+                    args=[WORKER_GROUP, delivery.entry_id, body, task.id if task else ""],
+                    client=pipe,
+                )
+            await pipe.execute()
+
+    async def promote_due(self, tenants: Sequence[str], now: float, limit: int = 1000) -> int:
+        """Move due retries back into the task streams; one round trip for all tenants."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for tenant in tenants:
+                keys = self.keys.tenant(tenant)
+                await self._promote(keys=[keys.delayed, keys.tasks], args=[now, limit], client=pipe)
+            moved = await pipe.execute()
+        return sum(int(n) for n in moved)
+
+    async def claim_stale(
+        self, consumer: str, tenants: Sequence[str], min_idle_ms: int, count: int
+    ) -> list[Delivery[Task]]:
+        """XAUTOCLAIM tasks idle past the lease, following the cursor across the stream."""
+        streams = {self.keys.tenant(t).tasks: t for t in tenants}
+        return await self._autoclaim(streams, WORKER_GROUP, consumer, min_idle_ms, count, Task)
+
+    async def renew(self, consumer: str, deliveries: Sequence[Delivery[Task]]) -> set[str]:
+        """Reset idle time of entries ``consumer`` still owns (``XCLAIM ... JUSTID``).
+
+        Ownership is checked inside the script, so renewing never takes an entry back from
+        a consumer that reclaimed it.
+        """
+        by_stream: dict[str, list[str]] = defaultdict(list)
+        for delivery in deliveries:
+            by_stream[self.keys.tenant(delivery.tenant).tasks].append(delivery.entry_id)
+        if not by_stream:
+            return set()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for stream, ids in by_stream.items():
+                await self._renew(keys=[stream], args=[WORKER_GROUP, consumer, *ids], client=pipe)
+            replies = await pipe.execute()
+        return {str(entry) for reply in replies for entry in reply}
+
+    async def release(self, deliveries: Sequence[Delivery[Task]]) -> None:
+        """Re-add unfinished tasks as fresh entries so any Worker takes them at once."""
+        if not deliveries:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for delivery in deliveries:
+                keys = self.keys.tenant(delivery.tenant)
+                body = delivery.message.model_dump_json() if delivery.message else delivery.raw
+                await self._release(
+                    keys=[keys.tasks], args=[WORKER_GROUP, delivery.entry_id, body], client=pipe
+                )
+            await pipe.execute()
+
+    # -- judge side ---------------------------------------------------------------------
+
+    async def read_results(
+        self, consumer: str, tenants: Sequence[str], count: int, block_ms: int
+    ) -> list[Delivery[Result]]:
+        """XREADGROUP new results from every tenant stream in one call."""
+        streams = {self.keys.tenant(t).results: t for t in tenants}
+        return await self._read(streams, JUDGE_GROUP, consumer, count, block_ms, Result)
+
+    async def read_own_pending(
+        self, consumer: str, tenants: Sequence[str], count: int
+    ) -> list[Delivery[Result]]:
+        """Re-read results this consumer was given but never acked (history, id ``0``)."""
+        streams = {self.keys.tenant(t).results: t for t in tenants}
+        return await self._read(streams, JUDGE_GROUP, consumer, count, None, Result, start="0")
+
+    async def claim_stale_results(
+        self, consumer: str, tenants: Sequence[str], min_idle_ms: int, count: int
+    ) -> list[Delivery[Result]]:
+        """XAUTOCLAIM results another Judge left pending past ``min_idle_ms``."""
+        streams = {self.keys.tenant(t).results: t for t in tenants}
+        return await self._autoclaim(streams, JUDGE_GROUP, consumer, min_idle_ms, count, Result)
+
+    # -- status -------------------------------------------------------------------------
+
+    async def stats(self, tenant: str) -> TenantStats:
+        """Stream lengths, pending counts, consumers and lag of one tenant; one round trip."""
+        keys = self.keys.tenant(tenant)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xinfo_groups(keys.tasks)
+            pipe.xlen(keys.tasks)
+            pipe.xinfo_groups(keys.results)
+            pipe.xlen(keys.results)
+            pipe.zcard(keys.delayed)
+            pipe.hlen(keys.review)
+            pipe.xlen(keys.dlq)
+            pipe.hlen(keys.committed)
+            replies = await pipe.execute(raise_on_error=False)
+        task_groups, task_len, result_groups, result_len, delayed, review, dlq, committed = replies
+        return TenantStats(
+            tenant=tenant,
+            tasks=_stream_stats(task_groups, task_len, WORKER_GROUP),
+            results=_stream_stats(result_groups, result_len, JUDGE_GROUP),
+            delayed=_int(delayed),
+            review=_int(review),
+            dead_lettered=_int(dlq),
+            committed=_int(committed),
+        )
+
+    # -- shared -------------------------------------------------------------------------
+
+    async def _read(
+        self,
+        streams: dict[str, str],
+        group: str,
+        consumer: str,
+        count: int,
+        block_ms: int | None,
+        model: type[M],
+        start: str = ">",
+    ) -> list[Delivery[M]]:
+        if not streams or count <= 0:
+            return []
+        await self.ensure_groups(sorted(set(streams.values())))
+        per_stream = max(1, math.ceil(count / len(streams)))
+        reply = await self.client.xreadgroup(
+            group, consumer, dict.fromkeys(streams, start), count=per_stream, block=block_ms
+        )
+        out: list[Delivery[M]] = []
+        for stream, entries in _stream_items(reply):
+            tenant = streams[stream]
+            for entry_id, fields in entries:
+                if fields is None:  # deleted while pending: nothing left to deliver
+                    continue
+                out.append(_decode(model, tenant, entry_id, fields, 1 if start == ">" else 2))
+        return out
+
+    async def _autoclaim(
+        self,
+        streams: dict[str, str],
+        group: str,
+        consumer: str,
+        min_idle_ms: int,
+        count: int,
+        model: type[M],
+    ) -> list[Delivery[M]]:
+        claimed: list[Delivery[M]] = []
+        for stream, tenant in streams.items():
+            cursor = "0-0"
+            entries: list[tuple[str, dict[str, str]]] = []
+            while len(entries) < count:
+                reply = await self.client.xautoclaim(
+                    stream,
+                    group,
+                    consumer,
+                    min_idle_time=min_idle_ms,
+                    start_id=cursor,
+                    count=min(_AUTOCLAIM_PAGE, count - len(entries)),
+                )
+                # Redis 7 adds a third element: ids that were pending but deleted from the
+                # stream. XAUTOCLAIM has already dropped them from the PEL; nothing to run.
+                cursor, page = str(reply[0]), reply[1]
+                entries.extend((str(i), f) for i, f in page if f is not None)
+                if cursor == "0-0":
+                    break
+            if not entries:
+                continue
+            counts = await self._delivery_counts(stream, group, [i for i, _ in entries])
+            for entry_id, fields in entries:
+                delivery = _decode(model, tenant, entry_id, fields, counts.get(entry_id, 1))
+                claimed.append(delivery)
+        return claimed
+
+    async def _delivery_counts(self, stream: str, group: str, ids: list[str]) -> dict[str, int]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for entry_id in ids:
+                pipe.xpending_range(stream, group, min=entry_id, max=entry_id, count=1)
+            replies = await pipe.execute()
+        return {
+            str(rows[0]["message_id"]): int(rows[0]["times_delivered"]) for rows in replies if rows
+        }
+
+
+def _decode(
+    model: type[M], tenant: str, entry_id: Any, fields: dict[str, str], deliveries: int
+) -> Delivery[M]:
+    raw = fields.get(BODY_FIELD, "")
+    message: M | None
+    try:
+        message = model.model_validate_json(raw)
+    except ValidationError:
+        message = None  # the consumer dead-letters or rejects it; never silently dropped
+    return Delivery(
+        tenant=tenant, entry_id=str(entry_id), message=message, deliveries=deliveries, raw=raw
+    )
+
+
+def _stream_items(reply: Any) -> Iterable[tuple[str, list[tuple[str, dict[str, str]]]]]:
+    # RESP2 gives a list of [stream, entries]; RESP3 gives a dict. Accept both.
+    if isinstance(reply, dict):
+        return ((str(k), v[0] if v and isinstance(v[0], list) else v) for k, v in reply.items())
+    return ((str(k), v) for k, v in (reply or []))
+
+
+def _dead_letter_body(delivery: Delivery[Task], letter: DeadLetter) -> str:
+    return json.dumps(
+        {
+            "entry_id": delivery.entry_id,
+            "tenant": delivery.tenant,
+            "task": json.loads(delivery.message.model_dump_json()) if delivery.message else None,
+            "raw": None if delivery.message else delivery.raw,
+            "reason": letter.reason,
+            "attempts": letter.attempts,
+            "last_error": letter.last_error,
+            "deliveries": delivery.deliveries,
+        }
+    )
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | str) else 0
+
+
+def _stream_stats(groups: Any, length: Any, group: str) -> StreamStats:
+    if isinstance(groups, Exception):
+        return StreamStats(length=0, pending=0, consumers=0, lag=0)
+    for info in groups:
+        if str(info.get("name")) == group:
+            lag = info.get("lag")
+            return StreamStats(
+                length=_int(length),
+                pending=int(info.get("pending", 0)),
+                consumers=int(info.get("consumers", 0)),
+                lag=int(lag) if lag is not None else None,
+            )
+    return StreamStats(length=_int(length), pending=0, consumers=0, lag=None)
+

@@ -1,0 +1,75 @@
+"""Typed audit events and the hash-chained record they are stored as."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chimera.models.types import JsonValue, TenantId, utc_now
+
+#: The ``prev`` of a tenant's first audit record.
+GENESIS_HASH = "0" * 64
+
+
+class AuditEventType(StrEnum):
+    """Everything that happens to a task that someone may later have to explain."""
+
+    SUBMITTED = "submitted"
+    STARTED = "started"
+    RESULT = "result"
+    DECISION = "decision"
+    COMMITTED = "committed"
+    DENIED = "denied"
+    DUPLICATE = "duplicate"
+    REVIEW_REQUESTED = "review_requested"
+    HUMAN_DECISION = "human_decision"
+    RETRIED = "retried"
+    RECLAIMED = "reclaimed"
+    DEAD_LETTERED = "dead_lettered"
+    REPLAYED = "replayed"
+
+
+class AuditEvent(BaseModel):
+    """One thing that happened, with the ids that tie it to a tenant, session, task and trace."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: AuditEventType
+    tenant: TenantId
+    session: str | None = None
+    task_id: str | None = None
+    trace_id: str | None = None
+    actor: str = "chimera"
+    at: datetime = Field(default_factory=utc_now)
+    data: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class AuditRecord(BaseModel):
+    """An :class:`AuditEvent` as stored: numbered per tenant and chained by hash.
+
+    ``hash`` is SHA-256 over ``prev`` and the canonical JSON of ``seq`` and ``event``,
+    so altering, removing or reordering any stored record breaks every later link.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=1)
+    prev: str
+    hash: str
+    event: AuditEvent
+
+    @staticmethod
+    def digest(prev: str, seq: int, event_json: str) -> str:
+        """Compute the chain hash of a record from its predecessor's hash."""
+        body = json.dumps({"seq": seq, "event": json.loads(event_json)}, sort_keys=True)
+        return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
+
+    def verify(self, prev: str) -> bool:
+        """Tell whether this record links correctly to a predecessor with hash ``prev``."""
+        return self.prev == prev and self.hash == self.digest(
+            prev, self.seq, self.event.model_dump_json()
+        )

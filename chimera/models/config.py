@@ -1,0 +1,140 @@
+"""Configuration models: a skill file and ``swarm.yaml``, as validated by the loader.
+
+These models check one file's shape. Checks that need several files at once (a tenant's
+skills exist, a job's input fits its skill) live in :mod:`chimera.config.crosscheck`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chimera.models.thresholds import Thresholds
+from chimera.models.types import JsonObject, JsonValue, SessionId, SkillName, TenantId
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryConfig(_Strict):
+    """How often and how patiently a failing task is tried again."""
+
+    max_attempts: int = Field(default=3, ge=1, le=100, description="Attempts before dead-letter.")
+    backoff_base_s: float = Field(default=0.5, gt=0, description="Delay before the 2nd attempt.")
+    backoff_max_s: float = Field(default=60.0, gt=0, description="Cap on any single delay.")
+    jitter: float = Field(default=0.2, ge=0, le=1, description="Random spread, as a fraction.")
+
+
+class MockConfig(_Strict):
+    """Behaviour of the built-in ``mock`` backend for one skill."""
+
+    output: JsonObject | None = Field(
+        default=None, description="Fixed output; generated from output_schema when absent."
+    )
+    confidence: float | None = Field(
+        default=None, ge=0, le=1, description="Fixed confidence; hashed from the input if absent."
+    )
+    latency_ms: float = Field(default=0.0, ge=0, description="Simulated call latency.")
+    latency_jitter_ms: float = Field(default=0.0, ge=0, description="Uniform extra latency.")
+    failure_rate: float = Field(default=0.0, ge=0, le=1, description="Share of calls that fail.")
+
+
+class SkillConfig(_Strict):
+    """One skill file: a prompt template with typed input and output."""
+
+    name: SkillName
+    version: str = "1"
+    description: str = ""
+    backend: str = Field(default="mock", description="Registered LLM backend name.")
+    model: str | None = None
+    prompt: str = Field(min_length=1, description="Jinja2 template; input fields are variables.")
+    input_schema: dict[str, JsonValue] = Field(description="JSON Schema of a task's input.")
+    output_schema: dict[str, JsonValue] = Field(description="JSON Schema of the output.")
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    sensitive: bool = Field(default=False, description="Always sent to human review.")
+    default_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="Used when the backend reports no confidence."
+    )
+    options: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Passed to the backend as is (temperature, ...)."
+    )
+    mock: MockConfig = Field(default_factory=MockConfig)
+
+
+class JudgeSettings(_Strict):
+    """Judge settings at one level (swarm, tenant, skill); unset fields inherit.
+
+    That ``review_at <= approve_at`` is checked after merging the levels (by the loader),
+    since a tenant may lower one threshold and inherit the other.
+    """
+
+    policy: str | None = Field(default=None, description="Registered Judge policy name.")
+    approve_at: float | None = Field(default=None, ge=0, le=1)
+    review_at: float | None = Field(default=None, ge=0, le=1)
+    on_deny: Literal["deny", "retry"] | None = Field(
+        default=None, description="Deny for good, or retry with the Judge's reason as feedback."
+    )
+    options: dict[str, JsonValue] | None = None
+
+
+class JudgeConfig(JudgeSettings):
+    """Swarm-wide Judge settings, with per-skill overrides."""
+
+    policy: str | None = "threshold"
+    approve_at: float | None = Field(default=0.8, ge=0, le=1)
+    review_at: float | None = Field(default=0.5, ge=0, le=1)
+    on_deny: Literal["deny", "retry"] | None = "deny"
+    skills: dict[SkillName, JudgeSettings] = Field(default_factory=dict)
+
+
+class TenantJudgeConfig(JudgeSettings):
+    """A tenant's Judge overrides, with per-skill overrides for that tenant."""
+
+    skills: dict[SkillName, JudgeSettings] = Field(default_factory=dict)
+
+
+class TenantConfig(_Strict):
+    """A tenant: the skills it may run and its Judge overrides."""
+
+    skills: list[SkillName] = Field(min_length=1)
+    judge: TenantJudgeConfig = Field(default_factory=TenantJudgeConfig)
+
+
+class AuditConfig(_Strict):
+    """Where audit events go; every sink must accept an event before anything commits."""
+
+    sinks: list[str] = Field(default_factory=lambda: ["log", "redis"])
+
+
+class JobConfig(_Strict):
+    """A task that ``chimera run`` submits."""
+
+    tenant: TenantId
+    skill: SkillName
+    input: JsonObject
+    session: SessionId | None = None
+    repeat: int = Field(default=1, ge=1, le=100_000, description="Submit this many copies.")
+
+
+class SwarmConfig(_Strict):
+    """``swarm.yaml``: tenants, skills, Judge policy and the demo jobs."""
+
+    version: Literal[1] = 1
+    name: str = "swarm"
+    skills: list[str] = Field(min_length=1, description="Skill files or globs, relative.")
+    tenants: dict[TenantId, TenantConfig] = Field(min_length=1)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    jobs: list[JobConfig] = Field(default_factory=list)
+
+
+class ResolvedJudge(_Strict):
+    """The Judge settings that apply to one tenant and skill, all levels merged."""
+
+    policy: str
+    thresholds: Thresholds
+    on_deny: Literal["deny", "retry"]
+    options: dict[str, JsonValue] = Field(default_factory=dict)

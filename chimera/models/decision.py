@@ -1,0 +1,42 @@
+"""The Judge's Decision on a Result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chimera.models.thresholds import Thresholds
+from chimera.models.types import SessionId, SkillName, TaskId, TenantId, utc_now
+
+
+class Verdict(StrEnum):
+    """What happens to a Result: commit it, drop it, or park it for a human."""
+
+    APPROVE = "approve"
+    DENY = "deny"
+    HITL = "hitl"
+
+
+class Decision(BaseModel):
+    """A verdict with everything needed to explain it later.
+
+    ``retry`` is only meaningful with ``deny``: the task runs again with ``reason`` as
+    feedback instead of ending denied.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: TaskId
+    tenant: TenantId
+    session: SessionId
+    skill: SkillName
+    verdict: Verdict
+    reason: str
+    policy: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    thresholds: Thresholds | None = None
+    retry: bool = False
+    actor: str = "judge"
+    decided_at: datetime = Field(default_factory=utc_now)

@@ -1,0 +1,86 @@
+"""Shared value types: JSON values, identifiers and the limits every message obeys."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, JsonValue, StringConstraints
+from ulid import ULID
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "SAFE_ID_PATTERN",
+    "JsonObject",
+    "JsonValue",
+    "SessionId",
+    "SkillName",
+    "TaskId",
+    "TenantId",
+    "TraceId",
+    "check_payload_size",
+    "new_id",
+    "new_trace_id",
+    "utc_now",
+]
+
+#: Tenant, session and skill names go into Redis key names, so they may not hold the
+#: characters that carry meaning there (``{`` ``}`` for hash tags, ``:`` as separator).
+SAFE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_SAFE_ID = re.compile(SAFE_ID_PATTERN)
+
+#: Upper bound for the JSON of one task input or result output. Redis copes with far
+#: more, but a stream entry this large is almost always a bug upstream (a whole document
+#: pasted into a field) and would stall every consumer reading the same batch.
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+TenantId = Annotated[str, StringConstraints(pattern=SAFE_ID_PATTERN)]
+SessionId = Annotated[str, StringConstraints(pattern=SAFE_ID_PATTERN)]
+SkillName = Annotated[str, StringConstraints(pattern=SAFE_ID_PATTERN)]
+TaskId = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+TraceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+
+def check_payload_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Reject a JSON object whose serialised form exceeds :data:`MAX_PAYLOAD_BYTES`.
+
+    Args:
+        value: the object to measure, or ``None``.
+
+    Returns:
+        The value unchanged.
+
+    Raises:
+        ValueError: if the object is too large.
+    """
+    if value is None:
+        return value
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    return value
+
+
+JsonObject = Annotated[dict[str, JsonValue], AfterValidator(check_payload_size)]
+
+
+def is_safe_id(value: str) -> bool:
+    """Tell whether ``value`` may be used as a tenant, session or skill name."""
+    return bool(_SAFE_ID.match(value))
+
+
+def new_id() -> str:
+    """Return a new ULID: unique and sortable by creation time."""
+    return str(ULID())
+
+
+def new_trace_id() -> str:
+    """Return a new W3C trace id (32 lowercase hex digits)."""
+    return ULID().hex
+
+
+def utc_now() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)

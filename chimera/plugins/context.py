@@ -1,0 +1,22 @@
+"""What a plugin factory is given when chimera builds the objects it registered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """Shared resources a plugin factory may use.
+
+    Attributes:
+        redis: the ``redis.asyncio`` client of this process, or ``None`` where there is none
+            (``chimera validate``).
+        keyspace: the :class:`~chimera.lib.keys.Keyspace` in use.
+        settings: free-form settings from the command line or environment.
+    """
+
+    redis: Any = None
+    keyspace: Any = None
+    settings: dict[str, Any] = field(default_factory=dict)

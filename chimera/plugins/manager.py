@@ -1,0 +1,166 @@
+"""The plugin manager factory and the registry of what plugins provide.
+
+Nothing is created at import: every command builds its own manager when it needs one, so
+``chimera --help`` never imports a third-party plugin, and tests get a fresh manager each.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+
+from chimera.plugins import hookspecs
+
+#: Entry-point group third-party packages publish their plugins under.
+ENTRY_POINT_GROUP = "chimera"
+#: Built-in plugins, registered through the same hooks as everyone else's.
+DEFAULT_PLUGINS = ("chimera.plugins.builtins",)
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded or clashes with another; chimera carries on without it."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One loaded plugin: its name, distribution version and what it registers."""
+
+    name: str
+    version: str | None
+    builtin: bool
+    registers: dict[str, list[str]] = field(default_factory=dict)
+
+
+def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
+    """Build a plugin manager with the built-ins and (optionally) installed plugins.
+
+    Each entry point is loaded in isolation: one that fails to import, or implements a hook
+    that does not exist, is skipped with a :class:`PluginWarning` naming it. Set
+    ``CHIMERA_RAISE_PLUGIN_ERRORS=1`` to make that fatal, and ``CHIMERA_PLUGINS=a,b`` to
+    load only the named entry points (an empty value loads none).
+    """
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    for module_name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+    if load_entry_points:
+        for entry_point in _selected_entry_points():
+            _load_isolated(pm, entry_point)
+    pm.check_pending()
+    return pm
+
+
+def _selected_entry_points() -> list[EntryPoint]:
+    found = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+    only = os.environ.get("CHIMERA_PLUGINS")
+    if only is None:
+        return found
+    wanted = {name.strip() for name in only.split(",") if name.strip()}
+    return [ep for ep in found if ep.name in wanted]
+
+
+def _raise_errors() -> bool:
+    return os.environ.get("CHIMERA_RAISE_PLUGIN_ERRORS", "") not in ("", "0", "false")
+
+
+def _load_isolated(pm: pluggy.PluginManager, entry_point: EntryPoint) -> None:
+    if pm.get_plugin(entry_point.name) is not None:
+        return
+    try:
+        plugin = entry_point.load()
+        pm.register(plugin, name=entry_point.name)
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError:
+            pm.unregister(name=entry_point.name)
+            raise
+    except Exception as exc:
+        if _raise_errors():
+            raise
+        warnings.warn(
+            f"chimera plugin {entry_point.name!r} ({entry_point.value}) was not loaded: "
+            f"{type(exc).__name__}: {exc}",
+            PluginWarning,
+            stacklevel=3,
+        )
+
+
+def _distribution_version(pm: pluggy.PluginManager, plugin: object) -> str | None:
+    for dist_plugin, dist in pm.list_plugin_distinfo():
+        if dist_plugin is plugin:
+            return str(dist.version)
+    return None
+
+
+Factory = Callable[[Any], Any]
+
+
+@dataclass
+class Registry:
+    """Factories of every backend, policy and sink, by name, with who registered them."""
+
+    backends: dict[str, Factory] = field(default_factory=dict)
+    policies: dict[str, Factory] = field(default_factory=dict)
+    sinks: dict[str, Factory] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+
+_KINDS = {
+    "backends": "register_backends",
+    "policies": "register_policies",
+    "sinks": "register_audit_sinks",
+}
+
+
+def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
+    """Call every ``register_*`` hook of every plugin and collect the factories by name.
+
+    A name registered twice is reported with a :class:`PluginWarning` naming both plugins;
+    a third-party plugin's registration wins over a built-in's.
+    """
+    pm = pm or get_plugin_manager()
+    registry = Registry()
+    owners: dict[tuple[str, str], str] = {}
+    # Built-ins first so that plugins override them, whatever order pluggy calls in.
+    plugins = sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) not in DEFAULT_PLUGINS)
+    for plugin in plugins:
+        plugin_name = pm.get_name(plugin) or repr(plugin)
+        registers: dict[str, list[str]] = {}
+        for kind, hook_name in _KINDS.items():
+            hook = getattr(plugin, hook_name, None)
+            if hook is None:
+                continue
+            names: list[str] = []
+
+            def register(name: str, factory: Factory, _kind: str = kind) -> None:
+                previous = owners.get((_kind, name))
+                if previous is not None and previous != plugin_name:
+                    warnings.warn(
+                        f"{_kind[:-1]} {name!r} is registered by both {previous!r} and "
+                        f"{plugin_name!r}; using {plugin_name!r}",
+                        PluginWarning,
+                        stacklevel=2,
+                    )
+                owners[(_kind, name)] = plugin_name
+                getattr(registry, _kind)[name] = factory
+                names.append(name)
+
+            hook(register=register)
+            if names:
+                registers[kind] = names
+        registry.plugins.append(
+            PluginInfo(
+                name=plugin_name,
+                version=_distribution_version(pm, plugin),
+                builtin=plugin_name in DEFAULT_PLUGINS,
+                registers=registers,
+            )
+        )
+    return registry

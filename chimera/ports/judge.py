@@ -1,0 +1,108 @@
+"""Judge ports: the policy that decides, the audit trail, and the unit of work that commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from chimera.models.audit import AuditEvent
+from chimera.models.config import ResolvedJudge
+from chimera.models.decision import Decision
+from chimera.models.result import Result
+from chimera.models.task import Task
+from chimera.ports.queue import Delivery
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    """Everything a policy may look at: the Result, its Task and the settings that apply."""
+
+    result: Result
+    task: Task
+    settings: ResolvedJudge
+    sensitive: bool
+
+
+@runtime_checkable
+class JudgePolicy(Protocol):
+    """Turns a valid Result into a Decision.
+
+    ``decide`` is ``async`` so a policy may consult an outside service (a moderation API);
+    it must be deterministic for the same input, since decisions are replayed in audits.
+    """
+
+    name: str
+
+    async def decide(self, item: PolicyInput) -> Decision:
+        """Return the decision for ``item``."""
+        ...
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Somewhere audit events are kept: a log, a Redis stream, a file, a webhook.
+
+    ``write`` is ``async`` and must only return once the events are durable to the sink's
+    own standard: the Judge commits after it returns, and not at all if it raises.
+    """
+
+    name: str
+
+    async def write(self, events: Sequence[AuditEvent]) -> None:
+        """Store ``events`` in order; raise if they could not be stored."""
+        ...
+
+
+class AuditLogger(Protocol):
+    """Fans events out to every configured sink (async); raises if any sink fails."""
+
+    async def record(self, events: Sequence[AuditEvent]) -> None:
+        """Write ``events`` to every sink; raise if any sink did not take them."""
+        ...
+
+
+class CommitOutcome(StrEnum):
+    """What the unit of work did with a judged Result."""
+
+    COMMITTED = "committed"
+    DENIED = "denied"
+    PARKED = "parked"
+    RETRIED = "retried"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A Result delivery with its Decision, ready for the unit of work.
+
+    ``task`` is ``None`` when the Result did not answer a live task of the tenant it was
+    read from (forged, stale or already settled): then only the ack happens.
+    """
+
+    delivery: Delivery[Result]
+    decision: Decision
+    task: Task | None
+    retry_task: Task | None = None
+    retry_at: float | None = None
+
+
+class UnitOfWork(Protocol):
+    """Applies decisions atomically and idempotently (async).
+
+    For each item, in one atomic step: approve records the Result under its task id only if
+    no outcome is recorded yet, updates the session counters and acks; deny acks (and
+    settles a genuine task); hitl parks the Result for review and acks; a retry schedules
+    the next attempt and acks. An item whose task already has an outcome is acked and
+    reported ``DUPLICATE``.
+    """
+
+    async def apply(self, items: Sequence[Judged]) -> list[CommitOutcome]:
+        """Apply every item; one round trip for the batch; outcomes in the same order."""
+        ...
+
+    async def lookup(self, deliveries: Sequence[Delivery[Result]]) -> list[Task | None]:
+        """Fetch the live Task each Result claims to answer, from the tenant it was read from."""
+        ...
