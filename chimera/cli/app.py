@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from chimera.cli import commands_config
+from chimera.cli import commands_config, commands_run
 
 
 @click.group(
@@ -20,6 +20,7 @@ def cli() -> None:
 
 
 commands_config.register(cli)
+commands_run.register(cli)
 
 
 def main() -> None:

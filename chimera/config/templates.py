@@ -74,7 +74,7 @@ class PromptTemplate:
             raise TemplateProblem(
                 f"template variable {name!r} is not a property of input_schema "
                 f"(known: {', '.join(sorted(allowed)) or 'none'})",
-                _line_of(source, name),
+                _line_of(ast, name),
             )
         return cls(source, used, env.from_string(ast))
 
@@ -95,8 +95,6 @@ class PromptTemplate:
         return rendered
 
 
-def _line_of(source: str, name: str) -> int:
-    for number, line in enumerate(source.splitlines(), start=1):
-        if name in line:
-            return number
-    return 1
+def _line_of(ast: nodes.Template, name: str) -> int:
+    lines = [n.lineno for n in ast.find_all(nodes.Name) if n.name == name and n.ctx == "load"]
+    return min(lines, default=1)

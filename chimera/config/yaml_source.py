@@ -134,10 +134,10 @@ class _Builder:
             escaped, name, default = match.groups()
             if escaped:
                 return match.group(0)[1:]
+            if default is not None and not self.env.get(name):
+                return default  # as in the shell, ":-" also covers a variable set empty
             if name in self.env:
                 return self.env[name]
-            if default is not None:
-                return default
             self.problems.append(
                 self.source.problem(loc, f"environment variable {name} is not set")
             )

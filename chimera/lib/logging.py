@@ -37,7 +37,8 @@ def redact_value(value: Any, key: str | None = None) -> Any:
     if isinstance(value, Mapping):
         return {k: redact_value(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(redact_value(v) for v in value)
+        # A plain list/tuple: rebuilding a subclass (a namedtuple) would raise mid-log.
+        return (list if isinstance(value, list) else tuple)(redact_value(v) for v in value)
     return value
 
 
@@ -73,8 +74,8 @@ def configure_logging(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
             structlog.processors.format_exc_info,
+            redact_secrets,  # after format_exc_info, so tracebacks are redacted too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -8,8 +8,10 @@ more entries than it has slots for.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
@@ -35,6 +37,8 @@ M = TypeVar("M", Task, Result)
 
 #: How many entries one XAUTOCLAIM call may examine; the cursor is followed past it.
 _AUTOCLAIM_PAGE = 100
+#: Pause after an empty non-blocking read from the embedded server.
+_EMBEDDED_IDLE_S = 0.005
 
 
 class RedisQueue:
@@ -134,16 +138,29 @@ class RedisQueue:
                 pipe.xdel(stream, *ids)
             await pipe.execute()
 
-    async def retry_later(self, items: Sequence[tuple[Delivery[Task], Task, float]]) -> None:
-        """Ack each task and put its next attempt in the delayed set, atomically per task."""
+    async def retry_later(
+        self, items: Sequence[tuple[Delivery[Task], Task, float]], count_as_retry: bool = True
+    ) -> None:
+        """Ack each task and put its next attempt in the delayed set, atomically per task.
+
+        ``count_as_retry=False`` defers a task without counting a retry (halted sessions).
+        """
         if not items:
             return
+        counter = "retried" if count_as_retry else ""
         async with self.client.pipeline(transaction=False) as pipe:
             for delivery, task, due in items:
                 keys = self.keys.tenant(delivery.tenant)
                 await self._retry(
                     keys=[keys.tasks, keys.delayed, keys.ledger, keys.session(task.session)],
-                    args=[WORKER_GROUP, delivery.entry_id, task.model_dump_json(), due, task.id],
+                    args=[
+                        WORKER_GROUP,
+                        delivery.entry_id,
+                        task.model_dump_json(),
+                        due,
+                        task.id,
+                        counter,
+                    ],
                     client=pipe,
                 )
             await pipe.execute()
@@ -181,22 +198,29 @@ class RedisQueue:
         streams = {self.keys.tenant(t).tasks: t for t in tenants}
         return await self._autoclaim(streams, WORKER_GROUP, consumer, min_idle_ms, count, Task)
 
-    async def renew(self, consumer: str, deliveries: Sequence[Delivery[Task]]) -> set[str]:
+    async def renew(
+        self, consumer: str, deliveries: Sequence[Delivery[Task]]
+    ) -> set[tuple[str, str]]:
         """Reset idle time of entries ``consumer`` still owns (``XCLAIM ... JUSTID``).
 
         Ownership is checked inside the script, so renewing never takes an entry back from
         a consumer that reclaimed it.
         """
-        by_stream: dict[str, list[str]] = defaultdict(list)
+        by_tenant: dict[str, list[str]] = defaultdict(list)
         for delivery in deliveries:
-            by_stream[self.keys.tenant(delivery.tenant).tasks].append(delivery.entry_id)
-        if not by_stream:
+            by_tenant[delivery.tenant].append(delivery.entry_id)
+        if not by_tenant:
             return set()
         async with self.client.pipeline(transaction=False) as pipe:
-            for stream, ids in by_stream.items():
+            for tenant, ids in by_tenant.items():
+                stream = self.keys.tenant(tenant).tasks
                 await self._renew(keys=[stream], args=[WORKER_GROUP, consumer, *ids], client=pipe)
             replies = await pipe.execute()
-        return {str(entry) for reply in replies for entry in reply}
+        return {
+            (tenant, str(entry))
+            for tenant, reply in zip(by_tenant, replies, strict=True)
+            for entry in reply
+        }
 
     async def release(self, deliveries: Sequence[Delivery[Task]]) -> None:
         """Re-add unfinished tasks as fresh entries so any Worker takes them at once."""
@@ -276,9 +300,16 @@ class RedisQueue:
             return []
         await self.ensure_groups(sorted(set(streams.values())))
         per_stream = max(1, math.ceil(count / len(streams)))
+        began = time.monotonic()
         reply = await self.client.xreadgroup(
             group, consumer, dict.fromkeys(streams, start), count=per_stream, block=block_ms
         )
+        if not reply and block_ms:
+            # The embedded server (fakeredis) does not block; wait a little ourselves so an
+            # idle consumer neither spins nor starves the event loop.
+            left = block_ms / 1000.0 - (time.monotonic() - began)
+            if left > 0:
+                await asyncio.sleep(min(left, _EMBEDDED_IDLE_S))
         out: list[Delivery[M]] = []
         for stream, entries in _stream_items(reply):
             tenant = streams[stream]

@@ -6,13 +6,14 @@ doing anything else, so a step that lost a race with another consumer changes no
 
 from __future__ import annotations
 
-#: KEYS: tasks, delayed, ledger, session.  ARGV: group, entry id, task json, due, task id.
+#: KEYS: tasks, delayed, ledger, session.
+#: ARGV: group, entry id, task json, due, task id, counter to increment ('' for none).
 RETRY_TASK = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[5], ARGV[3])
-redis.call('HINCRBY', KEYS[4], 'retried', 1)
+if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[6], 1) end
 return 1
 """
 

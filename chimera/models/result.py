@@ -28,8 +28,13 @@ class ErrorKind(StrEnum):
 
     @property
     def retryable(self) -> bool:
-        """True for transient failures; bad input or output will not improve by waiting."""
-        return self in {ErrorKind.TIMEOUT, ErrorKind.BACKEND, ErrorKind.RATE_LIMIT}
+        """True for failures another attempt may fix.
+
+        Timeouts, backend errors and rate limits are transient; an output that breaks the
+        schema may come out right next time (LLMs are not deterministic). Input that breaks
+        the skill's schema never will, so it fails at once.
+        """
+        return self is not ErrorKind.INVALID_INPUT
 
 
 class Usage(BaseModel):

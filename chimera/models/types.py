@@ -68,7 +68,7 @@ JsonObject = Annotated[dict[str, JsonValue], AfterValidator(check_payload_size)]
 
 def is_safe_id(value: str) -> bool:
     """Tell whether ``value`` may be used as a tenant, session or skill name."""
-    return bool(_SAFE_ID.match(value))
+    return bool(_SAFE_ID.fullmatch(value))
 
 
 def new_id() -> str:

@@ -15,7 +15,8 @@ from chimera.plugins.hookspecs import Register, hookimpl
 def _mock(context: PluginContext) -> Any:
     from chimera.services.mock_backend import MockBackend
 
-    return MockBackend()
+    skills = context.swarm.skills if context.swarm is not None else {}
+    return MockBackend({name: skill.config.mock for name, skill in skills.items()})
 
 
 def _threshold(context: PluginContext) -> Any:

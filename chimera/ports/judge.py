@@ -79,11 +79,12 @@ class Judged:
     """A Result delivery with its Decision, ready for the unit of work.
 
     ``task`` is ``None`` when the Result did not answer a live task of the tenant it was
-    read from (forged, stale or already settled): then only the ack happens.
+    read from (forged, stale or already settled), and ``decision`` is ``None`` when the
+    entry could not even be decoded: in both cases only the ack happens.
     """
 
     delivery: Delivery[Result]
-    decision: Decision
+    decision: Decision | None
     task: Task | None
     retry_task: Task | None = None
     retry_at: float | None = None

@@ -35,6 +35,11 @@ class Delivery(Generic[T]):
     deliveries: int = 1
     raw: str = ""
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(tenant, entry_id)``: entry ids are only unique within one tenant's stream."""
+        return (self.tenant, self.entry_id)
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -93,10 +98,13 @@ class TaskQueue(Protocol):
         """Publish Results and ack their tasks, pipelined in one round trip (async)."""
         ...
 
-    async def retry_later(self, items: Sequence[tuple[Delivery[Task], Task, float]]) -> None:
-        """Ack tasks and schedule their next attempt at the given epoch seconds (async).
+    async def retry_later(
+        self, items: Sequence[tuple[Delivery[Task], Task, float]], count_as_retry: bool = True
+    ) -> None:
+        """Ack tasks and schedule them to run at the given epoch seconds (async).
 
-        The ack and the schedule of each item happen atomically.
+        The ack and the schedule of each item happen atomically. ``count_as_retry=False``
+        defers without counting a retry (a halted session's task waiting for resume).
         """
         ...
 
@@ -118,11 +126,14 @@ class TaskQueue(Protocol):
         """Take over tasks other consumers left pending longer than ``min_idle_ms`` (async)."""
         ...
 
-    async def renew(self, consumer: str, deliveries: Sequence[Delivery[Task]]) -> set[str]:
+    async def renew(
+        self, consumer: str, deliveries: Sequence[Delivery[Task]]
+    ) -> set[tuple[str, str]]:
         """Reset the idle time of in-flight tasks so no one reclaims them (async).
 
         Returns:
-            The entry ids still owned by ``consumer``; a missing id was taken by another.
+            The ``Delivery.key`` of each entry still owned by ``consumer``; a missing one
+            was taken over by another consumer.
         """
         ...
 

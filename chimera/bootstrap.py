@@ -1,0 +1,160 @@
+"""The composition root: the one place that wires adapters to services.
+
+Services see only ports; this module picks the Redis adapters, builds the plugin objects the
+swarm names, and hands each service what it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+import redis.asyncio as aioredis
+
+from chimera.config.swarm import Swarm
+from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
+from chimera.lib.redis_connect import check_reachable, connect
+from chimera.lib.redis_queue import RedisQueue
+from chimera.lib.redis_sessions import RedisSessionStore
+from chimera.lib.redis_uow import RedisUnitOfWork
+from chimera.plugins.context import PluginContext
+from chimera.plugins.manager import Registry, build_registry, get_plugin_manager
+from chimera.ports.judge import AuditSink, CommitOutcome, Judged, JudgePolicy
+from chimera.ports.llm import LLMBackend
+from chimera.ports.queue import DeadLetter, Delivery
+from chimera.services.audit import FanoutAuditLogger
+from chimera.services.judge import Judge, JudgeSettings
+from chimera.services.planner import Planner
+from chimera.services.worker import Worker, WorkerSettings
+
+
+def consumer_name(role: str) -> str:
+    """A consumer name unique across machines and processes: role, host, pid, random."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Runtime:
+    """Everything a command needs to run a swarm against one Redis."""
+
+    swarm: Swarm
+    client: aioredis.Redis
+    keyspace: Keyspace
+    queue: RedisQueue
+    uow: RedisUnitOfWork
+    sessions: RedisSessionStore
+    audit: FanoutAuditLogger
+    backends: dict[str, LLMBackend]
+    policies: dict[str, JudgePolicy]
+    plugin_manager: pluggy.PluginManager
+    registry: Registry
+    sinks: list[AuditSink] = field(default_factory=list)
+
+    def planner(self) -> Planner:
+        """A Planner writing to this runtime's queue."""
+        return Planner(self.swarm, self.queue, self.sessions, self.audit)
+
+    def worker(
+        self,
+        tenants: Sequence[str] | None = None,
+        settings: WorkerSettings | None = None,
+        on_dead_letter: Callable[[Delivery[Any], DeadLetter], None] | None = None,
+        consumer: str | None = None,
+    ) -> Worker:
+        """A Worker over this runtime's queue and backends."""
+        return Worker(
+            self.swarm,
+            self.queue,
+            self.backends,
+            self.sessions,
+            consumer=consumer or consumer_name("worker"),
+            tenants=tenants,
+            settings=settings,
+            audit=self.audit,
+            on_dead_letter=on_dead_letter,
+        )
+
+    def judge(
+        self,
+        tenants: Sequence[str] | None = None,
+        on_outcome: Callable[[Judged, CommitOutcome], None] | None = None,
+        settings: JudgeSettings | None = None,
+        consumer: str | None = None,
+    ) -> Judge:
+        """A Judge over this runtime's result queue, policies and audit sinks."""
+        hook = self.plugin_manager.hook
+
+        def after_decision(decision: Any) -> None:
+            hook.chimera_after_decision(decision=decision)
+
+        def after_commit(item: Judged, outcome: CommitOutcome) -> None:
+            if item.decision is not None:
+                hook.chimera_after_commit(
+                    task_id=item.decision.task_id, tenant=item.delivery.tenant, outcome=outcome.value
+                )
+
+        return Judge(
+            self.swarm,
+            self.queue,
+            self.uow,
+            self.policies,
+            self.audit,
+            consumer=consumer or consumer_name("judge"),
+            tenants=tenants,
+            settings=settings,
+            on_outcome=on_outcome,
+            after_decision=after_decision,
+            after_commit=after_commit,
+        )
+
+    async def close(self) -> None:
+        """Close the Redis connection pool."""
+        await self.client.aclose()
+
+
+async def build_runtime(
+    swarm: Swarm,
+    redis_url: str | None,
+    prefix: str = DEFAULT_PREFIX,
+    plugin_manager: pluggy.PluginManager | None = None,
+    client: aioredis.Redis | None = None,
+) -> Runtime:
+    """Connect to Redis (embedded when ``redis_url`` is empty) and build every adapter.
+
+    Raises:
+        RedisUnavailable: the server did not answer.
+    """
+    client = client or connect(redis_url)
+    await check_reachable(client, redis_url or "the embedded Redis")
+    keyspace = Keyspace(prefix)
+    pm = plugin_manager or get_plugin_manager()
+    registry = build_registry(pm)
+    context = PluginContext(redis=client, keyspace=keyspace, swarm=swarm)
+    backend_names = {skill.config.backend for skill in swarm.skills.values()}
+    backends = {name: registry.backends[name](context) for name in backend_names if name in registry.backends}
+    policy_names = {
+        swarm.judge_for(tenant, skill).policy
+        for tenant in swarm.tenants
+        for skill in swarm.config.tenants[tenant].skills
+    }
+    policies = {name: registry.policies[name](context) for name in policy_names if name in registry.policies}
+    sinks = [registry.sinks[name](context) for name in swarm.config.audit.sinks]
+    return Runtime(
+        swarm=swarm,
+        client=client,
+        keyspace=keyspace,
+        queue=RedisQueue(client, keyspace),
+        uow=RedisUnitOfWork(client, keyspace),
+        sessions=RedisSessionStore(client, keyspace),
+        audit=FanoutAuditLogger(sinks),
+        backends=backends,
+        policies=policies,
+        plugin_manager=pm,
+        registry=registry,
+        sinks=sinks,
+    )

@@ -1,0 +1,189 @@
+"""``chimera run`` and ``chimera worker``: executing a swarm."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chimera.bootstrap import Runtime
+from chimera.cli.commands_config import SWARM_ARG
+from chimera.cli.errors import InputError, reports_input_errors
+from chimera.cli.jsonl import read_submissions
+from chimera.cli.options import json_option, prefix_option, redis_url_option
+from chimera.cli.render import print_run_report
+from chimera.cli.runtime import stop_on_signals, with_runtime
+from chimera.lib.logging import configure_logging
+from chimera.services.judge import JudgeSettings
+from chimera.services.orchestrator import Orchestrator, RunReport
+from chimera.services.planner import PlanningError, Submission
+from chimera.services.worker import WorkerSettings
+
+
+@click.command()
+@SWARM_ARG
+@redis_url_option(None)
+@prefix_option
+@click.option(
+    "--input",
+    "input_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSONL file of tasks to submit, one {tenant, skill, input[, session]} per line.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every task's outcome and output here as JSONL.",
+)
+@click.option("--concurrency", default=200, show_default=True, type=click.IntRange(1, 100_000),
+              help="Tasks in flight at once.")
+@click.option("--session", help="Session id for the submitted tasks (default: a new one).")
+@click.option("--no-jobs", is_flag=True, help="Do not submit the swarm file's jobs: section.")
+@json_option
+@reports_input_errors
+def run(
+    swarm: Path,
+    redis_url: str | None,
+    prefix: str,
+    input_file: Path | None,
+    out_file: Path | None,
+    concurrency: int,
+    session: str | None,
+    no_jobs: bool,
+    as_json: bool,
+) -> None:
+    """Run SWARM's jobs (and --input) to completion in this process.
+
+    Plans the tasks, runs a Worker and the Judge on one event loop, and returns when every
+    task is committed, denied, parked for human review or dead-lettered. Without
+    --redis-url it needs no server: it uses an embedded in-process Redis.
+    """
+    configure_logging(level="WARNING")
+    submissions: list[Submission] = []
+    interactive = sys.stdout.isatty() and not as_json
+
+    async def body(runtime: Runtime) -> RunReport:
+        if not no_jobs:
+            for job in runtime.swarm.config.jobs:
+                submissions.extend(
+                    Submission(job.tenant, job.skill, job.input, job.session)
+                    for _ in range(job.repeat)
+                )
+        if input_file is not None:
+            submissions.extend(read_submissions(input_file))
+        if not submissions:
+            raise InputError("nothing to run: the swarm has no jobs and no --input was given")
+        progress = _progress_bar() if interactive else None
+        orchestrator = Orchestrator(
+            runtime.planner(),
+            make_worker=lambda on_dead: runtime.worker(
+                settings=WorkerSettings(concurrency=concurrency, block_ms=200),
+                on_dead_letter=on_dead,
+            ),
+            make_judge=lambda on_outcome: runtime.judge(
+                on_outcome=on_outcome, settings=JudgeSettings(block_ms=200)
+            ),
+            progress=progress.update if progress else None,
+        )
+        try:
+            return await orchestrator.run(submissions, session)
+        except PlanningError as exc:
+            raise InputError("; ".join(exc.problems)) from None
+        finally:
+            if progress:
+                progress.close()
+
+    report = with_runtime(swarm, redis_url, prefix, body)
+    if out_file is not None:
+        with out_file.open("w", encoding="utf-8") as handle:
+            for outcome in report.outcomes.values():
+                handle.write(json.dumps(outcome.as_json()) + "\n")
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+    else:
+        print_run_report(report, show_tasks=len(report.outcomes) <= 50)
+
+
+class _Progress:
+    def __init__(self) -> None:
+        from rich.progress import Progress
+
+        self._progress = Progress(transient=True)
+        self._task: Any = None
+        self._progress.start()
+
+    def update(self, done: int, total: int) -> None:
+        if self._task is None:
+            self._task = self._progress.add_task("settling tasks", total=total)
+        self._progress.update(self._task, completed=done, total=total)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _progress_bar() -> _Progress:
+    return _Progress()
+
+
+@click.command()
+@SWARM_ARG
+@redis_url_option("redis://127.0.0.1:6379/0")
+@prefix_option
+@click.option("--tenant", "tenants", multiple=True, help="Only these tenants (repeatable).")
+@click.option("--concurrency", default=200, show_default=True, type=click.IntRange(1, 100_000),
+              help="Tasks in flight at once.")
+@click.option("--no-judge", is_flag=True, help="Run only the Worker; judge elsewhere.")
+@click.option("--lease-ms", default=30_000, show_default=True, type=click.IntRange(100),
+              help="Entries idle this long are taken over from dead workers.")
+@click.option("--grace", default=10.0, show_default=True, type=float,
+              help="Seconds in-flight tasks may finish after SIGTERM before being handed back.")
+@reports_input_errors
+def worker(
+    swarm: Path,
+    redis_url: str,
+    prefix: str,
+    tenants: tuple[str, ...],
+    concurrency: int,
+    no_judge: bool,
+    lease_ms: int,
+    grace: float,
+) -> None:
+    """Consume SWARM's tasks from a shared Redis until SIGINT or SIGTERM.
+
+    Runs a Worker (and, unless --no-judge, a Judge) for the given tenants. Start as many
+    as you like on as many machines as you like against one Redis. On SIGTERM it stops
+    reading, lets in-flight tasks finish within --grace, hands the rest back and exits 0.
+    """
+    configure_logging()
+
+    async def body(runtime: Runtime) -> None:
+        unknown = [t for t in tenants if t not in runtime.swarm.config.tenants]
+        if unknown:
+            raise InputError(f"unknown tenant(s): {', '.join(unknown)}")
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        chosen = list(tenants) or None
+        loops = [
+            runtime.worker(
+                tenants=chosen,
+                settings=WorkerSettings(concurrency=concurrency, lease_ms=lease_ms, grace_s=grace),
+            ).run(stop)
+        ]
+        if not no_judge:
+            loops.append(
+                runtime.judge(tenants=chosen, settings=JudgeSettings(lease_ms=lease_ms)).run(stop)
+            )
+        await asyncio.gather(*loops)
+
+    with_runtime(swarm, redis_url, prefix, body)
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to ``group``."""
+    group.add_command(run)
+    group.add_command(worker)

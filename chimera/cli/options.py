@@ -1,0 +1,35 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+from click.decorators import FC
+
+from chimera.lib.keys import DEFAULT_PREFIX
+from chimera.lib.redis_connect import DEFAULT_REDIS_URL
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+prefix_option = click.option(
+    "--prefix",
+    envvar="CHIMERA_PREFIX",
+    default=DEFAULT_PREFIX,
+    show_default=True,
+    help="Key prefix in Redis; lets several swarms share one server. Env: CHIMERA_PREFIX.",
+)
+
+
+def redis_url_option(default: str | None) -> Callable[[FC], FC]:
+    """``--redis-url``; ``default`` None means the embedded in-process Redis."""
+    where = "the embedded in-process Redis" if default is None else default
+    return click.option(
+        "--redis-url",
+        envvar="CHIMERA_REDIS_URL",
+        default=default,
+        help=f"Redis to use (default: {where}). Env: CHIMERA_REDIS_URL.",
+    )
+
+
+distributed_redis = redis_url_option(DEFAULT_REDIS_URL)

@@ -1,0 +1,37 @@
+"""Running async command bodies with a Runtime, and turning signals into a stop event."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from chimera.bootstrap import Runtime, build_runtime
+from chimera.cli.loading import load_for_cli
+
+R = TypeVar("R")
+
+
+def with_runtime(
+    swarm_path: Path, redis_url: str | None, prefix: str, body: Callable[[Runtime], Awaitable[R]]
+) -> R:
+    """Load the swarm, connect, run ``body(runtime)`` on a fresh event loop, close."""
+    swarm = load_for_cli(swarm_path)
+
+    async def main() -> R:
+        runtime = await build_runtime(swarm, redis_url, prefix)
+        try:
+            return await body(runtime)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(main())
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGINT or SIGTERM (a second signal is handled the same way)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)

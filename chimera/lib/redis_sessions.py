@@ -1,0 +1,73 @@
+"""Sessions kept in Redis hashes (``<prefix>:{tenant}:session:<id>``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+
+from chimera.lib.keys import Keyspace
+from chimera.models.session import SessionInfo, SessionState
+from chimera.models.types import utc_now
+
+_COUNTERS = ("submitted", "committed", "denied", "hitl", "retried", "dead_lettered")
+
+
+class RedisSessionStore:
+    """Implements :class:`~chimera.ports.session.SessionStore` on Redis."""
+
+    def __init__(self, client: aioredis.Redis, keyspace: Keyspace | None = None) -> None:
+        self.client = client
+        self.keys = keyspace or Keyspace()
+
+    async def open(self, tenant: str, session: str) -> None:
+        """Create the session hash with state ``open`` unless it exists."""
+        keys = self.keys.tenant(tenant)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(keys.session(session), "state", SessionState.OPEN.value)
+            pipe.hsetnx(keys.session(session), "created_at", utc_now().isoformat())
+            pipe.sadd(keys.sessions, session)
+            await pipe.execute()
+
+    async def set_state(self, tenant: str, session: str, state: SessionState) -> None:
+        """Store the lifecycle state."""
+        if state is SessionState.COMPLETED:
+            raise ValueError("completed is derived from the counters and never stored")
+        keys = self.keys.tenant(tenant)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.session(session), "state", state.value)
+            pipe.sadd(keys.sessions, session)
+            await pipe.execute()
+
+    async def get(self, tenant: str, session: str) -> SessionInfo | None:
+        """Read one session."""
+        raw = await self.client.hgetall(self.keys.tenant(tenant).session(session))
+        return _info(tenant, session, raw) if raw else None
+
+    async def list(self, tenant: str) -> list[SessionInfo]:
+        """Read every session of ``tenant``; one round trip after listing the ids."""
+        keys = self.keys.tenant(tenant)
+        ids = sorted(await self.client.smembers(keys.sessions))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for session in ids:
+                pipe.hgetall(keys.session(session))
+            rows = await pipe.execute()
+        return [_info(tenant, s, raw) for s, raw in zip(ids, rows, strict=True) if raw]
+
+    async def halted(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which pairs are halted; one pipelined round trip."""
+        unique = sorted(set(pairs))
+        if not unique:
+            return set()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for tenant, session in unique:
+                pipe.hget(self.keys.tenant(tenant).session(session), "state")
+            states = await pipe.execute()
+        return {pair for pair, state in zip(unique, states, strict=True) if state == "halted"}
+
+
+def _info(tenant: str, session: str, raw: dict[str, str]) -> SessionInfo:
+    counters = {name: max(0, int(raw.get(name, 0))) for name in _COUNTERS}
+    # Counters arrive before the state when tasks are enqueued into a session nobody opened.
+    state = SessionState(raw.get("state", SessionState.RUNNING.value))
+    return SessionInfo(tenant=tenant, session=session, stored_state=state, **counters)

@@ -1,0 +1,127 @@
+"""The Judge's unit of work on Redis: every decision applied by one atomic Lua call."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+
+from chimera.lib import redis_scripts as lua
+from chimera.lib.keys import JUDGE_GROUP, Keyspace
+from chimera.models.decision import Decision, Verdict
+from chimera.models.result import Result
+from chimera.models.task import Task
+from chimera.ports.judge import CommitOutcome, Judged
+from chimera.ports.queue import Delivery
+
+
+class RedisUnitOfWork:
+    """Implements :class:`~chimera.ports.judge.UnitOfWork` with the ``JUDGE_APPLY`` script.
+
+    Each item is checked and applied atomically: a Result is committed only if its task is
+    still live in the tenant's ledger with the same attempt and has no outcome yet, so a
+    Result delivered twice is committed once and the second is reported ``DUPLICATE``.
+    """
+
+    def __init__(self, client: aioredis.Redis, keyspace: Keyspace | None = None) -> None:
+        self.client = client
+        self.keys = keyspace or Keyspace()
+        self._apply = client.register_script(lua.JUDGE_APPLY)
+
+    async def lookup(self, deliveries: Sequence[Delivery[Result]]) -> list[Task | None]:
+        """Fetch each Result's task from the ledger of the tenant it was read from."""
+        wanted = [i for i, d in enumerate(deliveries) if d.message is not None]
+        if not wanted:
+            return [None] * len(deliveries)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for index in wanted:
+                delivery = deliveries[index]
+                assert delivery.message is not None
+                pipe.hget(self.keys.tenant(delivery.tenant).ledger, delivery.message.task_id)
+            raw = await pipe.execute()
+        out: list[Task | None] = [None] * len(deliveries)
+        for index, body in zip(wanted, raw, strict=True):
+            with contextlib.suppress(ValidationError):
+                out[index] = Task.model_validate_json(body) if body else None
+        return out
+
+    async def apply(self, items: Sequence[Judged]) -> list[CommitOutcome]:
+        """Apply every decision; one round trip for the batch."""
+        if not items:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for item in items:
+                keys = self.keys.tenant(item.delivery.tenant)
+                task = item.task
+                action, payload, due = _action(item)
+                session = keys.session(task.session) if task else keys.session("unknown")
+                await self._apply(
+                    keys=[
+                        keys.results,
+                        keys.ledger,
+                        keys.committed,
+                        keys.settled,
+                        keys.review,
+                        session,
+                        keys.delayed,
+                    ],
+                    args=[
+                        JUDGE_GROUP,
+                        item.delivery.entry_id,
+                        task.id if task else "",
+                        action,
+                        task.model_dump_json() if task else "",
+                        payload,
+                        due,
+                    ],
+                    client=pipe,
+                )
+            replies = await pipe.execute()
+        return [CommitOutcome(str(r)) for r in replies]
+
+
+def _action(item: Judged) -> tuple[str, str, float]:
+    decision, result = item.decision, item.delivery.message
+    if item.task is None or decision is None or result is None:
+        return "reject", "", 0.0
+    if decision.verdict is Verdict.APPROVE:
+        return "approve", result.model_dump_json(), 0.0
+    if decision.verdict is Verdict.HITL:
+        return "hitl", review_item(item.task, result, decision), 0.0
+    if decision.retry and item.retry_task is not None and item.retry_at is not None:
+        return "retry", item.retry_task.model_dump_json(), item.retry_at
+    return "deny", "", 0.0
+
+
+def review_item(task: Task, result: Result, decision: Decision) -> str:
+    """The JSON kept for a Result parked for human review."""
+    return json.dumps(
+        {
+            "task": json.loads(task.model_dump_json()),
+            "result": json.loads(result.model_dump_json()),
+            "decision": json.loads(decision.model_dump_json()),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A Result waiting for a human, with its Task and the Judge's decision."""
+
+    task: Task
+    result: Result
+    decision: Decision
+
+    @classmethod
+    def from_json(cls, body: str) -> ReviewItem:
+        """Parse the stored JSON."""
+        data = json.loads(body)
+        return cls(
+            task=Task.model_validate(data["task"]),
+            result=Result.model_validate(data["result"]),
+            decision=Decision.model_validate(data["decision"]),
+        )

@@ -1,0 +1,48 @@
+"""A session: one tenant's batch of related tasks, with its lifecycle and counters."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SessionState(StrEnum):
+    """Lifecycle: open → running → completed, or halted (and back to running on resume)."""
+
+    OPEN = "open"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    HALTED = "halted"
+
+
+class SessionInfo(BaseModel):
+    """A session's state and what became of its tasks so far."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant: str
+    session: str
+    stored_state: SessionState = SessionState.OPEN
+    submitted: int = Field(default=0, ge=0)
+    committed: int = Field(default=0, ge=0)
+    denied: int = Field(default=0, ge=0)
+    hitl: int = Field(default=0, ge=0)
+    retried: int = Field(default=0, ge=0)
+    dead_lettered: int = Field(default=0, ge=0)
+
+    @property
+    def settled(self) -> int:
+        """Tasks that reached an outcome: committed, denied, dead-lettered or in review."""
+        return self.committed + self.denied + self.hitl + self.dead_lettered
+
+    @property
+    def state(self) -> SessionState:
+        """The lifecycle state; ``completed`` is derived from the counters, never stored."""
+        if (
+            self.stored_state is SessionState.RUNNING
+            and self.submitted > 0
+            and self.settled >= self.submitted
+        ):
+            return SessionState.COMPLETED
+        return self.stored_state

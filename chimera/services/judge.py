@@ -1,0 +1,305 @@
+"""The Judge: validates Results, decides, logs the decision, then commits through the unit of work.
+
+Order per batch, and why: (1) look up each Result's task in the ledger of the tenant whose
+stream it came from; (2) validate and decide; (3) write every decision to every audit sink;
+(4) only then apply the decisions atomically. If (3) fails nothing is applied and the
+Results stay pending, to be judged again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from chimera.config.swarm import Swarm
+from chimera.lib.logging import get_logger
+from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.decision import Decision, Verdict
+from chimera.models.result import Result, ResultStatus
+from chimera.models.task import Task
+from chimera.ports.judge import (
+    AuditLogger,
+    CommitOutcome,
+    Judged,
+    JudgePolicy,
+    PolicyInput,
+    UnitOfWork,
+)
+from chimera.ports.queue import Delivery, ResultQueue
+from chimera.services.retry import Backoff
+
+log = get_logger("chimera.judge")
+
+#: Name recorded as the policy of decisions the Judge makes before any policy runs.
+VALIDATION = "validation"
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Tuning of one Judge loop."""
+
+    batch: int = 500
+    block_ms: int = 1000
+    lease_ms: int = 30_000
+    retry_audit_after_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """What one batch came to: per Result, its decision (if any) and what was applied."""
+
+    items: list[tuple[Judged, CommitOutcome]]
+
+
+class Judge:
+    """Judges the Results of ``tenants``.
+
+    Args:
+        swarm: skills (output schemas, sensitivity) and Judge settings per tenant and skill.
+        results: the result-queue port.
+        uow: applies decisions atomically.
+        policies: Judge policies by registered name.
+        audit: every decision is recorded here before anything is applied.
+        consumer: this Judge's consumer name.
+        tenants: whose results to judge (default: every tenant).
+        on_outcome: called for each applied item (``chimera run`` builds its summary).
+        after_decision / after_commit: plugin lifecycle hooks.
+    """
+
+    def __init__(
+        self,
+        swarm: Swarm,
+        results: ResultQueue,
+        uow: UnitOfWork,
+        policies: Mapping[str, JudgePolicy],
+        audit: AuditLogger,
+        consumer: str = "judge",
+        tenants: Sequence[str] | None = None,
+        settings: JudgeSettings | None = None,
+        on_outcome: Callable[[Judged, CommitOutcome], None] | None = None,
+        after_decision: Callable[[Decision], None] | None = None,
+        after_commit: Callable[[Judged, CommitOutcome], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.swarm = swarm
+        self.results = results
+        self.uow = uow
+        self.policies = policies
+        self.audit = audit
+        self.consumer = consumer
+        self.tenants = list(tenants or swarm.tenants)
+        self.settings = settings or JudgeSettings()
+        self.on_outcome = on_outcome
+        self.after_decision = after_decision
+        self.after_commit = after_commit
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Judge until ``stop`` is set. Results left pending by a failed audit are redone."""
+        await self.results.ensure_groups(self.tenants)
+        backlog = True  # start with anything this consumer left unacked last time
+        last_reclaim = 0.0
+        while not stop.is_set():
+            if backlog:
+                deliveries = await self.results.read_own_pending(
+                    self.consumer, self.tenants, self.settings.batch
+                )
+                backlog = bool(deliveries)
+            else:
+                deliveries = await self.results.read_results(
+                    self.consumer, self.tenants, self.settings.batch, self.settings.block_ms
+                )
+            if self.clock() - last_reclaim > self.settings.lease_ms / 2000.0:
+                last_reclaim = self.clock()
+                deliveries += await self.results.claim_stale_results(
+                    self.consumer, self.tenants, self.settings.lease_ms, self.settings.batch
+                )
+            if not deliveries:
+                continue
+            try:
+                await self.judge(deliveries)
+            except Exception:
+                log.exception("judge.batch_failed", results=len(deliveries))
+                backlog = True
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.retry_audit_after_s)
+
+    async def judge(self, deliveries: Sequence[Delivery[Result]]) -> Verdicts:
+        """Judge one batch: validate, decide, audit, then apply.
+
+        Raises:
+            AuditFailed: a sink failed; nothing was applied and the Results stay pending.
+        """
+        tasks = await self.uow.lookup(deliveries)
+        judged = [await self._decide(d, t) for d, t in zip(deliveries, tasks, strict=True)]
+        await self.audit.record([e for item in judged for e in _decision_events(item)])
+        for item in judged:
+            if item.decision is not None and self.after_decision is not None:
+                self._safely(self.after_decision, item.decision)
+        outcomes = await self.uow.apply(judged)
+        pairs = list(zip(judged, outcomes, strict=True))
+        try:
+            await self.audit.record([e for j, o in pairs for e in _outcome_events(j, o)])
+        except Exception:
+            # Already committed; the decision record written before the commit stands.
+            log.exception("judge.outcome_audit_failed")
+        for item, outcome in pairs:
+            if self.after_commit is not None:
+                self._safely(self.after_commit, item, outcome)
+            if self.on_outcome is not None:
+                self.on_outcome(item, outcome)
+        return Verdicts(items=pairs)
+
+    async def _decide(self, delivery: Delivery[Result], task: Task | None) -> Judged:
+        result = delivery.message
+        if result is None:
+            return Judged(delivery=delivery, decision=None, task=None)
+        problem = _mismatch(delivery, result, task)
+        if problem is not None or task is None:
+            decision = _deny(result, problem or "no live task", VALIDATION)
+            return Judged(delivery=delivery, decision=decision, task=None)
+        settings = self.swarm.judge_for(task.tenant, task.skill)
+        skill = self.swarm.skills.get(task.skill)
+        if skill is None:
+            decision = _deny(result, f"skill {task.skill!r} is not in this swarm", VALIDATION)
+            return Judged(delivery=delivery, decision=decision, task=task)
+        if result.status is ResultStatus.FAILED:
+            reason = f"task failed ({result.error_kind}): {result.error}"
+            return Judged(delivery, _deny(result, reason, VALIDATION, settings), task)
+        errors = skill.output_errors(result.output)
+        if errors:
+            reason = "output does not match schema: " + "; ".join(errors)
+            return Judged(delivery, _deny(result, reason, VALIDATION, settings), task)
+        policy = self.policies.get(settings.policy)
+        if policy is None:
+            reason = f"policy {settings.policy!r} is not installed"
+            return Judged(delivery, _deny(result, reason, VALIDATION, settings), task)
+        decision = await policy.decide(
+            PolicyInput(result=result, task=task, settings=settings, sensitive=skill.config.sensitive)
+        )
+        if decision.verdict is Verdict.DENY and decision.retry and task.attempt < task.max_attempts:
+            backoff = Backoff.from_config(skill.config.retry)
+            due = self.clock() + backoff.delay(task.attempt, self.rng)
+            retry_task = task.next_attempt(feedback=decision.reason)
+            return Judged(delivery, decision, task, retry_task=retry_task, retry_at=due)
+        if decision.retry:
+            decision = decision.model_copy(update={"retry": False})
+        return Judged(delivery, decision, task)
+
+    def _safely(self, hook: Callable[..., None], *args: object) -> None:
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("judge.hook_failed", hook=getattr(hook, "__name__", repr(hook)))
+
+
+def _mismatch(delivery: Delivery[Result], result: Result, task: Task | None) -> str | None:
+    if result.tenant != delivery.tenant:
+        return f"result names tenant {result.tenant!r} but came from tenant {delivery.tenant!r}"
+    if task is None:
+        return f"no live task {result.task_id} for tenant {delivery.tenant!r}"
+    if task.session != result.session:
+        return f"result names session {result.session!r}; the task is in {task.session!r}"
+    if task.skill != result.skill:
+        return f"result names skill {result.skill!r}; the task runs {task.skill!r}"
+    if task.attempt != result.attempt:
+        return f"result is for attempt {result.attempt}; the task is at attempt {task.attempt}"
+    return None
+
+
+def _deny(result: Result, reason: str, policy: str, settings: object = None) -> Decision:
+    from chimera.models.config import ResolvedJudge
+
+    thresholds = settings.thresholds if isinstance(settings, ResolvedJudge) else None
+    return Decision(
+        task_id=result.task_id,
+        tenant=result.tenant,
+        session=result.session,
+        skill=result.skill,
+        verdict=Verdict.DENY,
+        reason=reason,
+        policy=policy,
+        confidence=result.confidence,
+        thresholds=thresholds,
+    )
+
+
+def _decision_events(item: Judged) -> list[AuditEvent]:
+    delivery, decision = item.delivery, item.decision
+    if decision is None:
+        return [
+            AuditEvent(
+                type=AuditEventType.DENIED,
+                tenant=delivery.tenant,
+                actor="judge",
+                data={"entry_id": delivery.entry_id, "reason": "undecodable result entry"},
+            )
+        ]
+    result = delivery.message
+    trace = result.trace_id if result else None
+    base = {"tenant": delivery.tenant, "session": decision.session, "task_id": decision.task_id}
+    return [
+        AuditEvent(
+            type=AuditEventType.RESULT,
+            trace_id=trace,
+            actor=f"worker:{result.worker}" if result else "unknown",
+            data={
+                "status": result.status.value if result else None,
+                "confidence": decision.confidence,
+                "attempt": result.attempt if result else None,
+                "error": result.error if result else None,
+            },
+            **base,
+        ),
+        AuditEvent(
+            type=AuditEventType.DECISION,
+            trace_id=trace,
+            actor=decision.actor,
+            data={
+                "verdict": decision.verdict.value,
+                "reason": decision.reason,
+                "policy": decision.policy,
+                "confidence": decision.confidence,
+                "thresholds": decision.thresholds.model_dump() if decision.thresholds else None,
+                "retry": decision.retry,
+                "genuine": item.task is not None,
+            },
+            **base,
+        ),
+    ]
+
+
+_OUTCOME_EVENT = {
+    CommitOutcome.COMMITTED: AuditEventType.COMMITTED,
+    CommitOutcome.DENIED: AuditEventType.DENIED,
+    CommitOutcome.PARKED: AuditEventType.REVIEW_REQUESTED,
+    CommitOutcome.RETRIED: AuditEventType.RETRIED,
+    CommitOutcome.DUPLICATE: AuditEventType.DUPLICATE,
+    CommitOutcome.REJECTED: AuditEventType.DENIED,
+}
+
+
+def _outcome_events(item: Judged, outcome: CommitOutcome) -> list[AuditEvent]:
+    decision = item.decision
+    if decision is None:
+        return []
+    data: dict[str, object] = {"outcome": outcome.value, "skill": decision.skill}
+    if item.retry_task is not None and outcome is CommitOutcome.RETRIED:
+        data["next_attempt"] = item.retry_task.attempt
+    return [
+        AuditEvent(
+            type=_OUTCOME_EVENT[outcome],
+            tenant=item.delivery.tenant,
+            session=decision.session,
+            task_id=decision.task_id,
+            trace_id=item.delivery.message.trace_id if item.delivery.message else None,
+            actor="judge",
+            data=data,  # type: ignore[arg-type]
+        )
+    ]

@@ -1,0 +1,102 @@
+"""The built-in ``mock`` LLM backend: offline, deterministic, shaped by the output schema.
+
+Same skill and input give the same output and confidence every time, so the demo and the
+tests are reproducible. Latency and failures can be simulated for benchmarks and retry
+tests; those two are random on purpose (a failed call must be able to succeed on retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from chimera.models.config import MockConfig
+from chimera.models.llm import LLMRequest, LLMResponse
+from chimera.models.result import ErrorKind, Usage
+from chimera.ports.llm import BackendError
+
+#: Derived confidences fall in [LOW, HIGH): wide enough to meet every Judge band.
+_CONFIDENCE_LOW, _CONFIDENCE_HIGH = 0.3, 1.0
+
+
+class MockBackend:
+    """Answers from the skill's ``mock:`` block, or makes up an output valid for its schema.
+
+    Args:
+        settings: ``mock:`` block per skill name; skills not listed use the defaults.
+    """
+
+    name = "mock"
+
+    def __init__(self, settings: Mapping[str, MockConfig] | None = None) -> None:
+        self.settings = dict(settings or {})
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Return the deterministic answer for ``request``, after the simulated latency."""
+        config = self.settings.get(request.skill, MockConfig())
+        latency = config.latency_ms + random.uniform(0, config.latency_jitter_ms)
+        if latency > 0:
+            await asyncio.sleep(latency / 1000.0)
+        if config.failure_rate and random.random() < config.failure_rate:
+            raise BackendError("simulated backend failure", ErrorKind.BACKEND)
+        seed = _seed(request.skill, request.input)
+        output = config.output if config.output is not None else _generate(request.output_schema, seed)
+        confidence = config.confidence
+        if confidence is None:
+            fraction = int(seed[:8], 16) / 0xFFFFFFFF
+            confidence = round(_CONFIDENCE_LOW + fraction * (_CONFIDENCE_HIGH - _CONFIDENCE_LOW), 4)
+            confidence = min(confidence, 0.9999)
+        words = len(request.prompt.split())
+        return LLMResponse(
+            output=output,
+            confidence=confidence,
+            usage=Usage(prompt_tokens=words, completion_tokens=len(json.dumps(output).split())),
+        )
+
+
+def _seed(skill: str, value: Any) -> str:
+    text = json.dumps([skill, value], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _pick(seed: str, salt: str, n: int) -> int:
+    return int(hashlib.sha256(f"{seed}:{salt}".encode()).hexdigest()[:8], 16) % max(1, n)
+
+
+def _generate(schema: Mapping[str, Any], seed: str, path: str = "$") -> Any:
+    """Make a value valid for the common JSON Schema keywords, chosen by ``seed``."""
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        options = list(schema["enum"])
+        return options[_pick(seed, path, len(options))]
+    for combinator in ("oneOf", "anyOf"):
+        if combinator in schema:
+            return _generate(schema[combinator][0], seed, path)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {name: _generate(sub, seed, f"{path}.{name}") for name, sub in properties.items()}
+    if kind == "array":
+        items = schema.get("items", {"type": "string"})
+        count = max(1, int(schema.get("minItems", 1)))
+        return [_generate(items, seed, f"{path}[{i}]") for i in range(count)]
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", 0)
+        high = schema.get("maximum", low + 100)
+        value = low + _pick(seed, path, int(high - low) + 1)
+        return int(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return _pick(seed, path, 2) == 1
+    if kind == "null":
+        return None
+    text = f"mock {path.rsplit('.', 1)[-1]} {seed[:8]}"
+    min_length = int(schema.get("minLength", 0))
+    max_length = int(schema.get("maxLength", max(len(text), min_length)))
+    return text.ljust(min_length, "x")[:max_length]

@@ -1,0 +1,147 @@
+"""The Planner: turns submissions into validated, tenant-scoped Tasks and enqueues them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from chimera.config.swarm import Swarm
+from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.session import SessionState
+from chimera.models.task import Task
+from chimera.models.types import new_id
+from chimera.ports.judge import AuditLogger
+from chimera.ports.queue import TaskQueue
+from chimera.ports.session import SessionStore
+
+#: Tasks per enqueue call: one round trip each, small enough to keep Redis responsive.
+DEFAULT_BATCH = 500
+
+
+class PlanningError(Exception):
+    """Submissions that cannot become Tasks; nothing was enqueued. One message per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A request to run ``skill`` for ``tenant`` on ``input``."""
+
+    tenant: str
+    skill: str
+    input: Any
+    session: str | None = None
+
+
+class Planner:
+    """Validates submissions against the swarm and enqueues them in batches.
+
+    Args:
+        swarm: the loaded swarm (tenants, skills and their input schemas).
+        queue: where tasks go.
+        sessions: session lifecycle store.
+        audit: receives a ``submitted`` event per task, per batch.
+        batch_size: tasks per enqueue round trip.
+    """
+
+    def __init__(
+        self,
+        swarm: Swarm,
+        queue: TaskQueue,
+        sessions: SessionStore,
+        audit: AuditLogger | None = None,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        self.swarm = swarm
+        self.queue = queue
+        self.sessions = sessions
+        self.audit = audit
+        self.batch_size = batch_size
+
+    def build(self, item: Submission, default_session: str) -> Task:
+        """Validate one submission and return its Task.
+
+        Raises:
+            PlanningError: unknown tenant or skill, skill not allowed for the tenant, or
+                input that does not match the skill's input schema.
+        """
+        if item.tenant not in self.swarm.config.tenants:
+            raise PlanningError([f"unknown tenant {item.tenant!r}"])
+        if item.skill not in self.swarm.skills:
+            raise PlanningError([f"unknown skill {item.skill!r}"])
+        if not self.swarm.tenant_may_run(item.tenant, item.skill):
+            raise PlanningError([f"tenant {item.tenant!r} may not run skill {item.skill!r}"])
+        skill = self.swarm.skill(item.skill)
+        if not isinstance(item.input, dict):
+            raise PlanningError([f"input for skill {item.skill!r} must be a JSON object"])
+        errors = skill.input_errors(item.input)
+        if errors:
+            raise PlanningError([f"input does not match skill {item.skill!r}: {e}" for e in errors])
+        try:
+            return Task(
+                tenant=item.tenant,
+                session=item.session or default_session,
+                skill=item.skill,
+                input=item.input,
+                max_attempts=skill.config.retry.max_attempts,
+            )
+        except ValidationError as exc:
+            raise PlanningError([_first_line(err["msg"]) for err in exc.errors()]) from None
+
+    async def submit(self, items: Sequence[Submission], session: str | None = None) -> list[Task]:
+        """Validate every submission, then enqueue all of them; all or nothing.
+
+        Args:
+            items: what to run.
+            session: the session of items that name none; a new id when omitted.
+
+        Returns:
+            The enqueued Tasks, in order.
+
+        Raises:
+            PlanningError: listing every invalid submission (by position); none enqueued.
+        """
+        default_session = session or new_id()
+        tasks: list[Task] = []
+        problems: list[str] = []
+        for index, item in enumerate(items, start=1):
+            try:
+                tasks.append(self.build(item, default_session))
+            except PlanningError as exc:
+                problems.extend(f"item {index}: {p}" for p in exc.problems)
+        if problems:
+            raise PlanningError(problems)
+        for tenant, session_id in sorted({(t.tenant, t.session) for t in tasks}):
+            await self.sessions.open(tenant, session_id)
+        for start in range(0, len(tasks), self.batch_size):
+            batch = tasks[start : start + self.batch_size]
+            if self.audit is not None:
+                await self.audit.record([_submitted(task) for task in batch])
+            await self.queue.enqueue(batch)
+        for tenant, session_id in sorted({(t.tenant, t.session) for t in tasks}):
+            info = await self.sessions.get(tenant, session_id)
+            if info is not None and info.stored_state is SessionState.OPEN:
+                await self.sessions.set_state(tenant, session_id, SessionState.RUNNING)
+        return tasks
+
+
+def _submitted(task: Task) -> AuditEvent:
+    return AuditEvent(
+        type=AuditEventType.SUBMITTED,
+        tenant=task.tenant,
+        session=task.session,
+        task_id=task.id,
+        trace_id=task.trace_id,
+        actor="planner",
+        data={"skill": task.skill, "attempt": task.attempt},
+    )
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text

@@ -1,0 +1,458 @@
+"""The Worker: reads task batches, calls LLM backends concurrently, emits validated Results.
+
+One asyncio event loop holds up to ``concurrency`` calls in flight (LLM calls are I/O
+bound). Reads ask for as many entries as there are free slots; finished work is flushed in
+batches (results + acks in one round trip). In-flight entries have their lease renewed so a
+long call is never taken over, and entries left by dead workers are reclaimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chimera.config.swarm import Skill, Swarm
+from chimera.config.templates import TemplateRenderError
+from chimera.lib.logging import get_logger
+from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.llm import LLMRequest
+from chimera.models.result import ErrorKind, Result, ResultStatus
+from chimera.models.task import Task
+from chimera.models.types import utc_now
+from chimera.ports.judge import AuditLogger
+from chimera.ports.llm import BackendError, LLMBackend
+from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
+from chimera.ports.session import SessionStore
+from chimera.services.retry import Backoff
+
+log = get_logger("chimera.worker")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Tuning of one Worker process.
+
+    Attributes:
+        concurrency: tasks in flight at once.
+        block_ms: how long one read waits for new entries.
+        lease_ms: an entry idle this long is presumed abandoned and may be reclaimed.
+        max_deliveries: an entry delivered more often than this is poison: dead-lettered.
+        grace_s: on stop, how long in-flight tasks may run before being handed back.
+        halted_recheck_s: a task of a halted session waits this long before it is looked at again.
+    """
+
+    concurrency: int = 200
+    block_ms: int = 1000
+    lease_ms: int = 30_000
+    max_deliveries: int = 5
+    grace_s: float = 10.0
+    halted_recheck_s: float = 1.0
+    promote_every_s: float = 0.25
+
+
+@dataclass
+class _Outbox:
+    results: list[tuple[Delivery[Task], Result]] = field(default_factory=list)
+    retries: list[tuple[Delivery[Task], Task, float]] = field(default_factory=list)
+    deferred: list[tuple[Delivery[Task], Task, float]] = field(default_factory=list)
+    dead: list[tuple[Delivery[Task], DeadLetter]] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.results) + len(self.retries) + len(self.deferred) + len(self.dead)
+
+
+class Worker:
+    """Consumes tasks of ``tenants`` as consumer ``consumer``.
+
+    Args:
+        swarm: skills and their schemas.
+        queue: the task queue port.
+        backends: LLM backends by registered name.
+        sessions: lets the Worker skip tasks of halted sessions.
+        consumer: this Worker's unique consumer name.
+        tenants: whose streams to read (default: every tenant of the swarm).
+        settings: tuning.
+        audit: receives started / retried / dead-lettered / reclaimed events, in batches.
+        clock: seconds since the epoch (tests pass a fake).
+        rng: jitter source.
+        on_dead_letter: called with each dead-lettered task (``chimera run`` counts them).
+    """
+
+    def __init__(
+        self,
+        swarm: Swarm,
+        queue: TaskQueue,
+        backends: Mapping[str, LLMBackend],
+        sessions: SessionStore,
+        consumer: str,
+        tenants: Sequence[str] | None = None,
+        settings: WorkerSettings | None = None,
+        audit: AuditLogger | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_dead_letter: Callable[[Delivery[Task], DeadLetter], None] | None = None,
+    ) -> None:
+        self.swarm = swarm
+        self.queue = queue
+        self.backends = backends
+        self.sessions = sessions
+        self.consumer = consumer
+        self.tenants = list(tenants or swarm.tenants)
+        self.settings = settings or WorkerSettings()
+        self.audit = audit
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.on_dead_letter = on_dead_letter
+        self._in_flight: dict[tuple[str, str], tuple[Delivery[Task], asyncio.Task[None]]] = {}
+        self._outbox = _Outbox()
+        self._outbox_ready = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self.processed = 0
+
+    # -- loop ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then finish or hand back in-flight tasks and return."""
+        await self.queue.ensure_groups(self.tenants)
+        background = [
+            asyncio.create_task(self._flush_loop(stop), name="worker-flush"),
+            asyncio.create_task(self._lease_loop(stop), name="worker-lease"),
+            asyncio.create_task(self._promote_loop(stop), name="worker-promote"),
+        ]
+        try:
+            await self._read_loop(stop)
+        finally:
+            await self._drain()
+            stop.set()
+            self._outbox_ready.set()
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._flush()
+
+    async def _read_loop(self, stop: asyncio.Event) -> None:
+        low_water = max(1, self.settings.concurrency // 20)
+        while not stop.is_set():
+            free = self.settings.concurrency - len(self._in_flight)
+            if free < low_water and self._in_flight:
+                # Wait for a handful of slots rather than reading one entry at a time.
+                self._slot_freed.clear()
+                await _wait_either(self._slot_freed, stop, timeout=0.05)
+                continue
+            deliveries = await self.queue.read_tasks(
+                self.consumer, self.tenants, free, self.settings.block_ms
+            )
+            if not deliveries:
+                continue
+            await self.accept(deliveries)
+
+    async def accept(self, deliveries: Sequence[Delivery[Task]]) -> None:
+        """Start work on ``deliveries`` (new or reclaimed), respecting halted sessions."""
+        pairs = [(d.tenant, d.message.session) for d in deliveries if d.message]
+        halted = await self.sessions.halted(pairs)
+        started: list[AuditEvent] = []
+        for delivery in deliveries:
+            task = delivery.message
+            if task is not None and (delivery.tenant, task.session) in halted:
+                due = self.clock() + self.settings.halted_recheck_s
+                self._outbox.deferred.append((delivery, task, due))
+                self._outbox_ready.set()
+                continue
+            if task is not None:
+                started.append(_event(AuditEventType.STARTED, task, self.consumer))
+            job = asyncio.create_task(self._run_one(delivery))
+            self._in_flight[delivery.key] = (delivery, job)
+            job.add_done_callback(lambda _, key=delivery.key: self._done(key))
+        if started and self.audit is not None:
+            self._outbox.events.extend(started)
+
+    def _done(self, key: tuple[str, str]) -> None:
+        self._in_flight.pop(key, None)
+        self._slot_freed.set()
+
+    # -- one task -----------------------------------------------------------------------
+
+    async def _run_one(self, delivery: Delivery[Task]) -> None:
+        try:
+            await self._execute(delivery)
+        except Exception as exc:  # a bug must not kill the loop; the task still ends somewhere
+            log.exception("worker.unexpected_error", entry_id=delivery.entry_id)
+            attempts = delivery.message.attempt if delivery.message else 0
+            self._post_dead(delivery, DeadLetter("worker error", attempts, repr(exc)))
+
+    async def _execute(self, delivery: Delivery[Task]) -> None:
+        task = delivery.message
+        if task is None:
+            self._post_dead(delivery, DeadLetter("undecodable task entry", 0, delivery.raw[:500]))
+            return
+        if delivery.deliveries > self.settings.max_deliveries:
+            reason = f"poison: delivered {delivery.deliveries} times"
+            self._post_dead(delivery, DeadLetter(reason, task.attempt, None))
+            return
+        skill = self.swarm.skills.get(task.skill)
+        started = utc_now()
+        if skill is None or not self.swarm.tenant_may_run(task.tenant, task.skill):
+            error = f"tenant {task.tenant!r} may not run skill {task.skill!r}"
+            self._post_failure(delivery, task, started, ErrorKind.INVALID_INPUT, error)
+            return
+        errors = skill.input_errors(task.input)
+        if errors:
+            message = "input does not match schema: " + "; ".join(errors)
+            self._post_failure(delivery, task, started, ErrorKind.INVALID_INPUT, message)
+            return
+        try:
+            prompt = skill.template.render(
+                task.input,
+                feedback=task.feedback,
+                attempt=task.attempt,
+                skill=task.skill,
+                tenant=task.tenant,
+            )
+        except TemplateRenderError as exc:
+            self._post_failure(delivery, task, started, ErrorKind.INVALID_INPUT, f"prompt: {exc}")
+            return
+        await self._call(delivery, task, skill, prompt)
+
+    async def _call(
+        self, delivery: Delivery[Task], task: Task, skill: Skill, prompt: str
+    ) -> None:
+        config = skill.config
+        backend = self.backends.get(config.backend)
+        begun = utc_now()
+        if backend is None:
+            message = f"backend {config.backend!r} is not installed"
+            self._post_failure(delivery, task, begun, ErrorKind.BACKEND, message)
+            return
+        request = LLMRequest(
+            skill=task.skill,
+            prompt=prompt,
+            output_schema=config.output_schema,
+            model=config.model,
+            options=config.options,
+            input=task.input,
+            attempt=task.attempt,
+        )
+        hint: float | None = None
+        try:
+            response = await asyncio.wait_for(backend.complete(request), config.timeout_s)
+        except TimeoutError:
+            kind, message = ErrorKind.TIMEOUT, f"backend took longer than {config.timeout_s}s"
+        except BackendError as exc:
+            kind, message, hint = exc.kind, str(exc), exc.retry_after_s
+        except Exception as exc:  # a plugin's bug is a backend failure, not a worker crash
+            kind, message = ErrorKind.BACKEND, f"{type(exc).__name__}: {exc}"
+        else:
+            errors = skill.output_errors(response.output)
+            if not errors:
+                confidence = (
+                    response.confidence
+                    if response.confidence is not None
+                    else config.default_confidence
+                )
+                result = Result(
+                    task_id=task.id,
+                    tenant=task.tenant,
+                    session=task.session,
+                    skill=task.skill,
+                    attempt=task.attempt,
+                    status=ResultStatus.SUCCEEDED,
+                    output=response.output,
+                    confidence=confidence,
+                    usage=response.usage,
+                    worker=self.consumer,
+                    trace_id=task.trace_id,
+                    started_at=begun,
+                    finished_at=utc_now(),
+                )
+                self._post_result(delivery, result)
+                return
+            kind, message = ErrorKind.INVALID_OUTPUT, "output does not match schema: " + "; ".join(
+                errors
+            )
+        self._post_failure(delivery, task, begun, kind, message, hint)
+
+    def _post_failure(
+        self,
+        delivery: Delivery[Task],
+        task: Task,
+        started: datetime,
+        kind: ErrorKind,
+        message: str,
+        hint: float | None = None,
+    ) -> None:
+        skill = self.swarm.skills.get(task.skill)
+        if kind.retryable and skill is not None:
+            if task.attempt < task.max_attempts:
+                backoff = Backoff.from_config(skill.config.retry)
+                due = self.clock() + backoff.delay(task.attempt, self.rng, hint)
+                self._post_retry(delivery, task.next_attempt(task.feedback), due, message)
+                return
+            reason = f"gave up after {task.attempt} attempts"
+            self._post_dead(delivery, DeadLetter(reason, task.attempt, f"{kind}: {message}"))
+            return
+        now = utc_now()
+        result = Result(
+            task_id=task.id,
+            tenant=task.tenant,
+            session=task.session,
+            skill=task.skill,
+            attempt=task.attempt,
+            status=ResultStatus.FAILED,
+            error=message[:2000],
+            error_kind=kind,
+            confidence=0.0,
+            worker=self.consumer,
+            trace_id=task.trace_id,
+            started_at=started,
+            finished_at=now,
+        )
+        self._post_result(delivery, result)
+
+    # -- outbox -------------------------------------------------------------------------
+
+    def _post_result(self, delivery: Delivery[Task], result: Result) -> None:
+        self._outbox.results.append((delivery, result))
+        self._outbox_ready.set()
+
+    def _post_retry(self, delivery: Delivery[Task], task: Task, due: float, error: str) -> None:
+        self._outbox.retries.append((delivery, task, due))
+        if self.audit is not None:
+            data = {"attempt": task.attempt, "due": due, "error": error[:500]}
+            self._outbox.events.append(_event(AuditEventType.RETRIED, task, self.consumer, data))
+        self._outbox_ready.set()
+
+    def _post_dead(self, delivery: Delivery[Task], letter: DeadLetter) -> None:
+        self._outbox.dead.append((delivery, letter))
+        if self.audit is not None and delivery.message is not None:
+            data = {"reason": letter.reason, "attempts": letter.attempts, "error": letter.last_error}
+            event = _event(AuditEventType.DEAD_LETTERED, delivery.message, self.consumer, data)
+            self._outbox.events.append(event)
+        if self.on_dead_letter is not None:
+            self.on_dead_letter(delivery, letter)
+        self._outbox_ready.set()
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            try:
+                await self._flush()
+            except Exception:
+                # The entries stay pending: the lease expires and they are reclaimed. Back off
+                # so a Redis outage does not turn into a busy loop.
+                log.exception("worker.flush_failed")
+                await asyncio.sleep(0.5)
+
+    async def _flush(self) -> None:
+        box, self._outbox = self._outbox, _Outbox()
+        if box.events and self.audit is not None:
+            try:
+                await self.audit.record(box.events)
+            except Exception:
+                log.exception("worker.audit_failed", events=len(box.events))
+        if box.results:
+            await self.queue.complete(box.results)
+        if box.retries:
+            await self.queue.retry_later(box.retries)
+        if box.deferred:
+            await self.queue.retry_later(box.deferred, count_as_retry=False)
+        if box.dead:
+            await self.queue.dead_letter(box.dead)
+        self.processed += len(box)
+
+    # -- leases, reclaim, retries -------------------------------------------------------
+
+    async def _lease_loop(self, stop: asyncio.Event) -> None:
+        interval = self.settings.lease_ms / 3000.0
+        while not await _wait_either(stop, None, timeout=interval):
+            try:
+                await self.renew_leases()
+                await self.reclaim()
+            except Exception:
+                log.exception("worker.lease_failed")
+
+    async def renew_leases(self) -> None:
+        """Renew every in-flight entry; cancel the work of any entry someone else took."""
+        deliveries = [d for d, _ in self._in_flight.values()]
+        if not deliveries:
+            return
+        owned = await self.queue.renew(self.consumer, deliveries)
+        for delivery in deliveries:
+            if delivery.key not in owned:
+                entry = self._in_flight.get(delivery.key)
+                if entry is not None:
+                    log.warning("worker.lease_lost", entry_id=delivery.entry_id)
+                    entry[1].cancel()
+
+    async def reclaim(self) -> int:
+        """Take over entries idle past the lease from dead consumers; return how many."""
+        free = self.settings.concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
+        claimed = await self.queue.claim_stale(
+            self.consumer, self.tenants, self.settings.lease_ms, free
+        )
+        if claimed:
+            if self.audit is not None:
+                self._outbox.events.extend(
+                    _event(AuditEventType.RECLAIMED, d.message, self.consumer,
+                           {"deliveries": d.deliveries})
+                    for d in claimed
+                    if d.message is not None
+                )
+            await self.accept(claimed)
+        return len(claimed)
+
+    async def _promote_loop(self, stop: asyncio.Event) -> None:
+        while not await _wait_either(stop, None, timeout=self.settings.promote_every_s):
+            try:
+                await self.queue.promote_due(self.tenants, self.clock())
+            except Exception:
+                log.exception("worker.promote_failed")
+
+    async def _drain(self) -> None:
+        """Let in-flight tasks finish within the grace period; hand the rest back."""
+        if not self._in_flight:
+            return
+        jobs = [job for _, job in self._in_flight.values()]
+        _, pending = await asyncio.wait(jobs, timeout=self.settings.grace_s)
+        leftovers = [d for d, job in list(self._in_flight.values()) if job in pending]
+        for job in pending:
+            job.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if leftovers:
+            await self.queue.release(leftovers)
+            log.info("worker.handed_back", tasks=len(leftovers))
+
+
+async def _wait_either(first: asyncio.Event, second: asyncio.Event | None, timeout: float) -> bool:
+    """Wait until either event is set or ``timeout`` passes; True if ``first`` is set."""
+    waiters = [asyncio.create_task(first.wait())]
+    if second is not None:
+        waiters.append(asyncio.create_task(second.wait()))
+    done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()
+    return first.is_set()
+
+
+def _event(
+    kind: AuditEventType, task: Task, actor: str, data: dict[str, object] | None = None
+) -> AuditEvent:
+    return AuditEvent(
+        type=kind,
+        tenant=task.tenant,
+        session=task.session,
+        task_id=task.id,
+        trace_id=task.trace_id,
+        actor=f"worker:{actor}",
+        data={"skill": task.skill, "attempt": task.attempt, **(data or {})},  # type: ignore[dict-item]
+    )
