@@ -21,6 +21,7 @@ from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
 from chimera.lib.redis_connect import check_reachable, connect
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
+from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
 from chimera.lib.redis_uow import RedisUnitOfWork
 from chimera.plugins.context import PluginContext
 from chimera.plugins.manager import Registry, build_registry, get_plugin_manager
@@ -28,8 +29,10 @@ from chimera.ports.judge import AuditSink, CommitOutcome, Judged, JudgePolicy
 from chimera.ports.llm import LLMBackend
 from chimera.ports.queue import DeadLetter, Delivery
 from chimera.services.audit import FanoutAuditLogger
+from chimera.services.dead_letters import DeadLetterService
 from chimera.services.judge import Judge, JudgeSettings
 from chimera.services.planner import Planner
+from chimera.services.review import ReviewService
 from chimera.services.worker import Worker, WorkerSettings
 
 
@@ -111,6 +114,20 @@ class Runtime:
             after_decision=after_decision,
             after_commit=after_commit,
         )
+
+    def review(self) -> ReviewService:
+        """Human review over this runtime's Redis and audit sinks."""
+        return ReviewService(RedisReviewStore(self.client, self.keyspace), self.audit, self.swarm.tenants)
+
+    def dead_letters(self) -> DeadLetterService:
+        """Dead-letter listing and replay."""
+        return DeadLetterService(
+            RedisDeadLetterStore(self.client, self.keyspace), self.audit, self.swarm.tenants
+        )
+
+    def results(self) -> RedisResultStore:
+        """Committed results."""
+        return RedisResultStore(self.client, self.keyspace)
 
     async def close(self) -> None:
         """Close the Redis connection pool."""

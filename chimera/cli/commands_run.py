@@ -17,7 +17,6 @@ from chimera.cli.jsonl import read_submissions
 from chimera.cli.options import json_option, prefix_option, redis_url_option
 from chimera.cli.render import print_run_report
 from chimera.cli.runtime import stop_on_signals, with_runtime
-from chimera.lib.logging import configure_logging
 from chimera.services.judge import JudgeSettings
 from chimera.services.orchestrator import Orchestrator, RunReport
 from chimera.services.planner import PlanningError, Submission
@@ -63,7 +62,6 @@ def run(
     task is committed, denied, parked for human review or dead-lettered. Without
     --redis-url it needs no server: it uses an embedded in-process Redis.
     """
-    configure_logging(level="WARNING")
     submissions: list[Submission] = []
     interactive = sys.stdout.isatty() and not as_json
 
@@ -159,8 +157,6 @@ def worker(
     as you like on as many machines as you like against one Redis. On SIGTERM it stops
     reading, lets in-flight tasks finish within --grace, hands the rest back and exits 0.
     """
-    configure_logging()
-
     async def body(runtime: Runtime) -> None:
         unknown = [t for t in tenants if t not in runtime.swarm.config.tenants]
         if unknown:

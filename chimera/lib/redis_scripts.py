@@ -133,3 +133,14 @@ end
 redis.call('HSET', KEYS[2], 'seq', last_seq, 'hash', last_hash)
 return {1, last_seq, last_hash}
 """
+
+#: KEYS: dlq, tasks, ledger, settled, session.  ARGV: dlq entry id, task json, task id.
+#: Puts a dead-lettered task back in the stream with its attempts reset.
+REPLAY_DEAD_LETTER = """
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'body', ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
+redis.call('HDEL', KEYS[4], ARGV[3])
+redis.call('HINCRBY', KEYS[5], 'dead_lettered', -1)
+return 1
+"""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -106,22 +105,3 @@ def review_item(task: Task, result: Result, decision: Decision) -> str:
             "decision": json.loads(decision.model_dump_json()),
         }
     )
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    """A Result waiting for a human, with its Task and the Judge's decision."""
-
-    task: Task
-    result: Result
-    decision: Decision
-
-    @classmethod
-    def from_json(cls, body: str) -> ReviewItem:
-        """Parse the stored JSON."""
-        data = json.loads(body)
-        return cls(
-            task=Task.model_validate(data["task"]),
-            result=Result.model_validate(data["result"]),
-            decision=Decision.model_validate(data["decision"]),
-        )

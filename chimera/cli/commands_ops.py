@@ -1,0 +1,175 @@
+"""``chimera submit``, ``status`` and ``results``: the distributed side, against a shared Redis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chimera.bootstrap import Runtime
+from chimera.cli.commands_config import SWARM_ARG
+from chimera.cli.errors import InputError, reports_input_errors
+from chimera.cli.jsonl import iter_submissions, parse_submission
+from chimera.cli.options import distributed_redis, json_option, prefix_option
+from chimera.cli.render import print_table
+from chimera.cli.runtime import with_runtime
+from chimera.services.planner import PlanningError
+
+
+@click.command()
+@SWARM_ARG
+@distributed_redis
+@prefix_option
+@click.option("--tenant", help="Tenant of the task(s).")
+@click.option("--skill", help="Skill to run.")
+@click.option("--input", "input_json", help="Task input as a JSON object.")
+@click.option(
+    "--file",
+    "input_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSONL of {tenant, skill, input[, session]}; --tenant/--skill fill missing fields.",
+)
+@click.option("--session", help="Session id (default: a new one per call).")
+@json_option
+@reports_input_errors
+def submit(
+    swarm: Path,
+    redis_url: str,
+    prefix: str,
+    tenant: str | None,
+    skill: str | None,
+    input_json: str | None,
+    input_file: Path | None,
+    session: str | None,
+    as_json: bool,
+) -> None:
+    """Validate tasks and enqueue them for `chimera worker` processes; print their ids.
+
+    Either one task (--tenant, --skill, --input) or many (--file, submitted in batches).
+    Nothing is enqueued unless every task is valid.
+    """
+    defaults = {k: v for k, v in {"tenant": tenant, "skill": skill}.items() if v}
+    if input_file is None:
+        if not (tenant and skill and input_json is not None):
+            raise InputError("give --tenant, --skill and --input, or --file")
+        items = [parse_submission(json.dumps({**defaults, "input": _object(input_json)}), "--input")]
+    else:
+        items = list(iter_submissions(input_file, defaults))
+
+    async def body(runtime: Runtime) -> list[dict[str, Any]]:
+        planner = runtime.planner()
+        try:
+            tasks = await planner.submit(items, session)
+        except PlanningError as exc:
+            raise InputError("; ".join(exc.problems)) from None
+        return [{"task_id": t.id, "tenant": t.tenant, "session": t.session, "skill": t.skill} for t in tasks]
+
+    submitted = with_runtime(swarm, redis_url, prefix, body)
+    if as_json:
+        click.echo(json.dumps({"submitted": submitted}))
+    else:
+        for row in submitted:
+            click.echo(row["task_id"])
+
+
+def _object(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--input:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise InputError("--input must be a JSON object")
+    return value
+
+
+@click.command()
+@SWARM_ARG
+@distributed_redis
+@prefix_option
+@json_option
+@reports_input_errors
+def status(swarm: Path, redis_url: str, prefix: str, as_json: bool) -> None:
+    """Per tenant: stream lengths, pending entries, consumers, lag, retries, review, DLQ."""
+
+    async def body(runtime: Runtime) -> list[dict[str, Any]]:
+        rows = []
+        for tenant in runtime.swarm.tenants:
+            stats = await runtime.queue.stats(tenant)
+            rows.append(
+                {
+                    "tenant": tenant,
+                    "tasks": stats.tasks.length,
+                    "tasks_pending": stats.tasks.pending,
+                    "tasks_lag": stats.tasks.lag,
+                    "workers": stats.tasks.consumers,
+                    "results": stats.results.length,
+                    "results_pending": stats.results.pending,
+                    "judges": stats.results.consumers,
+                    "delayed": stats.delayed,
+                    "review": stats.review,
+                    "dead_lettered": stats.dead_lettered,
+                    "committed": stats.committed,
+                }
+            )
+        return rows
+
+    rows = with_runtime(swarm, redis_url, prefix, body)
+    if as_json:
+        click.echo(json.dumps({"tenants": rows}))
+    else:
+        print_table("Tenants", rows, list(rows[0]) if rows else [])
+
+
+@click.command()
+@SWARM_ARG
+@distributed_redis
+@prefix_option
+@click.option("--tenant", help="Only this tenant.")
+@click.option("--session", help="Only this session.")
+@json_option
+@reports_input_errors
+def results(
+    swarm: Path, redis_url: str, prefix: str, tenant: str | None, session: str | None, as_json: bool
+) -> None:
+    """List committed results (one JSON object per line with --json)."""
+
+    async def body(runtime: Runtime) -> list[dict[str, Any]]:
+        if tenant and tenant not in runtime.swarm.config.tenants:
+            raise InputError(f"unknown tenant {tenant!r}")
+        rows = []
+        store = runtime.results()
+        for name in [tenant] if tenant else runtime.swarm.tenants:
+            for result in await store.committed(name):
+                if session and result.session != session:
+                    continue
+                rows.append(json.loads(result.model_dump_json()))
+        return rows
+
+    rows = with_runtime(swarm, redis_url, prefix, body)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    table = [
+        {
+            "tenant": r["tenant"],
+            "session": r["session"],
+            "skill": r["skill"],
+            "task_id": r["task_id"],
+            "confidence": r["confidence"],
+            "output": json.dumps(r["output"])[:80],
+        }
+        for r in rows
+    ]
+    print_table("Committed results", table, ["tenant", "session", "skill", "task_id", "confidence", "output"])
+
+
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to ``group``."""
+    group.add_command(submit)
+    group.add_command(status)
+    group.add_command(results)

@@ -1,0 +1,61 @@
+"""Dead letters: list them, and replay them with their attempts reset (audited)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.ports.judge import AuditLogger
+from chimera.ports.stores import DeadLetterEntry, DeadLetterStore
+
+
+class DeadLetterService:
+    """Operator actions on dead-lettered tasks."""
+
+    def __init__(self, store: DeadLetterStore, audit: AuditLogger, tenants: Sequence[str]) -> None:
+        self.store = store
+        self.audit = audit
+        self.tenants = list(tenants)
+
+    async def list(self, tenant: str | None = None) -> list[DeadLetterEntry]:
+        """Every dead letter, optionally of one tenant."""
+        out: list[DeadLetterEntry] = []
+        for name in [tenant] if tenant else self.tenants:
+            out.extend(await self.store.list(name))
+        return out
+
+    async def replay(
+        self, ids: Sequence[str] | None, actor: str, tenant: str | None = None
+    ) -> list[DeadLetterEntry]:
+        """Re-enqueue the dead letters named by entry or task id (all when ``ids`` is None).
+
+        Entries whose task could not be decoded are skipped: there is nothing to run.
+
+        Returns:
+            The entries replayed.
+        """
+        replayed = []
+        for entry in await self.list(tenant):
+            if ids is not None and entry.entry_id not in ids and (
+                entry.task is None or entry.task.id not in ids
+            ):
+                continue
+            if entry.task is None:
+                continue
+            fresh = entry.task.model_copy(update={"attempt": 1, "feedback": None})
+            await self.audit.record(
+                [
+                    AuditEvent(
+                        type=AuditEventType.REPLAYED,
+                        tenant=entry.tenant,
+                        session=fresh.session,
+                        task_id=fresh.id,
+                        trace_id=fresh.trace_id,
+                        actor=f"human:{actor}",
+                        data={"reason": entry.reason, "attempts_before": entry.attempts},
+                    )
+                ]
+            )
+            if await self.store.replay(entry.tenant, entry, fresh):
+                replayed.append(entry)
+        return replayed

@@ -1,0 +1,84 @@
+"""Human review: list parked Results, approve or reject them, audited with the human as actor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.ports.judge import AuditLogger
+from chimera.ports.stores import ReviewItem, ReviewStore
+
+
+class ReviewNotFound(Exception):
+    """No parked Result has that task id (never parked, or already decided)."""
+
+
+@dataclass(frozen=True)
+class HumanDecision:
+    """What happened to a reviewed item."""
+
+    tenant: str
+    task_id: str
+    outcome: str
+
+
+class ReviewService:
+    """Lets a human decide on Results the Judge parked.
+
+    The decision is written to the audit sinks before it is applied, as the Judge's are.
+    """
+
+    def __init__(self, store: ReviewStore, audit: AuditLogger, tenants: Sequence[str]) -> None:
+        self.store = store
+        self.audit = audit
+        self.tenants = list(tenants)
+
+    async def list(self, tenant: str | None = None) -> list[tuple[str, ReviewItem]]:
+        """Every parked item as ``(tenant, item)``, optionally for one tenant."""
+        out = []
+        for name in [tenant] if tenant else self.tenants:
+            out.extend((name, item) for item in await self.store.list(name))
+        return out
+
+    async def decide(
+        self, task_id: str, approve: bool, actor: str, note: str | None = None
+    ) -> HumanDecision:
+        """Approve (commit) or reject the parked Result of ``task_id``.
+
+        Raises:
+            ReviewNotFound: nothing parked under that id.
+        """
+        for tenant, item in await self.list():
+            if item.task.id != task_id:
+                continue
+            verdict = "approve" if approve else "reject"
+            await self.audit.record(
+                [
+                    _event(AuditEventType.HUMAN_DECISION, tenant, item, actor,
+                           {"verdict": verdict, "note": note, "judge_reason": item.decision.reason})
+                ]
+            )
+            outcome = await self.store.decide(tenant, item, approve)
+            if outcome == "missing":
+                raise ReviewNotFound(f"task {task_id} was decided by someone else meanwhile")
+            kind = AuditEventType.COMMITTED if outcome == "committed" else AuditEventType.DENIED
+            if outcome == "duplicate":
+                kind = AuditEventType.DUPLICATE
+            await self.audit.record([_event(kind, tenant, item, actor, {"outcome": outcome})])
+            return HumanDecision(tenant=tenant, task_id=task_id, outcome=outcome)
+        raise ReviewNotFound(f"no result waits for review under task id {task_id}")
+
+
+def _event(
+    kind: AuditEventType, tenant: str, item: ReviewItem, actor: str, data: dict[str, object]
+) -> AuditEvent:
+    return AuditEvent(
+        type=kind,
+        tenant=tenant,
+        session=item.task.session,
+        task_id=item.task.id,
+        trace_id=item.task.trace_id,
+        actor=f"human:{actor}",
+        data={"skill": item.task.skill, **data},  # type: ignore[dict-item]
+    )
