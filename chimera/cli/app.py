@@ -39,6 +39,8 @@ def cli(ctx: click.Context, log_level: str | None, log_json: bool | None) -> Non
     Write skills as YAML, list tenants, skills and Judge thresholds in swarm.yaml, check
     it with `chimera validate swarm.yaml` and run it with `chimera run swarm.yaml`.
     """
+    default = "INFO" if ctx.invoked_subcommand == "worker" else "WARNING"
+    configure_logging(level=log_level or default, json=log_json)
 
 
 commands_config.register(cli)
