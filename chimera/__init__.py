@@ -1,2 +1,1 @@
 """chimera: observable, multi-tenant agent swarms declared in YAML."""
-

@@ -98,7 +98,9 @@ class Runtime:
         def after_commit(item: Judged, outcome: CommitOutcome) -> None:
             if item.decision is not None:
                 hook.chimera_after_commit(
-                    task_id=item.decision.task_id, tenant=item.delivery.tenant, outcome=outcome.value
+                    task_id=item.decision.task_id,
+                    tenant=item.delivery.tenant,
+                    outcome=outcome.value,
                 )
 
         return Judge(
@@ -117,7 +119,9 @@ class Runtime:
 
     def review(self) -> ReviewService:
         """Human review over this runtime's Redis and audit sinks."""
-        return ReviewService(RedisReviewStore(self.client, self.keyspace), self.audit, self.swarm.tenants)
+        return ReviewService(
+            RedisReviewStore(self.client, self.keyspace), self.audit, self.swarm.tenants
+        )
 
     def dead_letters(self) -> DeadLetterService:
         """Dead-letter listing and replay."""
@@ -153,13 +157,19 @@ async def build_runtime(
     registry = build_registry(pm)
     context = PluginContext(redis=client, keyspace=keyspace, swarm=swarm)
     backend_names = {skill.config.backend for skill in swarm.skills.values()}
-    backends = {name: registry.backends[name](context) for name in backend_names if name in registry.backends}
+    backends = {
+        name: registry.backends[name](context)
+        for name in backend_names
+        if name in registry.backends
+    }
     policy_names = {
         swarm.judge_for(tenant, skill).policy
         for tenant in swarm.tenants
         for skill in swarm.config.tenants[tenant].skills
     }
-    policies = {name: registry.policies[name](context) for name in policy_names if name in registry.policies}
+    policies = {
+        name: registry.policies[name](context) for name in policy_names if name in registry.policies
+    }
     sinks = [registry.sinks[name](context) for name in swarm.config.audit.sinks]
     return Runtime(
         swarm=swarm,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from chimera.lib.logging import configure_logging
-
 from chimera.cli import (
     commands_config,
     commands_dlq,
@@ -14,6 +12,7 @@ from chimera.cli import (
     commands_review,
     commands_run,
 )
+from chimera.lib.logging import configure_logging
 
 
 @click.group(

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from pydantic import BaseModel
 
 from chimera.cli.errors import reports_input_errors
 from chimera.cli.loading import load_for_cli
@@ -28,31 +29,37 @@ def validate(swarm: Path, as_json: bool) -> None:
     """
     loaded = load_for_cli(swarm)
     policies = sorted(
-        {loaded.judge_for(t, s).policy for t in loaded.tenants for s in loaded.config.tenants[t].skills}
+        {
+            loaded.judge_for(t, s).policy
+            for t in loaded.tenants
+            for s in loaded.config.tenants[t].skills
+        }
     )
-    summary = {
-        "swarm": loaded.config.name,
-        "tenants": loaded.tenants,
-        "skills": sorted(loaded.skills),
-        "policies": policies,
-        "jobs": sum(job.repeat for job in loaded.config.jobs),
-    }
+    tenants, skills = loaded.tenants, sorted(loaded.skills)
+    jobs = sum(job.repeat for job in loaded.config.jobs)
     if as_json:
+        summary = {
+            "swarm": loaded.config.name,
+            "tenants": tenants,
+            "skills": skills,
+            "policies": policies,
+            "jobs": jobs,
+        }
         click.echo(json.dumps(summary))
         return
     click.echo(
-        f"{swarm}: ok: {len(summary['tenants'])} tenants ({', '.join(summary['tenants'])}), "
-        f"{len(summary['skills'])} skills ({', '.join(summary['skills'])}), "
-        f"policies: {', '.join(policies)}, {summary['jobs']} jobs"
+        f"{swarm}: ok: {len(tenants)} tenants ({', '.join(tenants)}), "
+        f"{len(skills)} skills ({', '.join(skills)}), "
+        f"policies: {', '.join(policies)}, {jobs} jobs"
     )
 
 
-SCHEMAS = {"swarm": SwarmConfig, "skill": SkillConfig}
+SCHEMAS: dict[str, type[BaseModel]] = {"swarm": SwarmConfig, "skill": SkillConfig}
 
 
 def json_schema(kind: str) -> dict[str, object]:
     """Return the JSON Schema of a swarm file or a skill file."""
-    schema = SCHEMAS[kind].model_json_schema()
+    schema: dict[str, object] = SCHEMAS[kind].model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"chimera {kind} file"
     return schema

@@ -44,14 +44,18 @@ def dlq_list(swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_js
                 "attempts": e.attempts,
                 "last_error": e.last_error,
             }
-            for e in await runtime.dead_letters().list(tenant)
+            for e in await runtime.dead_letters().entries(tenant)
         ]
 
     rows = with_runtime(swarm, redis_url, prefix, body)
     if as_json:
         click.echo(json.dumps({"dead_letters": rows}))
     else:
-        print_table("Dead letters", rows, ["id", "tenant", "task_id", "skill", "reason", "attempts", "last_error"])
+        print_table(
+            "Dead letters",
+            rows,
+            ["id", "tenant", "task_id", "skill", "reason", "attempts", "last_error"],
+        )
 
 
 @dlq.command("replay")
@@ -77,7 +81,9 @@ def dlq_replay(
         raise InputError("name dead letters by id, or pass --all")
 
     async def body(runtime: Runtime) -> int:
-        replayed = await runtime.dead_letters().replay(None if replay_all else list(ids), actor, tenant)
+        replayed = await runtime.dead_letters().replay(
+            None if replay_all else list(ids), actor, tenant
+        )
         if ids and not replayed:
             raise InputError(f"no dead letter matches {', '.join(ids)}")
         return len(replayed)
@@ -98,26 +104,44 @@ def session() -> None:
 @click.option("--tenant", help="Only this tenant.")
 @json_option
 @reports_input_errors
-def session_list(swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_json: bool) -> None:
+def session_list(
+    swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_json: bool
+) -> None:
     """Sessions with their state and counters."""
 
     async def body(runtime: Runtime) -> list[dict[str, Any]]:
         rows = []
         for name in [tenant] if tenant else runtime.swarm.tenants:
             for info in await runtime.sessions.list(name):
-                rows.append({**info.model_dump(exclude={"stored_state"}), "state": info.state.value})
+                rows.append(
+                    {**info.model_dump(exclude={"stored_state"}), "state": info.state.value}
+                )
         return rows
 
     rows = with_runtime(swarm, redis_url, prefix, body)
     if as_json:
         click.echo(json.dumps({"sessions": rows}))
     else:
-        print_table("Sessions", rows, ["tenant", "session", "state", "submitted", "committed", "denied",
-                                       "hitl", "retried", "dead_lettered"])
+        print_table(
+            "Sessions",
+            rows,
+            [
+                "tenant",
+                "session",
+                "state",
+                "submitted",
+                "committed",
+                "denied",
+                "hitl",
+                "retried",
+                "dead_lettered",
+            ],
+        )
 
 
-def _set_state(swarm: Path, redis_url: str, prefix: str, tenant: str, session_id: str,
-               state: SessionState) -> None:
+def _set_state(
+    swarm: Path, redis_url: str, prefix: str, tenant: str, session_id: str, state: SessionState
+) -> None:
     async def body(runtime: Runtime) -> None:
         if tenant not in runtime.swarm.config.tenants:
             raise InputError(f"unknown tenant {tenant!r}")

@@ -54,7 +54,9 @@ def submit(
     if input_file is None:
         if not (tenant and skill and input_json is not None):
             raise InputError("give --tenant, --skill and --input, or --file")
-        items = [parse_submission(json.dumps({**defaults, "input": _object(input_json)}), "--input")]
+        items = [
+            parse_submission(json.dumps({**defaults, "input": _object(input_json)}), "--input")
+        ]
     else:
         items = list(iter_submissions(input_file, defaults))
 
@@ -64,7 +66,10 @@ def submit(
             tasks = await planner.submit(items, session)
         except PlanningError as exc:
             raise InputError("; ".join(exc.problems)) from None
-        return [{"task_id": t.id, "tenant": t.tenant, "session": t.session, "skill": t.skill} for t in tasks]
+        return [
+            {"task_id": t.id, "tenant": t.tenant, "session": t.session, "skill": t.skill}
+            for t in tasks
+        ]
 
     submitted = with_runtime(swarm, redis_url, prefix, body)
     if as_json:
@@ -163,9 +168,11 @@ def results(
         }
         for r in rows
     ]
-    print_table("Committed results", table, ["tenant", "session", "skill", "task_id", "confidence", "output"])
-
-
+    print_table(
+        "Committed results",
+        table,
+        ["tenant", "session", "skill", "task_id", "confidence", "output"],
+    )
 
 
 def register(group: click.Group) -> None:

@@ -31,7 +31,9 @@ def plugins(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"plugins": rows}))
         return
-    table = [{k: ", ".join(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows]
+    table = [
+        {k: ", ".join(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows
+    ]
     print_table("Plugins", table, ["name", "version", "builtin", "backends", "policies", "sinks"])
 
 

@@ -38,12 +38,14 @@ def review() -> None:
 @click.option("--tenant", help="Only this tenant.")
 @json_option
 @reports_input_errors
-def review_list(swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_json: bool) -> None:
+def review_list(
+    swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_json: bool
+) -> None:
     """List the Results waiting for a human."""
 
     async def body(runtime: Runtime) -> list[dict[str, Any]]:
         _check_tenant(runtime, tenant)
-        items = await runtime.review().list(tenant)
+        items = await runtime.review().pending(tenant)
         return [
             {
                 "task_id": item.task.id,
@@ -62,11 +64,21 @@ def review_list(swarm: Path, redis_url: str, prefix: str, tenant: str | None, as
         click.echo(json.dumps({"review": rows}))
         return
     table = [{**r, "output": json.dumps(r["output"])[:60]} for r in rows]
-    print_table("Waiting for review", table, ["task_id", "tenant", "skill", "confidence", "reason", "output"])
+    print_table(
+        "Waiting for review",
+        table,
+        ["task_id", "tenant", "skill", "confidence", "reason", "output"],
+    )
 
 
 def _decide(
-    swarm: Path, redis_url: str, prefix: str, task_id: str, approve: bool, actor: str, note: str | None
+    swarm: Path,
+    redis_url: str,
+    prefix: str,
+    task_id: str,
+    approve: bool,
+    actor: str,
+    note: str | None,
 ) -> None:
     async def body(runtime: Runtime) -> str:
         try:
@@ -114,7 +126,9 @@ def review_reject(
 @distributed_redis
 @prefix_option
 @click.option("--tenant", required=True, help="Whose audit trail.")
-@click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 naming the first broken entry.")
+@click.option(
+    "--verify", is_flag=True, help="Check the hash chain; exit 1 naming the first broken entry."
+)
 @click.option("--limit", default=50, show_default=True, help="Show the last N events (0: all).")
 @json_option
 @reports_input_errors
@@ -154,7 +168,9 @@ def audit(
             }
             for r in shown
         ]
-        print_table(f"Audit trail of {tenant}", rows, ["seq", "at", "type", "task_id", "actor", "detail"])
+        print_table(
+            f"Audit trail of {tenant}", rows, ["seq", "at", "type", "task_id", "actor", "detail"]
+        )
         if verify and check.ok:
             click.echo(f"chain verified: {len(check.records)} records")
     if verify and not check.ok:

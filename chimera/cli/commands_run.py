@@ -39,8 +39,13 @@ from chimera.services.worker import WorkerSettings
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every task's outcome and output here as JSONL.",
 )
-@click.option("--concurrency", default=200, show_default=True, type=click.IntRange(1, 100_000),
-              help="Tasks in flight at once.")
+@click.option(
+    "--concurrency",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Tasks in flight at once.",
+)
 @click.option("--session", help="Session id for the submitted tasks (default: a new one).")
 @click.option("--no-jobs", is_flag=True, help="Do not submit the swarm file's jobs: section.")
 @json_option
@@ -133,13 +138,28 @@ def _progress_bar() -> _Progress:
 @redis_url_option("redis://127.0.0.1:6379/0")
 @prefix_option
 @click.option("--tenant", "tenants", multiple=True, help="Only these tenants (repeatable).")
-@click.option("--concurrency", default=200, show_default=True, type=click.IntRange(1, 100_000),
-              help="Tasks in flight at once.")
+@click.option(
+    "--concurrency",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Tasks in flight at once.",
+)
 @click.option("--no-judge", is_flag=True, help="Run only the Worker; judge elsewhere.")
-@click.option("--lease-ms", default=30_000, show_default=True, type=click.IntRange(100),
-              help="Entries idle this long are taken over from dead workers.")
-@click.option("--grace", default=10.0, show_default=True, type=float,
-              help="Seconds in-flight tasks may finish after SIGTERM before being handed back.")
+@click.option(
+    "--lease-ms",
+    default=30_000,
+    show_default=True,
+    type=click.IntRange(100),
+    help="Entries idle this long are taken over from dead workers.",
+)
+@click.option(
+    "--grace",
+    default=10.0,
+    show_default=True,
+    type=float,
+    help="Seconds in-flight tasks may finish after SIGTERM before being handed back.",
+)
 @reports_input_errors
 def worker(
     swarm: Path,
@@ -157,6 +177,7 @@ def worker(
     as you like on as many machines as you like against one Redis. On SIGTERM it stops
     reading, lets in-flight tasks finish within --grace, hands the rest back and exits 0.
     """
+
     async def body(runtime: Runtime) -> None:
         unknown = [t for t in tenants if t not in runtime.swarm.config.tenants]
         if unknown:

@@ -23,7 +23,9 @@ def parse_submission(text: str, where: str, defaults: dict[str, str] | None = No
     merged = {**(defaults or {}), **data}
     unknown = sorted(set(merged) - _FIELDS)
     if unknown:
-        raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}; expected {sorted(_FIELDS)}")
+        raise InputError(
+            f"{where}: unknown field(s) {', '.join(unknown)}; expected {sorted(_FIELDS)}"
+        )
     missing = [name for name in ("tenant", "skill", "input") if name not in merged]
     if missing:
         raise InputError(f"{where}: missing field(s) {', '.join(missing)}")

@@ -38,7 +38,10 @@ def print_run_report(report: RunReport, show_tasks: bool) -> None:
     """The summary of ``chimera run``: per-task outcomes (small runs), then the totals."""
     out = console()
     if show_tasks:
-        tasks = [o.as_json() for o in sorted(report.outcomes.values(), key=lambda o: (o.tenant, o.skill, o.task_id))]
+        tasks = [
+            o.as_json()
+            for o in sorted(report.outcomes.values(), key=lambda o: (o.tenant, o.skill, o.task_id))
+        ]
         for row in tasks:
             row["confidence"] = None if row["confidence"] is None else f"{row['confidence']:.3f}"
         print_table(
@@ -49,8 +52,18 @@ def print_run_report(report: RunReport, show_tasks: bool) -> None:
     print_table(
         f"Session {report.session}",
         report.rows(),
-        ["tenant", "skill", "tasks", "committed", "denied", "hitl", "dead_lettered", "retried",
-         "p50_ms", "p95_ms"],
+        [
+            "tenant",
+            "skill",
+            "tasks",
+            "committed",
+            "denied",
+            "hitl",
+            "dead_lettered",
+            "retried",
+            "p50_ms",
+            "p95_ms",
+        ],
     )
     totals = report.totals()
     out.print(

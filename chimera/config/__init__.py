@@ -1,0 +1,1 @@
+"""Configuration: loading swarm.yaml and skill files into a validated Swarm."""

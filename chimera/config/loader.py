@@ -87,7 +87,9 @@ def load_skill(path: Path, known: KnownNames | None = None) -> Skill:
             validator_for(schema).check_schema(schema)
         except SchemaError as exc:
             loc = (name, *exc.path)
-            problems.append(source.problem(loc, f"{name} is not a valid JSON Schema: {exc.message}"))
+            problems.append(
+                source.problem(loc, f"{name} is not a valid JSON Schema: {exc.message}")
+            )
             continue
         validators[name] = compile_validator(schema)
     if known and known.backends is not None and config.backend not in known.backends:
@@ -240,13 +242,13 @@ def _check_tenants(
     for tenant, tenant_config in config.tenants.items():
         for index, name in enumerate(tenant_config.skills):
             if name not in skills:
-                loc = ("tenants", tenant, "skills", index)
+                loc: Loc = ("tenants", tenant, "skills", index)
                 state.add(source.problem(loc, _unknown("skill", name, skills)))
         for name in tenant_config.judge.skills:
             if name not in tenant_config.skills:
-                loc = ("tenants", tenant, "judge", "skills", name, KEY)
+                key_loc: Loc = ("tenants", tenant, "judge", "skills", name, KEY)
                 state.add(
-                    source.problem(loc, f"tenant {tenant!r} does not list skill {name!r}")
+                    source.problem(key_loc, f"tenant {tenant!r} does not list skill {name!r}")
                 )
 
 
@@ -259,10 +261,14 @@ def _check_judge(
 ) -> None:
     for name in config.judge.skills:
         if name not in skills:
-            state.add(source.problem(("judge", "skills", name, KEY), _unknown("skill", name, skills)))
+            state.add(
+                source.problem(("judge", "skills", name, KEY), _unknown("skill", name, skills))
+            )
     for index, sink in enumerate(config.audit.sinks):
         if known.sinks is not None and sink not in known.sinks:
-            state.add(source.problem(("audit", "sinks", index), _unknown("audit sink", sink, known.sinks)))
+            state.add(
+                source.problem(("audit", "sinks", index), _unknown("audit sink", sink, known.sinks))
+            )
     for tenant, tenant_config in config.tenants.items():
         for skill in tenant_config.skills:
             levels = judge_levels(config, tenant, skill)
@@ -302,13 +308,16 @@ def _check_levels(
     if approve is not None and review is not None and review > approve:
         # Point at whichever level was written last: that is the one that broke the order.
         culprit = levels.index(approve_level) > levels.index(review_level)
-        level, field_name = (approve_level, "approve_at") if culprit else (review_level, "review_at")
+        level, field_name = (
+            (approve_level, "approve_at") if culprit else (review_level, "review_at")
+        )
         loc = (*_level_loc(config, tenant, skill, level), field_name)
-        scope = {
+        scopes: dict[Loc, str] = {
             ("judge",): "",
             ("tenants", tenant, "judge"): f" for tenant {tenant!r}",
             ("judge", "skills", skill): f" for skill {skill!r}",
-        }.get(loc[:-1], f" for tenant {tenant!r} and skill {skill!r}")
+        }
+        scope = scopes.get(loc[:-1], f" for tenant {tenant!r} and skill {skill!r}")
         state.add(
             source.problem(
                 loc,
@@ -324,7 +333,11 @@ def _check_jobs(
     for index, job in enumerate(config.jobs):
         tenant_config = config.tenants.get(job.tenant)
         if tenant_config is None:
-            state.add(source.problem(("jobs", index, "tenant"), _unknown("tenant", job.tenant, config.tenants)))
+            state.add(
+                source.problem(
+                    ("jobs", index, "tenant"), _unknown("tenant", job.tenant, config.tenants)
+                )
+            )
             continue
         if job.skill not in tenant_config.skills:
             state.add(
@@ -338,7 +351,9 @@ def _check_jobs(
         skill = skills.get(job.skill)
         if skill is None:
             continue
-        for error in sorted(skill.input_validator.iter_errors(job.input), key=lambda e: list(e.absolute_path)):
+        for error in sorted(
+            skill.input_validator.iter_errors(job.input), key=lambda e: list(e.absolute_path)
+        ):
             loc = ("jobs", index, "input", *error.absolute_path)
             state.add(
                 source.problem(loc, f"input does not match skill {job.skill!r}: {error.message}")

@@ -1,0 +1,1 @@
+"""Adapters and helpers: Redis, logging, key names."""

@@ -45,7 +45,7 @@ def redact_value(value: Any, key: str | None = None) -> Any:
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: redact secrets by key name and by shape, at any depth."""
+    """Structlog processor: redact secrets by key name and by shape, at any depth."""
     for key in list(event_dict):
         event_dict[key] = redact_value(event_dict[key], key)
     return event_dict

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -81,7 +82,9 @@ async def read_chain(
     Returns:
         The records, and the sequence number (and reason) of the first broken entry.
     """
-    entries = await client.xrange(keyspace.tenant(tenant).audit)
+    entries = cast(
+        "list[tuple[str, dict[str, str]]]", await client.xrange(keyspace.tenant(tenant).audit)
+    )
     records: list[AuditRecord] = []
     prev, expected_seq = GENESIS_HASH, 1
     broken_at: int | None = None

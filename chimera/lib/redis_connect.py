@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -32,10 +34,10 @@ def connect(url: str | None) -> aioredis.Redis:
     return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
-_server: object | None = None
+_server: Any = None
 
 
-def _embedded_server() -> object:
+def _embedded_server() -> Any:
     global _server
     if _server is None:
         import fakeredis

@@ -27,7 +27,6 @@ from chimera.lib.keys import (
     TRACEPARENT_FIELD,
     WORKER_GROUP,
     Keyspace,
-    TenantKeys,
 )
 from chimera.models.result import Result
 from chimera.models.task import Task
@@ -418,4 +417,3 @@ def _stream_stats(groups: Any, length: Any, group: str) -> StreamStats:
                 lag=int(lag) if lag is not None else None,
             )
     return StreamStats(length=_int(length), pending=0, consumers=0, lag=None)
-

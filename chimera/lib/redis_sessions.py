@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -41,13 +42,14 @@ class RedisSessionStore:
 
     async def get(self, tenant: str, session: str) -> SessionInfo | None:
         """Read one session."""
-        raw = await self.client.hgetall(self.keys.tenant(tenant).session(session))
+        key = self.keys.tenant(tenant).session(session)
+        raw = cast("dict[str, str]", await self.client.hgetall(key))
         return _info(tenant, session, raw) if raw else None
 
     async def list(self, tenant: str) -> list[SessionInfo]:
         """Read every session of ``tenant``; one round trip after listing the ids."""
         keys = self.keys.tenant(tenant)
-        ids = sorted(await self.client.smembers(keys.sessions))
+        ids = sorted(cast("set[str]", await self.client.smembers(keys.sessions)))
         async with self.client.pipeline(transaction=False) as pipe:
             for session in ids:
                 pipe.hgetall(keys.session(session))

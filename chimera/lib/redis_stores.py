@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -42,7 +43,13 @@ class RedisReviewStore:
         """Apply a human decision with the ``REVIEW_DECIDE`` script."""
         keys = self.keys.tenant(tenant)
         reply = await self._decide(
-            keys=[keys.review, keys.ledger, keys.committed, keys.settled, keys.session(item.task.session)],
+            keys=[
+                keys.review,
+                keys.ledger,
+                keys.committed,
+                keys.settled,
+                keys.session(item.task.session),
+            ],
             args=[item.task.id, "approve" if approve else "reject", item.result.model_dump_json()],
         )
         return str(reply)
@@ -58,7 +65,10 @@ class RedisDeadLetterStore:
 
     async def list(self, tenant: str) -> list[DeadLetterEntry]:
         """Every dead letter of ``tenant``."""
-        entries = await self.client.xrange(self.keys.tenant(tenant).dlq)
+        entries = cast(
+            "list[tuple[str, dict[str, str]]]",
+            await self.client.xrange(self.keys.tenant(tenant).dlq),
+        )
         out = []
         for entry_id, fields in entries:
             data = json.loads(fields.get("body", "{}"))

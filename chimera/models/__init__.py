@@ -1,0 +1,1 @@
+"""Pure pydantic models; nothing here imports the rest of chimera."""

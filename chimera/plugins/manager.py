@@ -119,6 +119,30 @@ _KINDS = {
 }
 
 
+@dataclass
+class _Registrar:
+    """The ``register(name, factory)`` callback handed to one plugin's hook."""
+
+    registry: Registry
+    kind: str
+    plugin: str
+    owners: dict[tuple[str, str], str]
+    names: list[str]
+
+    def __call__(self, name: str, factory: Factory) -> None:
+        previous = self.owners.get((self.kind, name))
+        if previous is not None and previous != self.plugin:
+            warnings.warn(
+                f"{self.kind[:-1]} {name!r} is registered by both {previous!r} and "
+                f"{self.plugin!r}; using {self.plugin!r}",
+                PluginWarning,
+                stacklevel=2,
+            )
+        self.owners[(self.kind, name)] = self.plugin
+        getattr(self.registry, self.kind)[name] = factory
+        self.names.append(name)
+
+
 def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     """Call every ``register_*`` hook of every plugin and collect the factories by name.
 
@@ -138,21 +162,7 @@ def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
             if hook is None:
                 continue
             names: list[str] = []
-
-            def register(name: str, factory: Factory, _kind: str = kind) -> None:
-                previous = owners.get((_kind, name))
-                if previous is not None and previous != plugin_name:
-                    warnings.warn(
-                        f"{_kind[:-1]} {name!r} is registered by both {previous!r} and "
-                        f"{plugin_name!r}; using {plugin_name!r}",
-                        PluginWarning,
-                        stacklevel=2,
-                    )
-                owners[(_kind, name)] = plugin_name
-                getattr(registry, _kind)[name] = factory
-                names.append(name)
-
-            hook(register=register)
+            hook(register=_Registrar(registry, kind, plugin_name, owners, names))
             if names:
                 registers[kind] = names
         registry.plugins.append(

@@ -1,0 +1,1 @@
+"""Ports: the typing.Protocol interfaces services depend on."""

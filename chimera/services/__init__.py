@@ -1,0 +1,1 @@
+"""Services: Planner, Worker, Judge and friends; they depend on ports only."""

@@ -17,7 +17,7 @@ class DeadLetterService:
         self.audit = audit
         self.tenants = list(tenants)
 
-    async def list(self, tenant: str | None = None) -> list[DeadLetterEntry]:
+    async def entries(self, tenant: str | None = None) -> list[DeadLetterEntry]:
         """Every dead letter, optionally of one tenant."""
         out: list[DeadLetterEntry] = []
         for name in [tenant] if tenant else self.tenants:
@@ -35,9 +35,11 @@ class DeadLetterService:
             The entries replayed.
         """
         replayed = []
-        for entry in await self.list(tenant):
-            if ids is not None and entry.entry_id not in ids and (
-                entry.task is None or entry.task.id not in ids
+        for entry in await self.entries(tenant):
+            if (
+                ids is not None
+                and entry.entry_id not in ids
+                and (entry.task is None or entry.task.id not in ids)
             ):
                 continue
             if entry.task is None:

@@ -21,6 +21,7 @@ from chimera.models.audit import AuditEvent, AuditEventType
 from chimera.models.decision import Decision, Verdict
 from chimera.models.result import Result, ResultStatus
 from chimera.models.task import Task
+from chimera.models.types import JsonValue
 from chimera.ports.judge import (
     AuditLogger,
     CommitOutcome,
@@ -181,7 +182,9 @@ class Judge:
             reason = f"policy {settings.policy!r} is not installed"
             return Judged(delivery, _deny(result, reason, VALIDATION, settings), task)
         decision = await policy.decide(
-            PolicyInput(result=result, task=task, settings=settings, sensitive=skill.config.sensitive)
+            PolicyInput(
+                result=result, task=task, settings=settings, sensitive=skill.config.sensitive
+            )
         )
         if decision.verdict is Verdict.DENY and decision.retry and task.attempt < task.max_attempts:
             backoff = Backoff.from_config(skill.config.retry)
@@ -289,7 +292,7 @@ def _outcome_events(item: Judged, outcome: CommitOutcome) -> list[AuditEvent]:
     decision = item.decision
     if decision is None:
         return []
-    data: dict[str, object] = {"outcome": outcome.value, "skill": decision.skill}
+    data: dict[str, JsonValue] = {"outcome": outcome.value, "skill": decision.skill}
     if item.retry_task is not None and outcome is CommitOutcome.RETRIED:
         data["next_attempt"] = item.retry_task.attempt
     return [
@@ -300,6 +303,6 @@ def _outcome_events(item: Judged, outcome: CommitOutcome) -> list[AuditEvent]:
             task_id=decision.task_id,
             trace_id=item.delivery.message.trace_id if item.delivery.message else None,
             actor="judge",
-            data=data,  # type: ignore[arg-type]
+            data=data,
         )
     ]

@@ -44,7 +44,9 @@ class MockBackend:
         if config.failure_rate and random.random() < config.failure_rate:
             raise BackendError("simulated backend failure", ErrorKind.BACKEND)
         seed = _seed(request.skill, request.input)
-        output = config.output if config.output is not None else _generate(request.output_schema, seed)
+        output = (
+            config.output if config.output is not None else _generate(request.output_schema, seed)
+        )
         confidence = config.confidence
         if confidence is None:
             fraction = int(seed[:8], 16) / 0xFFFFFFFF

@@ -184,7 +184,9 @@ class Orchestrator:
                     latency_ms=_since_ms(tasks_by_id.get(task.id, task)),
                     confidence=decision.confidence,
                     reason=decision.reason,
-                    output=result.output if result and decision.verdict is not Verdict.DENY else None,
+                    output=result.output
+                    if result and decision.verdict is not Verdict.DENY
+                    else None,
                 )
             )
 
@@ -201,7 +203,9 @@ class Orchestrator:
                     outcome="dead_lettered",
                     attempts=task.attempt,
                     latency_ms=_since_ms(tasks_by_id.get(task.id, task)),
-                    reason=f"{letter.reason}: {letter.last_error}" if letter.last_error else letter.reason,
+                    reason=f"{letter.reason}: {letter.last_error}"
+                    if letter.last_error
+                    else letter.reason,
                 )
             )
 

@@ -26,7 +26,9 @@ class Backoff:
         """Build from a skill's ``retry`` block."""
         return cls(base=config.backoff_base_s, cap=config.backoff_max_s, jitter=config.jitter)
 
-    def delay(self, attempt: int, rng: random.Random | None = None, hint: float | None = None) -> float:
+    def delay(
+        self, attempt: int, rng: random.Random | None = None, hint: float | None = None
+    ) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based).
 
         Args:
@@ -34,8 +36,9 @@ class Backoff:
             rng: random source for the jitter (tests pass a seeded one).
             hint: the backend's Retry-After, used when longer than the computed delay.
         """
-        exponential = min(self.cap, self.base * 2 ** max(0, attempt - 1))
-        spread = (rng or random).uniform(-self.jitter, self.jitter)
+        exponential = min(self.cap, self.base * 2.0 ** max(0, attempt - 1))
+        uniform = rng.uniform if rng is not None else random.uniform
+        spread = uniform(-self.jitter, self.jitter)
         delay = min(self.cap, max(0.0, exponential * (1 + spread)))
         if hint is not None:
             delay = min(self.cap, max(delay, hint))

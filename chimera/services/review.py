@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.types import JsonValue
 from chimera.ports.judge import AuditLogger
 from chimera.ports.stores import ReviewItem, ReviewStore
 
@@ -34,9 +35,9 @@ class ReviewService:
         self.audit = audit
         self.tenants = list(tenants)
 
-    async def list(self, tenant: str | None = None) -> list[tuple[str, ReviewItem]]:
+    async def pending(self, tenant: str | None = None) -> list[tuple[str, ReviewItem]]:
         """Every parked item as ``(tenant, item)``, optionally for one tenant."""
-        out = []
+        out: list[tuple[str, ReviewItem]] = []
         for name in [tenant] if tenant else self.tenants:
             out.extend((name, item) for item in await self.store.list(name))
         return out
@@ -49,14 +50,19 @@ class ReviewService:
         Raises:
             ReviewNotFound: nothing parked under that id.
         """
-        for tenant, item in await self.list():
+        for tenant, item in await self.pending():
             if item.task.id != task_id:
                 continue
             verdict = "approve" if approve else "reject"
             await self.audit.record(
                 [
-                    _event(AuditEventType.HUMAN_DECISION, tenant, item, actor,
-                           {"verdict": verdict, "note": note, "judge_reason": item.decision.reason})
+                    _event(
+                        AuditEventType.HUMAN_DECISION,
+                        tenant,
+                        item,
+                        actor,
+                        {"verdict": verdict, "note": note, "judge_reason": item.decision.reason},
+                    )
                 ]
             )
             outcome = await self.store.decide(tenant, item, approve)
@@ -71,7 +77,7 @@ class ReviewService:
 
 
 def _event(
-    kind: AuditEventType, tenant: str, item: ReviewItem, actor: str, data: dict[str, object]
+    kind: AuditEventType, tenant: str, item: ReviewItem, actor: str, data: dict[str, JsonValue]
 ) -> AuditEvent:
     return AuditEvent(
         type=kind,
@@ -80,5 +86,5 @@ def _event(
         task_id=item.task.id,
         trace_id=item.task.trace_id,
         actor=f"human:{actor}",
-        data={"skill": item.task.skill, **data},  # type: ignore[dict-item]
+        data={"skill": item.task.skill, **data},
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +24,7 @@ from chimera.models.audit import AuditEvent, AuditEventType
 from chimera.models.llm import LLMRequest
 from chimera.models.result import ErrorKind, Result, ResultStatus
 from chimera.models.task import Task
-from chimera.models.types import utc_now
+from chimera.models.types import JsonValue, utc_now
 from chimera.ports.judge import AuditLogger
 from chimera.ports.llm import BackendError, LLMBackend
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
@@ -145,7 +146,7 @@ class Worker:
             if free < low_water and self._in_flight:
                 # Wait for a handful of slots rather than reading one entry at a time.
                 self._slot_freed.clear()
-                await _wait_either(self._slot_freed, stop, timeout=0.05)
+                await _wait_either(self._slot_freed, stop, wait_s=0.05)
                 continue
             deliveries = await self.queue.read_tasks(
                 self.consumer, self.tenants, free, self.settings.block_ms
@@ -170,11 +171,11 @@ class Worker:
                 started.append(_event(AuditEventType.STARTED, task, self.consumer))
             job = asyncio.create_task(self._run_one(delivery))
             self._in_flight[delivery.key] = (delivery, job)
-            job.add_done_callback(lambda _, key=delivery.key: self._done(key))
+            job.add_done_callback(functools.partial(self._done, delivery.key))
         if started and self.audit is not None:
             self._outbox.events.extend(started)
 
-    def _done(self, key: tuple[str, str]) -> None:
+    def _done(self, key: tuple[str, str], _job: object = None) -> None:
         self._in_flight.pop(key, None)
         self._slot_freed.set()
 
@@ -221,9 +222,7 @@ class Worker:
             return
         await self._call(delivery, task, skill, prompt)
 
-    async def _call(
-        self, delivery: Delivery[Task], task: Task, skill: Skill, prompt: str
-    ) -> None:
+    async def _call(self, delivery: Delivery[Task], task: Task, skill: Skill, prompt: str) -> None:
         config = skill.config
         backend = self.backends.get(config.backend)
         begun = utc_now()
@@ -274,8 +273,9 @@ class Worker:
                 )
                 self._post_result(delivery, result)
                 return
-            kind, message = ErrorKind.INVALID_OUTPUT, "output does not match schema: " + "; ".join(
-                errors
+            kind, message = (
+                ErrorKind.INVALID_OUTPUT,
+                "output does not match schema: " + "; ".join(errors),
             )
         self._post_failure(delivery, task, begun, kind, message, hint)
 
@@ -325,14 +325,18 @@ class Worker:
     def _post_retry(self, delivery: Delivery[Task], task: Task, due: float, error: str) -> None:
         self._outbox.retries.append((delivery, task, due))
         if self.audit is not None:
-            data = {"attempt": task.attempt, "due": due, "error": error[:500]}
+            data: dict[str, JsonValue] = {"attempt": task.attempt, "due": due, "error": error[:500]}
             self._outbox.events.append(_event(AuditEventType.RETRIED, task, self.consumer, data))
         self._outbox_ready.set()
 
     def _post_dead(self, delivery: Delivery[Task], letter: DeadLetter) -> None:
         self._outbox.dead.append((delivery, letter))
         if self.audit is not None and delivery.message is not None:
-            data = {"reason": letter.reason, "attempts": letter.attempts, "error": letter.last_error}
+            data: dict[str, JsonValue] = {
+                "reason": letter.reason,
+                "attempts": letter.attempts,
+                "error": letter.last_error,
+            }
             event = _event(AuditEventType.DEAD_LETTERED, delivery.message, self.consumer, data)
             self._outbox.events.append(event)
         if self.on_dead_letter is not None:
@@ -372,7 +376,7 @@ class Worker:
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         interval = self.settings.lease_ms / 3000.0
-        while not await _wait_either(stop, None, timeout=interval):
+        while not await _wait_either(stop, None, wait_s=interval):
             try:
                 await self.renew_leases()
                 await self.reclaim()
@@ -403,8 +407,12 @@ class Worker:
         if claimed:
             if self.audit is not None:
                 self._outbox.events.extend(
-                    _event(AuditEventType.RECLAIMED, d.message, self.consumer,
-                           {"deliveries": d.deliveries})
+                    _event(
+                        AuditEventType.RECLAIMED,
+                        d.message,
+                        self.consumer,
+                        {"deliveries": d.deliveries},
+                    )
                     for d in claimed
                     if d.message is not None
                 )
@@ -412,7 +420,7 @@ class Worker:
         return len(claimed)
 
     async def _promote_loop(self, stop: asyncio.Event) -> None:
-        while not await _wait_either(stop, None, timeout=self.settings.promote_every_s):
+        while not await _wait_either(stop, None, wait_s=self.settings.promote_every_s):
             try:
                 await self.queue.promote_due(self.tenants, self.clock())
             except Exception:
@@ -433,19 +441,19 @@ class Worker:
             log.info("worker.handed_back", tasks=len(leftovers))
 
 
-async def _wait_either(first: asyncio.Event, second: asyncio.Event | None, timeout: float) -> bool:
-    """Wait until either event is set or ``timeout`` passes; True if ``first`` is set."""
+async def _wait_either(first: asyncio.Event, second: asyncio.Event | None, wait_s: float) -> bool:
+    """Wait until either event is set or ``wait_s`` passes; True if ``first`` is set."""
     waiters = [asyncio.create_task(first.wait())]
     if second is not None:
         waiters.append(asyncio.create_task(second.wait()))
-    done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    _, pending = await asyncio.wait(waiters, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
     for waiter in pending:
         waiter.cancel()
     return first.is_set()
 
 
 def _event(
-    kind: AuditEventType, task: Task, actor: str, data: dict[str, object] | None = None
+    kind: AuditEventType, task: Task, actor: str, data: dict[str, JsonValue] | None = None
 ) -> AuditEvent:
     return AuditEvent(
         type=kind,
@@ -454,5 +462,5 @@ def _event(
         task_id=task.id,
         trace_id=task.trace_id,
         actor=f"worker:{actor}",
-        data={"skill": task.skill, "attempt": task.attempt, **(data or {})},  # type: ignore[dict-item]
+        data={"skill": task.skill, "attempt": task.attempt, **(data or {})},
     )

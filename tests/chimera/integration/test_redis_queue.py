@@ -20,7 +20,9 @@ from chimera.ports.queue import DeadLetter
 
 
 def make_tasks(n: int, tenant: str = "acme", session: str = "s1") -> list[Task]:
-    return [Task(tenant=tenant, session=session, skill="summarise", input={"i": i}) for i in range(n)]
+    return [
+        Task(tenant=tenant, session=session, skill="summarise", input={"i": i}) for i in range(n)
+    ]
 
 
 def result_for(task: Task) -> Result:
@@ -62,7 +64,9 @@ def count_round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
     monkeypatch.setattr(Connection, "send_packed_command", original)
 
 
-async def test_enqueue_and_read_round_trip(redis_client: aioredis.Redis, keyspace: Keyspace) -> None:
+async def test_enqueue_and_read_round_trip(
+    redis_client: aioredis.Redis, keyspace: Keyspace
+) -> None:
     queue = RedisQueue(redis_client, keyspace)
     tasks = make_tasks(5) + make_tasks(3, tenant="globex")
     ids = await queue.enqueue(tasks)
@@ -121,8 +125,9 @@ async def test_complete_publishes_results_and_acks_in_one_round_trip(
     stats = await queue.stats("acme")
     assert stats.tasks.pending == 0
     results = await queue.read_results("j1", ["acme"], count=1000, block_ms=10)
-    assert {r.message.task_id for r in results if r.message} == {t.id for t, _ in
-                                                                  [(d.message, 0) for d in deliveries]}
+    assert {r.message.task_id for r in results if r.message} == {
+        t.id for t, _ in [(d.message, 0) for d in deliveries]
+    }
 
 
 async def test_real_redis_counts_commands_per_batch_not_per_task(
@@ -182,7 +187,9 @@ async def test_dead_letter_moves_task_with_reason(
     [task] = make_tasks(1)
     await queue.enqueue([task])
     [delivery] = await queue.read_tasks("c1", ["acme"], count=1, block_ms=10)
-    await queue.dead_letter([(delivery, DeadLetter(reason="poison", attempts=3, last_error="boom"))])
+    await queue.dead_letter(
+        [(delivery, DeadLetter(reason="poison", attempts=3, last_error="boom"))]
+    )
     keys = keyspace.tenant("acme")
     entries = await redis_client.xrange(keys.dlq)
     assert len(entries) == 1
@@ -204,7 +211,9 @@ async def test_claim_stale_takes_idle_entries_with_delivery_count(
     assert all(d.deliveries == 2 for d in claimed)
 
 
-async def test_renew_keeps_only_owned_entries(redis_client: aioredis.Redis, keyspace: Keyspace) -> None:
+async def test_renew_keeps_only_owned_entries(
+    redis_client: aioredis.Redis, keyspace: Keyspace
+) -> None:
     queue = RedisQueue(redis_client, keyspace)
     await queue.enqueue(make_tasks(2))
     mine = await queue.read_tasks("c1", ["acme"], count=2, block_ms=10)
