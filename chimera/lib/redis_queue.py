@@ -300,9 +300,18 @@ class RedisQueue:
         await self.ensure_groups(sorted(set(streams.values())))
         per_stream = max(1, math.ceil(count / len(streams)))
         began = time.monotonic()
-        reply = await self.client.xreadgroup(
-            group, consumer, dict.fromkeys(streams, start), count=per_stream, block=block_ms
-        )
+        try:
+            reply = await self.client.xreadgroup(
+                group, consumer, dict.fromkeys(streams, start), count=per_stream, block=block_ms
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream or group vanished (deleted, FLUSHALL, failover to an empty
+            # replica): recreate it and let the next read pick up from there.
+            self._groups_ready.difference_update(streams)
+            await self.ensure_groups(sorted(set(streams.values())))
+            return []
         if not reply and block_ms:
             # The embedded server (fakeredis) does not block; wait a little ourselves so an
             # idle consumer neither spins nor starves the event loop.
@@ -327,6 +336,7 @@ class RedisQueue:
         count: int,
         model: type[M],
     ) -> list[Delivery[M]]:
+        await self.ensure_groups(sorted(set(streams.values())))
         claimed: list[Delivery[M]] = []
         for stream, tenant in streams.items():
             cursor = "0-0"

@@ -70,7 +70,12 @@ local function ack()
   redis.call('XDEL', KEYS[1], ARGV[2])
 end
 local action = ARGV[4]
-if action == 'reject' then ack() return 'rejected' end
+if action == 'reject' then
+  -- Not a live task of this tenant: a late duplicate of a settled one, or a forgery.
+  ack()
+  if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[4], ARGV[3]) == 1 then return 'duplicate' end
+  return 'rejected'
+end
 if redis.call('HEXISTS', KEYS[4], ARGV[3]) == 1 or redis.call('HEXISTS', KEYS[5], ARGV[3]) == 1 then
   ack() return 'duplicate'
 end

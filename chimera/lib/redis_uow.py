@@ -71,7 +71,7 @@ class RedisUnitOfWork:
                     args=[
                         JUDGE_GROUP,
                         item.delivery.entry_id,
-                        task.id if task else "",
+                        _task_id(item),
                         action,
                         task.model_dump_json() if task else "",
                         payload,
@@ -81,6 +81,17 @@ class RedisUnitOfWork:
                 )
             replies = await pipe.execute()
         return [CommitOutcome(str(r)) for r in replies]
+
+
+def _task_id(item: Judged) -> str:
+    if item.task is not None:
+        return item.task.id
+    result = item.delivery.message
+    # Only a Result read from its own tenant's stream may be matched against that tenant's
+    # settled tasks; a forged one must not learn anything from the reply.
+    if result is not None and result.tenant == item.delivery.tenant:
+        return result.task_id
+    return ""
 
 
 def _action(item: Judged) -> tuple[str, str, float]:
