@@ -38,6 +38,18 @@ class PluginInfo:
     registers: dict[str, list[str]] = field(default_factory=dict)
 
 
+class ChimeraPluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers the distribution version of each entry-point plugin.
+
+    pluggy only records distributions in ``load_setuptools_entrypoints``, which chimera does
+    not use (it loads each entry point in isolation), so the versions are kept here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(ENTRY_POINT_GROUP)
+        self.versions: dict[str, str] = {}
+
+
 def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     """Build a plugin manager with the built-ins and (optionally) installed plugins.
 
@@ -46,7 +58,7 @@ def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     ``CHIMERA_RAISE_PLUGIN_ERRORS=1`` to make that fatal, and ``CHIMERA_PLUGINS=a,b`` to
     load only the named entry points (an empty value loads none).
     """
-    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm = ChimeraPluginManager()
     pm.add_hookspecs(hookspecs)
     for module_name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)
@@ -70,7 +82,7 @@ def _raise_errors() -> bool:
     return os.environ.get("CHIMERA_RAISE_PLUGIN_ERRORS", "") not in ("", "0", "false")
 
 
-def _load_isolated(pm: pluggy.PluginManager, entry_point: EntryPoint) -> None:
+def _load_isolated(pm: ChimeraPluginManager, entry_point: EntryPoint) -> None:
     if pm.get_plugin(entry_point.name) is not None:
         return
     try:
@@ -81,6 +93,9 @@ def _load_isolated(pm: pluggy.PluginManager, entry_point: EntryPoint) -> None:
         except pluggy.PluginValidationError:
             pm.unregister(name=entry_point.name)
             raise
+        dist = getattr(entry_point, "dist", None)
+        if dist is not None:
+            pm.versions[entry_point.name] = str(dist.version)
     except Exception as exc:
         if _raise_errors():
             raise
@@ -96,7 +111,8 @@ def _distribution_version(pm: pluggy.PluginManager, plugin: object) -> str | Non
     for dist_plugin, dist in pm.list_plugin_distinfo():
         if dist_plugin is plugin:
             return str(dist.version)
-    return None
+    versions: dict[str, str] = getattr(pm, "versions", {})
+    return versions.get(pm.get_name(plugin) or "")
 
 
 Factory = Callable[[Any], Any]

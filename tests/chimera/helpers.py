@@ -113,14 +113,14 @@ class RecordingSink:
         self.events.extend(events)
 
 
-async def eventually(check: Any, timeout: float = 5.0, interval: float = 0.01) -> None:
-    """Wait until ``await check()`` is truthy, or fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check: Any, within: float = 5.0, interval: float = 0.01) -> None:
+    """Wait until ``await check()`` is truthy, or fail after ``within`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         if await check():
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)
 
 

@@ -207,7 +207,8 @@ async def test_output_breaking_schema_is_denied_and_logged(
     assert outcome is CommitOutcome.DENIED
     assert not await stack.client.hexists(stack.keys().committed, task.id)
     decisions = [e for e in sink.events if e.type is AuditEventType.DECISION]
-    assert decisions and decisions[-1].data["verdict"] == "deny"
+    assert decisions
+    assert decisions[-1].data["verdict"] == "deny"
 
 
 async def test_failed_result_is_denied_with_its_error(stack: Stack) -> None:
@@ -301,7 +302,8 @@ async def test_deny_with_retry_reschedules_with_feedback(
     retried = Task.model_validate_json(member)
     assert retried.id == task.id
     assert retried.attempt == 2
-    assert retried.feedback is not None and "confidence 0.100" in retried.feedback
+    assert retried.feedback is not None
+    assert "confidence 0.100" in retried.feedback
     # The last attempt is denied for good.
     final = retried.model_copy(update={"attempt": 3})
     await fake_redis.hset(stack.keys().ledger, task.id, final.model_dump_json())

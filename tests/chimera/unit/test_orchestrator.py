@@ -97,7 +97,8 @@ async def test_mock_backend_is_deterministic_and_schema_valid(tmp_path: Path) ->
     assert skill.output_errors(first.output) == []
     other = await backend.complete(request.model_copy(update={"input": {"text": "other"}}))
     assert other.confidence != first.confidence
-    assert first.confidence is not None and 0.3 <= first.confidence < 1.0
+    assert first.confidence is not None
+    assert 0.3 <= first.confidence < 1.0
 
 
 async def test_mock_backend_honours_fixed_values_and_failure_rate() -> None:

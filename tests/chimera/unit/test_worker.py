@@ -128,7 +128,7 @@ async def test_exhausted_retries_dead_letter_with_reason(
     [task_id] = await submit(stack, 1)
     dead: list[Any] = []
     async with Running(
-        stack.worker(promote_every_s=0.01, on_dead_letter=lambda d, l: dead.append(l))
+        stack.worker(promote_every_s=0.01, on_dead_letter=lambda d, letter: dead.append(letter))
     ):
         await eventually(lambda: _dlq_len(stack, 1))
     [entry] = await stack.client.xrange(stack.keys().dlq)
@@ -136,7 +136,8 @@ async def test_exhausted_retries_dead_letter_with_reason(
     assert body["task"]["id"] == task_id
     assert body["attempts"] == 3
     assert "rate limited" in body["last_error"]
-    assert dead and dead[0].reason == "gave up after 3 attempts"
+    assert dead
+    assert dead[0].reason == "gave up after 3 attempts"
     assert await stack.client.hget(stack.keys().settled, task_id) == "dead_lettered"
     assert await results(stack) == []
 

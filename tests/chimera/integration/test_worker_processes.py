@@ -1,0 +1,106 @@
+"""Two `chimera worker` processes on a real Redis, fed with `chimera submit`: every task gets
+exactly one terminal outcome, none twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from chimera.lib.keys import Keyspace
+from tests.conftest import REDIS_URL
+
+pytestmark = pytest.mark.redis
+
+ROOT = Path(__file__).resolve().parents[3]
+TASKS = 500
+
+
+def chimera(*args: str, prefix: str) -> list[str]:
+    return [sys.executable, "-m", "chimera", *args, "--redis-url", REDIS_URL, "--prefix", prefix]
+
+
+def start_worker(prefix: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        chimera("worker", "swarm.yaml", "--concurrency", "50", "--grace", "2", prefix=prefix),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        env={**os.environ, "CHIMERA_LOG_LEVEL": "WARNING"},
+    )
+
+
+async def test_two_worker_processes_settle_every_task_once(
+    real_redis: aioredis.Redis, keyspace: Keyspace, tmp_path: Path
+) -> None:
+    prefix = keyspace.prefix
+    workers = [start_worker(prefix, tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        task_ids: list[str] = []
+        for batch in range(5):
+            lines = [
+                json.dumps(
+                    {
+                        "tenant": "acme" if i % 2 else "globex",
+                        "skill": "classify",
+                        "input": {"subject": f"s{batch}-{i}", "body": "b"},
+                    }
+                )
+                for i in range(TASKS // 5)
+            ]
+            path = tmp_path / f"batch{batch}.jsonl"
+            path.write_text("\n".join(lines) + "\n")
+            out = subprocess.run(
+                chimera("submit", "swarm.yaml", "--file", str(path), "--json", prefix=prefix),
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            )
+            task_ids += [row["task_id"] for row in json.loads(out.stdout)["submitted"]]
+        assert len(set(task_ids)) == TASKS
+
+        deadline = time.monotonic() + 60
+        settled: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            settled = {}
+            for tenant in ("acme", "globex"):
+                keys = keyspace.tenant(tenant)
+                settled.update(await real_redis.hgetall(keys.settled))
+                settled.update(dict.fromkeys(await real_redis.hkeys(keys.review), "hitl"))
+            if len(settled) >= TASKS:
+                break
+            await _sleep(0.2)
+        assert set(settled) == set(task_ids)
+        committed = 0
+        for tenant in ("acme", "globex"):
+            keys = keyspace.tenant(tenant)
+            committed += await real_redis.hlen(keys.committed)
+            assert await real_redis.xlen(keys.dlq) == 0
+            assert await real_redis.hlen(keys.ledger) == await real_redis.hlen(keys.review)
+        assert committed == sum(1 for v in settled.values() if v == "committed")
+        # Committed exactly once: the audit trails hold one commit per committed task.
+        commits: list[str] = []
+        for tenant in ("acme", "globex"):
+            for _, fields in await real_redis.xrange(keyspace.tenant(tenant).audit):
+                event = json.loads(fields["event"])
+                if event["type"] == "committed":
+                    commits.append(event["task_id"])
+        assert len(commits) == len(set(commits)) == committed
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        codes = [worker.wait(timeout=20) for worker in workers]
+    assert codes == [0, 0]
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
