@@ -94,20 +94,23 @@ class RedisQueue:
             return []
         await self.ensure_groups(sorted({t.tenant for t in tasks}))
         per_session: dict[tuple[str, str], int] = defaultdict(int)
+        ledgers: dict[str, dict[str, str]] = defaultdict(dict)
         async with self.client.pipeline(transaction=True) as pipe:
             for task in tasks:
                 keys = self.keys.tenant(task.tenant)
                 body = task.model_dump_json()
-                pipe.hset(keys.ledger, task.id, body)
+                ledgers[keys.ledger][task.id] = body
                 pipe.xadd(keys.tasks, {BODY_FIELD: body, TRACEPARENT_FIELD: task.traceparent})
                 per_session[(task.tenant, task.session)] += 1
+            for ledger, entries in ledgers.items():
+                pipe.hset(ledger, mapping=entries)
             for (tenant, session), count in per_session.items():
                 keys = self.keys.tenant(tenant)
                 pipe.sadd(keys.sessions, session)
                 pipe.hincrby(keys.session(session), "submitted", count)
             pipe.sadd(self.keys.tenants_index, *sorted({t.tenant for t in tasks}))
             replies = await pipe.execute()
-        return [str(replies[2 * i + 1]) for i in range(len(tasks))]
+        return [str(replies[i]) for i in range(len(tasks))]
 
     # -- worker side --------------------------------------------------------------------
 

@@ -241,7 +241,8 @@ class Worker:
         )
         hint: float | None = None
         try:
-            response = await asyncio.wait_for(backend.complete(request), config.timeout_s)
+            async with asyncio.timeout(config.timeout_s):
+                response = await backend.complete(request)
         except TimeoutError:
             kind, message = ErrorKind.TIMEOUT, f"backend took longer than {config.timeout_s}s"
         except BackendError as exc:

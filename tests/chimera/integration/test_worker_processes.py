@@ -85,19 +85,30 @@ async def test_two_worker_processes_settle_every_task_once(
             assert await real_redis.xlen(keys.dlq) == 0
             assert await real_redis.hlen(keys.ledger) == await real_redis.hlen(keys.review)
         assert committed == sum(1 for v in settled.values() if v == "committed")
-        # Committed exactly once: the audit trails hold one commit per committed task.
+        # Committed exactly once: the audit trails hold one commit event per committed task.
+        # Those events are written just after each commit, so give the last batch a moment.
         commits: list[str] = []
-        for tenant in ("acme", "globex"):
-            for _, fields in await real_redis.xrange(keyspace.tenant(tenant).audit):
-                event = json.loads(fields["event"])
-                if event["type"] == "committed":
-                    commits.append(event["task_id"])
+        while time.monotonic() < deadline + 10:
+            commits = await _commit_events(real_redis, keyspace)
+            if len(commits) >= committed:
+                break
+            await _sleep(0.1)
         assert len(commits) == len(set(commits)) == committed
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         codes = [worker.wait(timeout=20) for worker in workers]
     assert codes == [0, 0]
+
+
+async def _commit_events(client: aioredis.Redis, keyspace: Keyspace) -> list[str]:
+    commits: list[str] = []
+    for tenant in ("acme", "globex"):
+        for _, fields in await client.xrange(keyspace.tenant(tenant).audit):
+            event = json.loads(fields["event"])
+            if event["type"] == "committed":
+                commits.append(event["task_id"])
+    return commits
 
 
 async def _sleep(seconds: float) -> None:

@@ -217,7 +217,8 @@ def test_plugin_failing_on_import_warns_and_the_rest_still_loads(
     assert len(messages) == 1
     assert "'broken'" in messages[0]
     assert "broken_pkg:plugin" in messages[0]
-    assert "ImportError" in messages[0] and "No module named 'x'" in messages[0]
+    assert "ImportError" in messages[0]
+    assert "No module named 'x'" in messages[0]
     assert pm.get_plugin("broken") is None
     assert pm.get_plugin("good") is good
     assert sorted(registry.backends) == ["good", "mock"]
@@ -254,7 +255,8 @@ def test_misspelt_hook_is_rejected_with_a_warning(monkeypatch: pytest.MonkeyPatc
         pm = get_plugin_manager()
     messages = [str(w.message) for w in record]
     assert len(messages) == 1
-    assert "'typo'" in messages[0] and "register_backend" in messages[0]
+    assert "'typo'" in messages[0]
+    assert "register_backend" in messages[0]
     assert "PluginValidationError" in messages[0]
     assert pm.get_plugin("typo") is None
     pm.check_pending()  # nothing unknown is left behind
@@ -344,7 +346,8 @@ def test_builtin_factories_build_their_objects(monkeypatch: pytest.MonkeyPatch) 
     registry = build_registry()
     context = PluginContext()
     backend = registry.backends["mock"](context)
-    assert isinstance(backend, MockBackend) and backend.settings == {}
+    assert isinstance(backend, MockBackend)
+    assert backend.settings == {}
     assert isinstance(registry.policies["threshold"](context), ThresholdPolicy)
     assert isinstance(registry.sinks["log"](context), LogAuditSink)
 
