@@ -20,7 +20,7 @@ from jsonschema.validators import validator_for
 from pydantic import BaseModel, ValidationError
 
 from chimera.config.errors import ConfigError, Problem
-from chimera.config.swarm import Skill, Swarm, compile_validator, judge_levels
+from chimera.config.swarm import SchemaCheck, Skill, Swarm, compile_validator, judge_levels
 from chimera.config.templates import PromptTemplate, TemplateProblem
 from chimera.config.yaml_source import KEY, Loc, SourceMap, load_yaml
 from chimera.models.config import SkillConfig, SwarmConfig
@@ -113,6 +113,8 @@ def load_skill(path: Path, known: KnownNames | None = None) -> Skill:
         template=template,
         input_validator=validators["input_schema"],
         output_validator=validators["output_schema"],
+        input_check=SchemaCheck.compile(config.input_schema),
+        output_check=SchemaCheck.compile(config.output_schema),
     )
 
 

@@ -15,6 +15,69 @@ from chimera.models.config import JudgeSettings, ResolvedJudge, SkillConfig, Swa
 from chimera.models.thresholds import Thresholds
 
 
+#: Keywords whose meaning is the same in draft 7 and 2020-12; a schema made only of these
+#: may be checked by fastjsonschema (draft 7), which compiles it to plain Python.
+_PORTABLE_KEYWORDS = frozenset(
+    {
+        "type", "properties", "required", "additionalProperties", "enum", "const",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+        "minLength", "maxLength", "pattern", "items", "minItems", "maxItems",
+        "uniqueItems", "minProperties", "maxProperties", "anyOf", "oneOf", "allOf", "not",
+        "title", "description", "default", "examples", "$comment",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SchemaCheck:
+    """A compiled fast path for "is this valid?"; messages still come from jsonschema.
+
+    Validation runs three times per task (input at submit, input and output in the Worker),
+    so it dominates the Worker's CPU. fastjsonschema is several times faster than
+    jsonschema but speaks draft 7, so it is used only for schemas whose every keyword means
+    the same in both drafts, and a failure is re-checked by jsonschema: users always see
+    jsonschema's messages, and jsonschema has the last word.
+    """
+
+    check: Any
+
+    @classmethod
+    def compile(cls, schema: Mapping[str, Any]) -> SchemaCheck | None:
+        """Compile ``schema``, or return ``None`` when it needs the full validator."""
+        if not _portable(schema):
+            return None
+        import fastjsonschema
+
+        try:
+            return cls(fastjsonschema.compile(dict(schema), use_formats=False))
+        except Exception:  # any compile trouble: use jsonschema alone
+            return None
+
+    def is_valid(self, value: Any) -> bool:
+        """True when ``value`` is valid; False means "ask jsonschema"."""
+        try:
+            self.check(value)
+        except Exception:  # fastjsonschema raises its own error types
+            return False
+        return True
+
+
+def _portable(schema: Any) -> bool:
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, Mapping) or set(schema) - _PORTABLE_KEYWORDS:
+        return False
+    properties = schema.get("properties", {})
+    if not isinstance(properties, Mapping) or not all(map(_portable, properties.values())):
+        return False
+    for key in ("anyOf", "oneOf", "allOf"):
+        if not all(map(_portable, schema.get(key, []))):
+            return False
+    return all(
+        _portable(schema[key]) for key in ("additionalProperties", "items", "not") if key in schema
+    )
+
+
 @dataclass(frozen=True)
 class Skill:
     """A skill ready to run: its config, compiled template and schema validators."""
@@ -24,6 +87,8 @@ class Skill:
     template: PromptTemplate
     input_validator: Validator
     output_validator: Validator
+    input_check: SchemaCheck | None = None
+    output_check: SchemaCheck | None = None
 
     @property
     def name(self) -> str:
@@ -32,10 +97,14 @@ class Skill:
 
     def input_errors(self, value: Any) -> list[str]:
         """Return a message per way ``value`` breaks the input schema (empty when valid)."""
+        if self.input_check is not None and self.input_check.is_valid(value):
+            return []
         return _messages(self.input_validator, value)
 
     def output_errors(self, value: Any) -> list[str]:
         """Return a message per way ``value`` breaks the output schema (empty when valid)."""
+        if self.output_check is not None and self.output_check.is_valid(value):
+            return []
         return _messages(self.output_validator, value)
 
 

@@ -230,7 +230,9 @@ class Worker:
             message = f"backend {config.backend!r} is not installed"
             self._post_failure(delivery, task, begun, ErrorKind.BACKEND, message)
             return
-        request = LLMRequest(
+        # Every field comes from validated config or a validated Task: skip re-validating the
+        # output schema (a nested dict) on every call.
+        request = LLMRequest.model_construct(
             skill=task.skill,
             prompt=prompt,
             output_schema=config.output_schema,

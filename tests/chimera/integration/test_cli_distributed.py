@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -80,6 +80,10 @@ class Chimera:
         records = self.audit(tenant, "--limit", "0")["events"]
         assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
         return [r["event"] for r in records]
+
+
+def audit_entries(client: redis.Redis, key: str) -> list[tuple[str, dict[str, str]]]:
+    return cast("list[tuple[str, dict[str, str]]]", client.xrange(key))
 
 
 def usage_error(result: Result) -> str:
@@ -448,7 +452,7 @@ def test_audit_verify_names_a_deleted_entry(
     chimera: Chimera, ran: dict[str, Any], sync_redis: redis.Redis, keyspace: Keyspace
 ) -> None:
     key = keyspace.tenant("acme").audit
-    entries = sync_redis.xrange(key)
+    entries = audit_entries(sync_redis, key)
     entry_id, fields = entries[len(entries) // 2]
     sync_redis.xdel(key, entry_id)
     result = chimera("audit", SWARM, "--tenant", "acme", "--verify")
@@ -464,11 +468,12 @@ def test_audit_verify_names_an_altered_entry(
     chimera: Chimera, ran: dict[str, Any], sync_redis: redis.Redis, keyspace: Keyspace
 ) -> None:
     key = keyspace.tenant("acme").audit
-    entry_id, fields = sync_redis.xrange(key)[-1]
+    entry_id, fields = audit_entries(sync_redis, key)[-1]
     event = json.loads(fields["event"])
     event["actor"] = "mallory"
     sync_redis.xdel(key, entry_id)
-    sync_redis.xadd(key, {**fields, "event": json.dumps(event)})
+    forged: dict[Any, Any] = {**fields, "event": json.dumps(event)}
+    sync_redis.xadd(key, forged)
     result = chimera("audit", SWARM, "--tenant", "acme", "--verify", "--json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)

@@ -104,7 +104,12 @@ class Pipeline:
             Verdict.DENY: CommitOutcome.DENIED,
         }[verdict]
         assert outcomes == [expected] * len(tasks)
-        return [(by_id[j.delivery.message.task_id], j.delivery.message) for j in judged]  # type: ignore[union-attr]
+        pairs = []
+        for item in judged:
+            result = item.delivery.message
+            assert result is not None
+            pairs.append((by_id[result.task_id], result))
+        return pairs
 
     async def session_counters(self, tenant: str, session: str) -> dict[str, str]:
         key = self.keys.tenant(tenant).session(session)
@@ -488,7 +493,7 @@ async def rewrite_stream(
             if replacement is None:
                 continue
             fields = replacement
-        await client.xadd(key, fields)
+        await client.xadd(key, fields)  # type: ignore[arg-type]
 
 
 async def write_chain(client: aioredis.Redis, keyspace: Keyspace, n: int) -> list[AuditRecord]:

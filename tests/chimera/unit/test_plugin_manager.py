@@ -85,7 +85,7 @@ def backend_plugin(*names: str, sinks: tuple[str, ...] = ()) -> ModuleType:
             for name in sinks:
                 register(name, factory(f"sink:{name}"))
 
-        plugin.register_audit_sinks = register_audit_sinks
+        setattr(plugin, "register_audit_sinks", register_audit_sinks)  # noqa: B010
     return plugin
 
 
