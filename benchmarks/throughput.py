@@ -62,8 +62,11 @@ def bench_swarm(folder: Path, latency_ms: float) -> Swarm:
 
 async def command_calls(client: aioredis.Redis) -> int:
     stats = await client.info("commandstats")
-    return sum(int(v["calls"]) for k, v in stats.items() if k.startswith("cmdstat_") and
-               not k.startswith(("cmdstat_info", "cmdstat_ping")))
+    return sum(
+        int(v["calls"])
+        for k, v in stats.items()
+        if k.startswith("cmdstat_") and not k.startswith(("cmdstat_info", "cmdstat_ping"))
+    )
 
 
 async def cleanup(client: aioredis.Redis, prefix: str) -> None:
@@ -106,8 +109,11 @@ async def chimera_run(url: str, tasks: int, latency_ms: float, concurrency: int)
         after = await command_calls(client)
     await cleanup(client, prefix)
     await client.aclose()
-    return {"tasks_per_s": tasks / elapsed, "elapsed_s": elapsed,
-            "commands_per_task": (after - before) / tasks}
+    return {
+        "tasks_per_s": tasks / elapsed,
+        "elapsed_s": elapsed,
+        "commands_per_task": (after - before) / tasks,
+    }
 
 
 async def bare_loop(url: str, tasks: int) -> dict[str, Any]:
@@ -150,7 +156,9 @@ async def bare_loop(url: str, tasks: int) -> dict[str, Any]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--latency-tasks", type=int, default=30_000)
@@ -164,16 +172,27 @@ async def main() -> None:
 
     rows = [
         ("(a) bare redis-py stream loop", f"{bare['tasks_per_s']:,.0f} tasks/s", ""),
-        ("(a) chimera Planner -> Worker, 0 ms", f"{ours['tasks_per_s']:,.0f} tasks/s",
-         f"{ours['tasks_per_s'] / bare['tasks_per_s']:.0%} of bare (target >= 50%)"),
-        ("(b) chimera, 100 ms latency, 1000 slots", f"{slow['tasks_per_s']:,.0f} tasks/s",
-         f"{slow['tasks_per_s'] / ideal:.0%} of ideal {ideal:,.0f}/s (target >= 90%)"),
-        ("(c) Redis commands per task during (a)", f"{ours['commands_per_task']:.2f}",
-         "batched: no per-task round trip"),
+        (
+            "(a) chimera Planner -> Worker, 0 ms",
+            f"{ours['tasks_per_s']:,.0f} tasks/s",
+            f"{ours['tasks_per_s'] / bare['tasks_per_s']:.0%} of bare (target >= 50%)",
+        ),
+        (
+            "(b) chimera, 100 ms latency, 1000 slots",
+            f"{slow['tasks_per_s']:,.0f} tasks/s",
+            f"{slow['tasks_per_s'] / ideal:.0%} of ideal {ideal:,.0f}/s (target >= 90%)",
+        ),
+        (
+            "(c) Redis commands per task during (a)",
+            f"{ours['commands_per_task']:.2f}",
+            "batched: no per-task round trip",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
-    print(f"tasks: {args.tasks:,} (a), {args.latency_tasks:,} (b); worker concurrency (a): "
-          f"{args.concurrency}")
+    print(
+        f"tasks: {args.tasks:,} (a), {args.latency_tasks:,} (b); worker concurrency (a): "
+        f"{args.concurrency}"
+    )
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>18}  {note}")
 

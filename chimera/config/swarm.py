@@ -14,7 +14,6 @@ from chimera.config.templates import PromptTemplate
 from chimera.models.config import JudgeSettings, ResolvedJudge, SkillConfig, SwarmConfig
 from chimera.models.thresholds import Thresholds
 
-
 #: Keywords whose meaning is the same in draft 7 and 2020-12; a schema made only of these
 #: may be checked by fastjsonschema (draft 7), which compiles it to plain Python.
 _PORTABLE_KEYWORDS = frozenset(

@@ -127,8 +127,3 @@ class Keyspace:
     def tenant(self, tenant: str) -> TenantKeys:
         """Return the keys of ``tenant``."""
         return TenantKeys(self.prefix, tenant)
-
-    @property
-    def tenants_index(self) -> str:
-        """Set of tenants that ever had a task under this prefix."""
-        return f"{self.prefix}:tenants"

@@ -24,10 +24,10 @@ from chimera.lib import redis_scripts as lua
 from chimera.lib.keys import (
     BODY_FIELD,
     JUDGE_GROUP,
-    TRACEPARENT_FIELD,
     WORKER_GROUP,
     Keyspace,
 )
+from chimera.lib.redis_lua import Call, LuaBatch
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.queue import DeadLetter, Delivery, StreamStats, TenantStats
@@ -52,11 +52,7 @@ class RedisQueue:
         self.client = client
         self.keys = keyspace or Keyspace()
         self._groups_ready: set[str] = set()
-        self._retry = client.register_script(lua.RETRY_TASK)
-        self._dead_letter = client.register_script(lua.DEAD_LETTER_TASK)
-        self._release = client.register_script(lua.RELEASE_TASK)
-        self._promote = client.register_script(lua.PROMOTE_DUE)
-        self._renew = client.register_script(lua.RENEW_LEASES)
+        self._lua = LuaBatch(client)
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -87,30 +83,35 @@ class RedisQueue:
     async def enqueue(self, tasks: Sequence[Task]) -> list[str]:
         """Add tasks to streams and ledgers, count them in their sessions; one round trip.
 
-        The batch is one MULTI/EXEC, so a task is never in the stream without its ledger
-        entry (the Judge would reject its Result) or the other way round.
+        Each tenant-and-session group is one Lua call, so a task is never in the stream
+        without its ledger row (the Judge would reject its Result) or the other way round.
         """
         if not tasks:
             return []
         await self.ensure_groups(sorted({t.tenant for t in tasks}))
-        per_session: dict[tuple[str, str], int] = defaultdict(int)
-        ledgers: dict[str, dict[str, str]] = defaultdict(dict)
-        async with self.client.pipeline(transaction=True) as pipe:
-            for task in tasks:
-                keys = self.keys.tenant(task.tenant)
-                body = task.model_dump_json()
-                ledgers[keys.ledger][task.id] = body
-                pipe.xadd(keys.tasks, {BODY_FIELD: body, TRACEPARENT_FIELD: task.traceparent})
-                per_session[(task.tenant, task.session)] += 1
-            for ledger, entries in ledgers.items():
-                pipe.hset(ledger, mapping=entries)
-            for (tenant, session), count in per_session.items():
-                keys = self.keys.tenant(tenant)
-                pipe.sadd(keys.sessions, session)
-                pipe.hincrby(keys.session(session), "submitted", count)
-            pipe.sadd(self.keys.tenants_index, *sorted({t.tenant for t in tasks}))
-            replies = await pipe.execute()
-        return [str(replies[i]) for i in range(len(tasks))]
+        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for index, task in enumerate(tasks):
+            groups[(task.tenant, task.session)].append(index)
+        calls = []
+        for (tenant, session), indexes in groups.items():
+            keys = self.keys.tenant(tenant)
+            args: list[str] = [session]
+            for index in indexes:
+                task = tasks[index]
+                args += [task.id, task.model_dump_json(), task.traceparent]
+            calls.append(
+                Call(
+                    lua.ENQUEUE,
+                    [keys.tasks, keys.ledger, keys.sessions, keys.session(session)],
+                    args,
+                )
+            )
+        replies = await self._lua.run(calls)
+        entry_ids = [""] * len(tasks)
+        for indexes, reply in zip(groups.values(), replies, strict=True):
+            for index, entry_id in zip(indexes, reply, strict=True):
+                entry_ids[index] = str(entry_id)
+        return entry_ids
 
     # -- worker side --------------------------------------------------------------------
 
@@ -126,19 +127,24 @@ class RedisQueue:
         return await self._read(streams, WORKER_GROUP, consumer, count, block_ms, Task)
 
     async def complete(self, done: Sequence[tuple[Delivery[Task], Result]]) -> None:
-        """XADD every Result, then XACK and XDEL the tasks per tenant; one round trip."""
+        """Publish Results and ack their tasks: one atomic Lua call per tenant, one round trip.
+
+        Publishing and acking together means a crash can never leave a task acked without
+        its Result, nor (within a tenant) a Result published for a task still pending.
+        """
         if not done:
             return
-        acks: dict[str, list[str]] = defaultdict(list)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for delivery, result in done:
-                keys = self.keys.tenant(delivery.tenant)
-                pipe.xadd(keys.results, {BODY_FIELD: result.model_dump_json()})
-                acks[keys.tasks].append(delivery.entry_id)
-            for stream, ids in acks.items():
-                pipe.xack(stream, WORKER_GROUP, *ids)
-                pipe.xdel(stream, *ids)
-            await pipe.execute()
+        by_tenant: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+        for delivery, result in done:
+            bodies, ids = by_tenant[delivery.tenant]
+            bodies.append(result.model_dump_json())
+            ids.append(delivery.entry_id)
+        calls = []
+        for tenant, (bodies, ids) in by_tenant.items():
+            keys = self.keys.tenant(tenant)
+            args = [WORKER_GROUP, len(bodies), *bodies, *ids]
+            calls.append(Call(lua.PUBLISH, [keys.results, keys.tasks], args))
+        await self._lua.run(calls)
 
     async def retry_later(
         self, items: Sequence[tuple[Delivery[Task], Task, float]], count_as_retry: bool = True
@@ -150,12 +156,14 @@ class RedisQueue:
         if not items:
             return
         counter = "retried" if count_as_retry else ""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for delivery, task, due in items:
-                keys = self.keys.tenant(delivery.tenant)
-                await self._retry(
-                    keys=[keys.tasks, keys.delayed, keys.ledger, keys.session(task.session)],
-                    args=[
+        calls = []
+        for delivery, task, due in items:
+            keys = self.keys.tenant(delivery.tenant)
+            calls.append(
+                Call(
+                    lua.RETRY,
+                    [keys.tasks, keys.delayed, keys.ledger, keys.session(task.session)],
+                    [
                         WORKER_GROUP,
                         delivery.entry_id,
                         task.model_dump_json(),
@@ -163,34 +171,36 @@ class RedisQueue:
                         task.id,
                         counter,
                     ],
-                    client=pipe,
                 )
-            await pipe.execute()
+            )
+        await self._lua.run(calls)
 
     async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> None:
         """Move each task to its tenant's dead-letter stream, atomically with its ack."""
         if not items:
             return
-        async with self.client.pipeline(transaction=False) as pipe:
-            for delivery, letter in items:
-                keys = self.keys.tenant(delivery.tenant)
-                task = delivery.message
-                body = _dead_letter_body(delivery, letter)
-                session_key = keys.session(task.session) if task else keys.session("unknown")
-                await self._dead_letter(
-                    keys=[keys.tasks, keys.dlq, keys.ledger, keys.settled, session_key],
-                    args=[WORKER_GROUP, delivery.entry_id, body, task.id if task else ""],
-                    client=pipe,
+        calls = []
+        for delivery, letter in items:
+            keys = self.keys.tenant(delivery.tenant)
+            task = delivery.message
+            body = _dead_letter_body(delivery, letter)
+            session_key = keys.session(task.session) if task else keys.session("unknown")
+            calls.append(
+                Call(
+                    lua.DEAD_LETTER,
+                    [keys.tasks, keys.dlq, keys.ledger, keys.settled, session_key],
+                    [WORKER_GROUP, delivery.entry_id, body, task.id if task else ""],
                 )
-            await pipe.execute()
+            )
+        await self._lua.run(calls)
 
     async def promote_due(self, tenants: Sequence[str], now: float, limit: int = 1000) -> int:
         """Move due retries back into the task streams; one round trip for all tenants."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for tenant in tenants:
-                keys = self.keys.tenant(tenant)
-                await self._promote(keys=[keys.delayed, keys.tasks], args=[now, limit], client=pipe)
-            moved = await pipe.execute()
+        calls = []
+        for tenant in tenants:
+            keys = self.keys.tenant(tenant)
+            calls.append(Call(lua.PROMOTE, [keys.delayed, keys.tasks], [now, limit]))
+        moved = await self._lua.run(calls)
         return sum(int(n) for n in moved)
 
     async def claim_stale(
@@ -213,11 +223,11 @@ class RedisQueue:
             by_tenant[delivery.tenant].append(delivery.entry_id)
         if not by_tenant:
             return set()
-        async with self.client.pipeline(transaction=False) as pipe:
-            for tenant, ids in by_tenant.items():
-                stream = self.keys.tenant(tenant).tasks
-                await self._renew(keys=[stream], args=[WORKER_GROUP, consumer, *ids], client=pipe)
-            replies = await pipe.execute()
+        calls = [
+            Call(lua.RENEW, [self.keys.tenant(tenant).tasks], [WORKER_GROUP, consumer, *ids])
+            for tenant, ids in by_tenant.items()
+        ]
+        replies = await self._lua.run(calls)
         return {
             (tenant, str(entry))
             for tenant, reply in zip(by_tenant, replies, strict=True)
@@ -228,14 +238,12 @@ class RedisQueue:
         """Re-add unfinished tasks as fresh entries so any Worker takes them at once."""
         if not deliveries:
             return
-        async with self.client.pipeline(transaction=False) as pipe:
-            for delivery in deliveries:
-                keys = self.keys.tenant(delivery.tenant)
-                body = delivery.message.model_dump_json() if delivery.message else delivery.raw
-                await self._release(
-                    keys=[keys.tasks], args=[WORKER_GROUP, delivery.entry_id, body], client=pipe
-                )
-            await pipe.execute()
+        calls = []
+        for delivery in deliveries:
+            keys = self.keys.tenant(delivery.tenant)
+            body = delivery.message.model_dump_json() if delivery.message else delivery.raw
+            calls.append(Call(lua.RELEASE, [keys.tasks], [WORKER_GROUP, delivery.entry_id, body]))
+        await self._lua.run(calls)
 
     # -- judge side ---------------------------------------------------------------------
 

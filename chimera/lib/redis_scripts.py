@@ -1,10 +1,14 @@
 """Lua scripts that make multi-key steps atomic. Keys come in ``KEYS``; no names are built here.
 
+Each script is exported twice: its source (``NAME_TASK`` etc.) and a :class:`Lua` handle.
+
 Each script first checks that the stream entry is still pending (``XACK`` returns 1) before
 doing anything else, so a step that lost a race with another consumer changes nothing.
 """
 
 from __future__ import annotations
+
+from chimera.lib.redis_lua import Lua
 
 #: KEYS: tasks, delayed, ledger, session.
 #: ARGV: group, entry id, task json, due, task id, counter to increment ('' for none).
@@ -149,3 +153,53 @@ redis.call('HDEL', KEYS[4], ARGV[3])
 redis.call('HINCRBY', KEYS[5], 'dead_lettered', -1)
 return 1
 """
+
+#: KEYS: tasks, ledger, sessions set, session hash.
+#: ARGV: session id, then (task id, body, traceparent) per task.
+#: Adds one session's batch: stream entries, ledger rows and the counter, atomically and in
+#: one command (cheaper for the client to pack than a pipeline of one XADD per task).
+ENQUEUE_TASKS = """
+local ids = {}
+local n = 0
+for i = 2, #ARGV, 3 do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'body', ARGV[i + 1], 'traceparent', ARGV[i + 2])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  n = n + 1
+end
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('HINCRBY', KEYS[4], 'submitted', n)
+return ids
+"""
+
+#: KEYS: results, tasks.  ARGV: group, count of results n, n result bodies, then entry ids.
+#: Publishes a tenant's Results and acks their tasks in one atomic step.
+PUBLISH_RESULTS = """
+local n = tonumber(ARGV[2])
+for i = 3, n + 2 do
+  redis.call('XADD', KEYS[1], '*', 'body', ARGV[i])
+end
+local ids = {}
+for i = n + 3, #ARGV do
+  ids[#ids + 1] = ARGV[i]
+  if #ids == 500 then
+    redis.call('XACK', KEYS[2], ARGV[1], unpack(ids))
+    redis.call('XDEL', KEYS[2], unpack(ids))
+    ids = {}
+  end
+end
+if #ids > 0 then
+  redis.call('XACK', KEYS[2], ARGV[1], unpack(ids))
+  redis.call('XDEL', KEYS[2], unpack(ids))
+end
+return n
+"""
+
+
+RETRY = Lua(RETRY_TASK)
+DEAD_LETTER = Lua(DEAD_LETTER_TASK)
+RELEASE = Lua(RELEASE_TASK)
+PROMOTE = Lua(PROMOTE_DUE)
+RENEW = Lua(RENEW_LEASES)
+APPLY = Lua(JUDGE_APPLY)
+ENQUEUE = Lua(ENQUEUE_TASKS)
+PUBLISH = Lua(PUBLISH_RESULTS)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from chimera.lib import redis_scripts as lua
 from chimera.lib.keys import JUDGE_GROUP, Keyspace
+from chimera.lib.redis_lua import Call, LuaBatch
 from chimera.models.decision import Decision, Verdict
 from chimera.models.result import Result
 from chimera.models.task import Task
@@ -29,7 +30,7 @@ class RedisUnitOfWork:
     def __init__(self, client: aioredis.Redis, keyspace: Keyspace | None = None) -> None:
         self.client = client
         self.keys = keyspace or Keyspace()
-        self._apply = client.register_script(lua.JUDGE_APPLY)
+        self._lua = LuaBatch(client)
 
     async def lookup(self, deliveries: Sequence[Delivery[Result]]) -> list[Task | None]:
         """Fetch each Result's task from the ledger of the tenant it was read from."""
@@ -52,14 +53,16 @@ class RedisUnitOfWork:
         """Apply every decision; one round trip for the batch."""
         if not items:
             return []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for item in items:
-                keys = self.keys.tenant(item.delivery.tenant)
-                task = item.task
-                action, payload, due = _action(item)
-                session = keys.session(task.session) if task else keys.session("unknown")
-                await self._apply(
-                    keys=[
+        calls = []
+        for item in items:
+            keys = self.keys.tenant(item.delivery.tenant)
+            task = item.task
+            action, payload, due = _action(item)
+            session = keys.session(task.session) if task else keys.session("unknown")
+            calls.append(
+                Call(
+                    lua.APPLY,
+                    [
                         keys.results,
                         keys.ledger,
                         keys.committed,
@@ -68,7 +71,7 @@ class RedisUnitOfWork:
                         session,
                         keys.delayed,
                     ],
-                    args=[
+                    [
                         JUDGE_GROUP,
                         item.delivery.entry_id,
                         _task_id(item),
@@ -77,9 +80,9 @@ class RedisUnitOfWork:
                         payload,
                         due,
                     ],
-                    client=pipe,
                 )
-            replies = await pipe.execute()
+            )
+        replies = await self._lua.run(calls)
         return [CommitOutcome(str(r)) for r in replies]
 
 

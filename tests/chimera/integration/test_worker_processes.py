@@ -3,6 +3,7 @@ exactly one terminal outcome, none twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -57,7 +58,8 @@ async def test_two_worker_processes_settle_every_task_once(
             ]
             path = tmp_path / f"batch{batch}.jsonl"
             path.write_text("\n".join(lines) + "\n")
-            out = subprocess.run(
+            out = await asyncio.to_thread(
+                subprocess.run,
                 chimera("submit", "swarm.yaml", "--file", str(path), "--json", prefix=prefix),
                 cwd=ROOT,
                 capture_output=True,
@@ -112,6 +114,4 @@ async def _commit_events(client: aioredis.Redis, keyspace: Keyspace) -> list[str
 
 
 async def _sleep(seconds: float) -> None:
-    import asyncio
-
     await asyncio.sleep(seconds)
