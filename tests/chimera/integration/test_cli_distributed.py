@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -33,6 +38,10 @@ UNREACHABLE = "redis://127.0.0.1:1/0"
 
 SUMMARISE = {"customer": "Dana", "message": "I was charged twice."}
 CLASSIFY = {"subject": "Seats", "body": "How do we add seats?"}
+APPROVED_CLASSIFY = {
+    "subject": "Double charge",
+    "body": "Two identical payments left my card on 3 March.",
+}
 
 
 class Chimera:
@@ -228,6 +237,40 @@ def test_submit_file_with_bad_line_names_file_and_line(chimera: Chimera, tmp_pat
     assert queued(chimera) == {"acme": 0, "globex": 0}
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]\n", "{path}:1: expected a JSON object"),
+        (
+            '{"tenant": "acme", "skill": "summarise", "input": {}, "priority": 1}\n',
+            "{path}:1: unknown field(s) priority; expected ['input', 'session', 'skill', 'tenant']",
+        ),
+        ('\n{"tenant": "acme", "input": {}}\n', "{path}:2: missing field(s) skill"),
+    ],
+    ids=["not-an-object", "unknown-field", "missing-field"],
+)
+def test_submit_file_problems_name_file_and_line(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    # Checked before connecting: no Redis needed, and the bad URL is never reached.
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(content, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["submit", SWARM, "--file", str(path), "--redis-url", UNREACHABLE]
+    )
+    assert usage_error(result) == "error: " + message.format(path=path)
+
+
+def test_submit_unreadable_file_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.jsonl"
+    result = CliRunner().invoke(
+        cli, ["submit", SWARM, "--file", str(missing), "--redis-url", UNREACHABLE]
+    )
+    line = usage_error(result)
+    assert line.startswith(f"error: {missing}: cannot read: ")
+    assert "No such file" in line
+
+
 def test_submit_unknown_tenant_exits_2(chimera: Chimera) -> None:
     result = chimera(
         "submit",
@@ -362,6 +405,62 @@ def test_run_with_nothing_to_do_exits_2(chimera: Chimera) -> None:
 def test_worker_rejects_unknown_tenants_before_starting(chimera: Chimera) -> None:
     line = usage_error(chimera("worker", SWARM, "--tenant", "acme", "--tenant", "initech"))
     assert line == "error: unknown tenant(s): initech"
+
+
+def test_run_of_many_tasks_prints_totals_without_a_task_table(
+    chimera: Chimera, tmp_path: Path
+) -> None:
+    # One input the demo commits (acme's classify jobs all approve), 51 times: the mock
+    # backend's confidence is a hash of the input, so every copy is committed.
+    line = json.dumps({"tenant": "acme", "skill": "classify", "input": APPROVED_CLASSIFY})
+    tasks = tmp_path / "in.jsonl"
+    tasks.write_text((line + "\n") * 51, encoding="utf-8")
+    text = chimera.ok("run", SWARM, "--no-jobs", "--input", str(tasks))
+    assert "51 tasks in" in text
+    assert "51 committed, 0 denied, 0 waiting for review, 0 dead-lettered" in text
+    assert "wait for a human" not in text
+    assert "outcome" not in text  # the per-task table is left out above 50 tasks
+    assert chimera.status()["acme"]["committed"] == 51
+
+
+def test_worker_settles_submitted_tasks_and_stops_on_sigterm(
+    chimera: Chimera, sync_redis: redis.Redis, keyspace: Keyspace, tmp_path: Path
+) -> None:
+    rows = [{"tenant": "acme", "skill": "classify", "input": APPROVED_CLASSIFY}] * 3
+    rows.append(
+        {"tenant": "acme", "skill": "draft_reply", "input": {"customer": "A", "topic": "b"}}
+    )
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    chimera.ok("submit", SWARM, "--file", str(path))
+    keys = keyspace.tenant("acme")
+
+    def settled() -> bool:
+        return int(sync_redis.hlen(keys.settled)) + int(sync_redis.hlen(keys.review)) >= 4
+
+    before = signal.getsignal(signal.SIGTERM)
+    sent = threading.Event()
+
+    def stop_when_settled() -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not settled():
+            time.sleep(0.02)
+        # Signal only while the worker's own handler is installed, never the test runner.
+        if signal.getsignal(signal.SIGTERM) is not before:
+            sent.set()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(target=stop_when_settled, daemon=True)
+    watcher.start()
+    result = chimera("worker", SWARM, "--tenant", "acme", "--grace", "1", "--log-level", "ERROR")
+    watcher.join(timeout=6)
+    assert sent.is_set()
+    assert result.exit_code == 0, result.output
+    status = chimera.status()["acme"]
+    assert (status["committed"], status["review"], status["tasks"]) == (3, 1, 0)
+    assert status["tasks_pending"] == 0
+    assert status["results_pending"] == 0
+    assert chimera.status()["globex"]["workers"] == 0  # --tenant acme: globex untouched
 
 
 # --- review ----------------------------------------------------------------------------
@@ -621,6 +720,19 @@ def test_plugins_lists_the_builtins() -> None:
     assert "mock" in builtin_line
     assert "threshold" in builtin_line
     assert "log, redis" in builtin_line
+
+
+def test_console_script_entry_point(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chimera.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["chimera", "plugins", "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0
+    row = builtin_row(json.loads(capsys.readouterr().out)["plugins"])
+    assert row["backends"] == ["mock"]
 
 
 @pytest.mark.parametrize(
