@@ -194,7 +194,7 @@ async def main() -> None:
             f"{ours['tasks_per_s'] / bare['tasks_per_s']:.0%} of bare (target >= 50%)",
         ),
         (
-            "(b) chimera, 100 ms latency, 1000 slots",
+            "(b) chimera Worker, 100 ms latency, 1000 slots",
             f"{slow['tasks_per_s']:,.0f} tasks/s",
             f"{slow['tasks_per_s'] / ideal:.0%} of ideal {ideal:,.0f}/s (target >= 90%)",
         ),

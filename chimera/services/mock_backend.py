@@ -61,12 +61,14 @@ class MockBackend:
 
 
 def _seed(skill: str, value: Any) -> str:
+    # Canonical JSON (sorted keys) so that equal inputs give equal seeds.
     text = json.dumps([skill, value], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _pick(seed: str, salt: str, n: int) -> int:
-    return int(hashlib.sha256(f"{seed}:{salt}".encode()).hexdigest()[:8], 16) % max(1, n)
+    digest = hashlib.blake2b(f"{seed}:{salt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % max(1, n)
 
 
 def _generate(schema: Mapping[str, Any], seed: str, path: str = "$") -> Any:

@@ -167,13 +167,12 @@ class Worker:
                 self._outbox.deferred.append((delivery, task, due))
                 self._outbox_ready.set()
                 continue
-            if task is not None:
+            if task is not None and self.audit is not None:
                 started.append(_event(AuditEventType.STARTED, task, self.consumer))
             job = asyncio.create_task(self._run_one(delivery))
             self._in_flight[delivery.key] = (delivery, job)
             job.add_done_callback(functools.partial(self._done, delivery.key))
-        if started and self.audit is not None:
-            self._outbox.events.extend(started)
+        self._outbox.events.extend(started)
 
     def _done(self, key: tuple[str, str], _job: object = None) -> None:
         self._in_flight.pop(key, None)
