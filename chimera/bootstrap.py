@@ -144,13 +144,14 @@ async def build_runtime(
     prefix: str = DEFAULT_PREFIX,
     plugin_manager: pluggy.PluginManager | None = None,
     client: aioredis.Redis | None = None,
+    role: str = "cli",
 ) -> Runtime:
     """Connect to Redis (embedded when ``redis_url`` is empty) and build every adapter.
 
     Raises:
         RedisUnavailable: the server did not answer.
     """
-    client = client or connect(redis_url)
+    client = client or connect(redis_url, client_name=f"chimera-{role}-{os.getpid()}")
     await check_reachable(client, redis_url or "the embedded Redis")
     keyspace = Keyspace(prefix)
     pm = plugin_manager or get_plugin_manager()

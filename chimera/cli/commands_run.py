@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,11 @@ def worker(
     as you like on as many machines as you like against one Redis. On SIGTERM it stops
     reading, lets in-flight tasks finish within --grace, hands the rest back and exits 0.
     """
+    # A SIGTERM that arrives while the swarm loads or Redis connects still means "stop
+    # cleanly": remember it and start stopped.
+    early: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda number, _frame: early.append(number))
 
     async def body(runtime: Runtime) -> None:
         unknown = [t for t in tenants if t not in runtime.swarm.config.tenants]
@@ -184,6 +190,8 @@ def worker(
             raise InputError(f"unknown tenant(s): {', '.join(unknown)}")
         stop = asyncio.Event()
         stop_on_signals(stop)
+        if early:
+            stop.set()
         chosen = list(tenants) or None
         loops = [
             runtime.worker(
@@ -197,7 +205,7 @@ def worker(
             )
         await asyncio.gather(*loops)
 
-    with_runtime(swarm, redis_url, prefix, body)
+    with_runtime(swarm, redis_url, prefix, body, role="worker")
 
 
 def register(group: click.Group) -> None:

@@ -15,13 +15,17 @@ R = TypeVar("R")
 
 
 def with_runtime(
-    swarm_path: Path, redis_url: str | None, prefix: str, body: Callable[[Runtime], Awaitable[R]]
+    swarm_path: Path,
+    redis_url: str | None,
+    prefix: str,
+    body: Callable[[Runtime], Awaitable[R]],
+    role: str = "cli",
 ) -> R:
     """Load the swarm, connect, run ``body(runtime)`` on a fresh event loop, close."""
     swarm = load_for_cli(swarm_path)
 
     async def main() -> R:
-        runtime = await build_runtime(swarm, redis_url, prefix)
+        runtime = await build_runtime(swarm, redis_url, prefix, role=role)
         try:
             return await body(runtime)
         finally:

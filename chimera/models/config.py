@@ -39,6 +39,10 @@ class MockConfig(_Strict):
     latency_ms: float = Field(default=0.0, ge=0, description="Simulated call latency.")
     latency_jitter_ms: float = Field(default=0.0, ge=0, description="Uniform extra latency.")
     failure_rate: float = Field(default=0.0, ge=0, le=1, description="Share of calls that fail.")
+    crash_process: bool = Field(
+        default=False,
+        description="Kill the whole worker process on every call: a poison task, for tests.",
+    )
 
 
 class SkillConfig(_Strict):

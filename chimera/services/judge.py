@@ -107,29 +107,34 @@ class Judge:
         backlog = True  # start with anything this consumer left unacked last time
         last_reclaim = 0.0
         while not stop.is_set():
-            if backlog:
-                deliveries = await self.results.read_own_pending(
-                    self.consumer, self.tenants, self.settings.batch
-                )
-                backlog = bool(deliveries)
-            else:
-                deliveries = await self.results.read_results(
-                    self.consumer, self.tenants, self.settings.batch, self.settings.block_ms
-                )
-            if self.clock() - last_reclaim > self.settings.lease_ms / 2000.0:
-                last_reclaim = self.clock()
-                deliveries += await self.results.claim_stale_results(
-                    self.consumer, self.tenants, self.settings.lease_ms, self.settings.batch
-                )
-            if not deliveries:
-                continue
             try:
-                await self.judge(deliveries)
+                backlog, last_reclaim = await self._step(backlog, last_reclaim)
             except Exception:
-                log.exception("judge.batch_failed", results=len(deliveries))
+                # Reading, auditing or committing failed (Redis gone, a sink down): nothing
+                # of this batch was acked, so it is judged again after a pause.
+                log.exception("judge.batch_failed")
                 backlog = True
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.retry_audit_after_s)
+
+    async def _step(self, backlog: bool, last_reclaim: float) -> tuple[bool, float]:
+        if backlog:
+            deliveries = await self.results.read_own_pending(
+                self.consumer, self.tenants, self.settings.batch
+            )
+            backlog = bool(deliveries)
+        else:
+            deliveries = await self.results.read_results(
+                self.consumer, self.tenants, self.settings.batch, self.settings.block_ms
+            )
+        if self.clock() - last_reclaim > self.settings.lease_ms / 2000.0:
+            last_reclaim = self.clock()
+            deliveries += await self.results.claim_stale_results(
+                self.consumer, self.tenants, self.settings.lease_ms, self.settings.batch
+            )
+        if deliveries:
+            await self.judge(deliveries)
+        return backlog, last_reclaim
 
     async def judge(self, deliveries: Sequence[Delivery[Result]]) -> Verdicts:
         """Judge one batch: validate, decide, audit, then apply.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +39,9 @@ class MockBackend:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Return the deterministic answer for ``request``, after the simulated latency."""
         config = self.settings.get(request.skill, MockConfig())
+        if config.crash_process:
+            # A task that takes its worker down with it, every time (for poison-task tests).
+            os._exit(137)
         latency = config.latency_ms + random.uniform(0, config.latency_jitter_ms)
         if latency > 0:
             await asyncio.sleep(latency / 1000.0)

@@ -43,6 +43,8 @@ class WorkerSettings:
         block_ms: how long one read waits for new entries.
         lease_ms: an entry idle this long is presumed abandoned and may be reclaimed.
         max_deliveries: an entry delivered more often than this is poison: dead-lettered.
+        isolate_after: an entry delivered this often already (its worker may have died of
+            it) runs alone, so a poison task cannot take innocent tasks down with it again.
         grace_s: on stop, how long in-flight tasks may run before being handed back.
         halted_recheck_s: a task of a halted session waits this long before it is looked at again.
     """
@@ -51,6 +53,7 @@ class WorkerSettings:
     block_ms: int = 1000
     lease_ms: int = 30_000
     max_deliveries: int = 5
+    isolate_after: int = 2
     grace_s: float = 10.0
     halted_recheck_s: float = 1.0
     promote_every_s: float = 0.25
@@ -66,6 +69,16 @@ class _Outbox:
 
     def __len__(self) -> int:
         return len(self.results) + len(self.retries) + len(self.deferred) + len(self.dead)
+
+    def merge(self, newer: _Outbox) -> _Outbox:
+        """This (unsent) outbox followed by what arrived since."""
+        return _Outbox(
+            results=self.results + newer.results,
+            retries=self.retries + newer.retries,
+            deferred=self.deferred + newer.deferred,
+            dead=self.dead + newer.dead,
+            events=self.events + newer.events,
+        )
 
 
 class Worker:
@@ -111,6 +124,7 @@ class Worker:
         self.rng = rng or random.Random()
         self.on_dead_letter = on_dead_letter
         self._in_flight: dict[tuple[str, str], tuple[Delivery[Task], asyncio.Task[None]]] = {}
+        self._suspects: list[Delivery[Task]] = []
         self._outbox = _Outbox()
         self._outbox_ready = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -142,18 +156,27 @@ class Worker:
     async def _read_loop(self, stop: asyncio.Event) -> None:
         low_water = max(1, self.settings.concurrency // 20)
         while not stop.is_set():
+            if self._suspects:
+                await self._run_suspect(stop)
+                continue
             free = self.settings.concurrency - len(self._in_flight)
             if free < low_water and self._in_flight:
                 # Wait for a handful of slots rather than reading one entry at a time.
                 self._slot_freed.clear()
                 await _wait_either(self._slot_freed, stop, wait_s=0.05)
                 continue
-            deliveries = await self.queue.read_tasks(
-                self.consumer, self.tenants, free, self.settings.block_ms
-            )
-            if not deliveries:
-                continue
-            await self.accept(deliveries)
+            try:
+                deliveries = await self.queue.read_tasks(
+                    self.consumer, self.tenants, free, self.settings.block_ms
+                )
+                if deliveries:
+                    await self.accept(deliveries)
+            except Exception as exc:
+                # Typically Redis went away (restart, failover, killed connection) and the
+                # pool reconnects on the next call; the entries we hold stay pending to us
+                # or are reclaimed. Anything else is logged the same way and retried.
+                log.warning("worker.read_failed", error=repr(exc))
+                await _wait_either(stop, None, wait_s=0.5)
 
     async def accept(self, deliveries: Sequence[Delivery[Task]]) -> None:
         """Start work on ``deliveries`` (new or reclaimed), respecting halted sessions."""
@@ -167,12 +190,31 @@ class Worker:
                 self._outbox.deferred.append((delivery, task, due))
                 self._outbox_ready.set()
                 continue
+            if self.settings.isolate_after <= delivery.deliveries <= self.settings.max_deliveries:
+                self._suspects.append(delivery)
+                continue
             if task is not None and self.audit is not None:
                 started.append(_event(AuditEventType.STARTED, task, self.consumer))
-            job = asyncio.create_task(self._run_one(delivery))
-            self._in_flight[delivery.key] = (delivery, job)
-            job.add_done_callback(functools.partial(self._done, delivery.key))
+            self._start(delivery)
         self._outbox.events.extend(started)
+
+    def _start(self, delivery: Delivery[Task]) -> asyncio.Task[None]:
+        job = asyncio.create_task(self._run_one(delivery))
+        self._in_flight[delivery.key] = (delivery, job)
+        job.add_done_callback(functools.partial(self._done, delivery.key))
+        return job
+
+    async def _run_suspect(self, stop: asyncio.Event) -> None:
+        """Run one repeatedly delivered entry with nothing else in flight."""
+        while self._in_flight and not stop.is_set():
+            self._slot_freed.clear()
+            await _wait_either(self._slot_freed, stop, wait_s=0.05)
+        if stop.is_set():
+            return
+        delivery = self._suspects.pop(0)
+        log.info("worker.isolated_run", entry_id=delivery.entry_id, deliveries=delivery.deliveries)
+        job = self._start(delivery)
+        await asyncio.wait([job])
 
     def _done(self, key: tuple[str, str], _job: object = None) -> None:
         self._in_flight.pop(key, None)
@@ -352,27 +394,42 @@ class Worker:
             try:
                 await self._flush()
             except Exception:
-                # The entries stay pending: the lease expires and they are reclaimed. Back off
-                # so a Redis outage does not turn into a busy loop.
+                # Keep the finished work and try again: the entries are still pending, and
+                # a flush that did land before the error is harmless to repeat (acks of
+                # acked entries do nothing; a repeated Result is a duplicate to the Judge).
                 log.exception("worker.flush_failed")
                 await asyncio.sleep(0.5)
+                self._outbox_ready.set()
 
     async def _flush(self) -> None:
         box, self._outbox = self._outbox, _Outbox()
+        try:
+            await self._send(box)
+        except BaseException:
+            self._outbox = box.merge(self._outbox)
+            raise
+        self.processed += len(box)
+
+    async def _send(self, box: _Outbox) -> None:
         if box.events and self.audit is not None:
             try:
                 await self.audit.record(box.events)
             except Exception:
                 log.exception("worker.audit_failed", events=len(box.events))
+            box.events = []
+        # Each part is cleared once sent, so a retry after a failure resends only the rest.
         if box.results:
             await self.queue.complete(box.results)
+            box.results = []
         if box.retries:
             await self.queue.retry_later(box.retries)
+            box.retries = []
         if box.deferred:
             await self.queue.retry_later(box.deferred, count_as_retry=False)
+            box.deferred = []
         if box.dead:
             await self.queue.dead_letter(box.dead)
-        self.processed += len(box)
+            box.dead = []
 
     # -- leases, reclaim, retries -------------------------------------------------------
 
@@ -387,26 +444,33 @@ class Worker:
 
     async def renew_leases(self) -> None:
         """Renew every in-flight entry; cancel the work of any entry someone else took."""
-        deliveries = [d for d, _ in self._in_flight.values()]
+        deliveries = [d for d, _ in self._in_flight.values()] + self._suspects
         if not deliveries:
             return
         owned = await self.queue.renew(self.consumer, deliveries)
         for delivery in deliveries:
             if delivery.key not in owned:
+                if delivery in self._suspects:
+                    self._suspects.remove(delivery)
                 entry = self._in_flight.get(delivery.key)
                 if entry is not None:
                     log.warning("worker.lease_lost", entry_id=delivery.entry_id)
                     entry[1].cancel()
 
     async def reclaim(self) -> int:
-        """Take over entries idle past the lease from dead consumers; return how many."""
-        free = self.settings.concurrency - len(self._in_flight)
-        if free <= 0:
-            return 0
-        claimed = await self.queue.claim_stale(
-            self.consumer, self.tenants, self.settings.lease_ms, free
-        )
-        if claimed:
+        """Take over entries idle past the lease from dead consumers; return how many.
+
+        Entries are claimed one at a time and claiming stops at the first suspect (an entry
+        delivered before): a Worker holds at most one suspect and runs it alone, so a task
+        that kills its worker never takes other reclaimed tasks down with it.
+        """
+        taken = 0
+        while not self._suspects and self.settings.concurrency > len(self._in_flight):
+            claimed = await self.queue.claim_stale(
+                self.consumer, self.tenants, self.settings.lease_ms, 1
+            )
+            if not claimed:
+                break
             if self.audit is not None:
                 self._outbox.events.extend(
                     _event(
@@ -419,7 +483,8 @@ class Worker:
                     if d.message is not None
                 )
             await self.accept(claimed)
-        return len(claimed)
+            taken += len(claimed)
+        return taken
 
     async def _promote_loop(self, stop: asyncio.Event) -> None:
         while not await _wait_either(stop, None, wait_s=self.settings.promote_every_s):
@@ -430,6 +495,9 @@ class Worker:
 
     async def _drain(self) -> None:
         """Let in-flight tasks finish within the grace period; hand the rest back."""
+        if self._suspects:
+            suspects, self._suspects = self._suspects, []
+            await self.queue.release(suspects)
         if not self._in_flight:
             return
         jobs = [job for _, job in self._in_flight.values()]

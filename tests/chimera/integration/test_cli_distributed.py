@@ -38,10 +38,6 @@ UNREACHABLE = "redis://127.0.0.1:1/0"
 
 SUMMARISE = {"customer": "Dana", "message": "I was charged twice."}
 CLASSIFY = {"subject": "Seats", "body": "How do we add seats?"}
-APPROVED_CLASSIFY = {
-    "subject": "Double charge",
-    "body": "Two identical payments left my card on 3 March.",
-}
 
 
 class Chimera:
@@ -65,7 +61,10 @@ class Chimera:
         return json.loads(self.ok(*args, "--json"))
 
     def status(self) -> dict[str, dict[str, Any]]:
-        return {row["tenant"]: row for row in self.json("status", SWARM)["tenants"]}
+        return self.status_of(SWARM)
+
+    def status_of(self, swarm: str) -> dict[str, dict[str, Any]]:
+        return {row["tenant"]: row for row in self.json("status", swarm)["tenants"]}
 
     def results(self, *args: str) -> list[dict[str, Any]]:
         return [
@@ -134,10 +133,57 @@ def ran(chimera: Chimera, tmp_path: Path) -> dict[str, Any]:
     )
     report: dict[str, Any] = chimera.json("run", SWARM, "--input", str(extra))
     totals = report["totals"]
-    assert totals["tasks"] == 13
+    jobs = json.loads(CliRunner().invoke(cli, ["validate", SWARM, "--json"]).stdout)["jobs"]
+    assert totals["tasks"] == jobs + 1
     assert totals["hitl"] >= 2  # draft_reply is sensitive: always reviewed
-    assert totals["committed"] + totals["denied"] + totals["hitl"] + totals["dead_lettered"] == 13
+    assert (
+        totals["committed"] + totals["denied"] + totals["hitl"] + totals["dead_lettered"]
+        == jobs + 1
+    )
     return report
+
+
+@pytest.fixture
+def fixed_swarm(tmp_path: Path) -> str:
+    """A swarm whose mock confidences are fixed: ``approve`` commits, ``review`` is parked,
+    ``deny`` is denied, whatever the input (the demo's are a hash of the input)."""
+    skills = tmp_path / "skills"
+    skills.mkdir()
+    for name, confidence in (("approve", 0.95), ("review", 0.6), ("deny", 0.1)):
+        skill = {
+            "name": name,
+            "prompt": "Summarise {{ text }}",
+            "input_schema": {
+                "type": "object",
+                "required": ["text"],
+                "properties": {"text": {"type": "string"}},
+            },
+            "output_schema": {
+                "type": "object",
+                "required": ["summary"],
+                "properties": {"summary": {"type": "string"}},
+            },
+            "mock": {"confidence": confidence},
+        }
+        (skills / f"{name}.yaml").write_text(json.dumps(skill), encoding="utf-8")
+    swarm = {
+        "version": 1,
+        "skills": ["skills/*.yaml"],
+        "judge": {"approve_at": 0.8, "review_at": 0.5},
+        "tenants": {
+            "acme": {"skills": ["approve", "review", "deny"]},
+            "globex": {"skills": ["approve"]},
+        },
+        "audit": {"sinks": ["redis"]},
+    }
+    path = tmp_path / "swarm.yaml"
+    path.write_text(json.dumps(swarm), encoding="utf-8")
+    return str(path)
+
+
+def jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
 
 
 def queued(chimera: Chimera) -> dict[str, int]:
@@ -408,35 +454,32 @@ def test_worker_rejects_unknown_tenants_before_starting(chimera: Chimera) -> Non
 
 
 def test_run_of_many_tasks_prints_totals_without_a_task_table(
-    chimera: Chimera, tmp_path: Path
+    chimera: Chimera, fixed_swarm: str, tmp_path: Path
 ) -> None:
-    # One input the demo commits (acme's classify jobs all approve), 51 times: the mock
-    # backend's confidence is a hash of the input, so every copy is committed.
-    line = json.dumps({"tenant": "acme", "skill": "classify", "input": APPROVED_CLASSIFY})
-    tasks = tmp_path / "in.jsonl"
-    tasks.write_text((line + "\n") * 51, encoding="utf-8")
-    text = chimera.ok("run", SWARM, "--no-jobs", "--input", str(tasks))
+    rows = [{"tenant": "acme", "skill": "approve", "input": {"text": f"t{i}"}} for i in range(51)]
+    tasks = jsonl(tmp_path / "in.jsonl", rows)
+    text = chimera.ok("run", fixed_swarm, "--input", tasks)
     assert "51 tasks in" in text
     assert "51 committed, 0 denied, 0 waiting for review, 0 dead-lettered" in text
     assert "wait for a human" not in text
     assert "outcome" not in text  # the per-task table is left out above 50 tasks
-    assert chimera.status()["acme"]["committed"] == 51
+    assert chimera.status_of(fixed_swarm)["acme"]["committed"] == 51
 
 
 def test_worker_settles_submitted_tasks_and_stops_on_sigterm(
-    chimera: Chimera, sync_redis: redis.Redis, keyspace: Keyspace, tmp_path: Path
+    chimera: Chimera, fixed_swarm: str, sync_redis: redis.Redis, keyspace: Keyspace, tmp_path: Path
 ) -> None:
-    rows = [{"tenant": "acme", "skill": "classify", "input": APPROVED_CLASSIFY}] * 3
-    rows.append(
-        {"tenant": "acme", "skill": "draft_reply", "input": {"customer": "A", "topic": "b"}}
-    )
-    path = tmp_path / "tasks.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    chimera.ok("submit", SWARM, "--file", str(path))
+    rows = [{"tenant": "acme", "skill": "approve", "input": {"text": f"t{i}"}} for i in range(3)]
+    rows += [
+        {"tenant": "acme", "skill": "review", "input": {"text": "r"}},
+        {"tenant": "acme", "skill": "deny", "input": {"text": "d"}},
+        {"tenant": "globex", "skill": "approve", "input": {"text": "g"}},
+    ]
+    chimera.ok("submit", fixed_swarm, "--file", jsonl(tmp_path / "tasks.jsonl", rows))
     keys = keyspace.tenant("acme")
 
     def settled() -> bool:
-        return int(sync_redis.hlen(keys.settled)) + int(sync_redis.hlen(keys.review)) >= 4
+        return int(sync_redis.hlen(keys.settled)) + int(sync_redis.hlen(keys.review)) >= 5
 
     before = signal.getsignal(signal.SIGTERM)
     sent = threading.Event()
@@ -452,15 +495,19 @@ def test_worker_settles_submitted_tasks_and_stops_on_sigterm(
 
     watcher = threading.Thread(target=stop_when_settled, daemon=True)
     watcher.start()
-    result = chimera("worker", SWARM, "--tenant", "acme", "--grace", "1", "--log-level", "ERROR")
+    result = chimera(
+        "--log-level", "ERROR", "worker", fixed_swarm, "--tenant", "acme", "--grace", "1"
+    )
     watcher.join(timeout=6)
     assert sent.is_set()
     assert result.exit_code == 0, result.output
-    status = chimera.status()["acme"]
-    assert (status["committed"], status["review"], status["tasks"]) == (3, 1, 0)
-    assert status["tasks_pending"] == 0
-    assert status["results_pending"] == 0
-    assert chimera.status()["globex"]["workers"] == 0  # --tenant acme: globex untouched
+    status = chimera.status_of(fixed_swarm)
+    acme, globex = status["acme"], status["globex"]
+    assert (acme["committed"], acme["review"], acme["tasks"], acme["tasks_pending"]) == (3, 1, 0, 0)
+    assert acme["results_pending"] == 0
+    assert sync_redis.hvals(keys.settled).count("denied") == 1
+    # --tenant acme: globex's task is still waiting for a worker.
+    assert (globex["tasks"], globex["committed"]) == (1, 0)
 
 
 # --- review ----------------------------------------------------------------------------
@@ -612,7 +659,8 @@ def test_session_halt_and_resume(chimera: Chimera, ran: dict[str, Any]) -> None:
     sessions = chimera.sessions()
     assert set(sessions) == {("acme", session), ("globex", session)}
     acme = sessions[("acme", session)]
-    assert (acme["submitted"], acme["state"]) == (7, "completed")  # 6 jobs + 1 extra
+    acme_tasks = sum(row["tasks"] for row in ran["by_tenant_skill"] if row["tenant"] == "acme")
+    assert (acme["submitted"], acme["state"]) == (acme_tasks, "completed")
     assert chimera.ok("session", "halt", SWARM, session, "--tenant", "acme").strip() == (
         f"acme/{session}: halted"
     )
