@@ -3,6 +3,7 @@ validated Results, retries transient failures and dead-letters what keeps failin
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -192,8 +193,9 @@ async def test_poison_entry_is_dead_lettered_after_max_deliveries(
     await stack.queue.read_tasks("dead-1", ["acme"], 1, 10)
     for name in ("dead-2", "dead-3"):
         await stack.queue.claim_stale(name, ["acme"], 0, 1)
-    worker = stack.worker(max_deliveries=3, lease_ms=1)
+    worker = stack.worker(max_deliveries=3, lease_ms=50)
     await worker.queue.ensure_groups(["acme"])
+    await asyncio.sleep(0.06)  # idle past the 50 ms lease
     reclaimed = await worker.reclaim()
     assert reclaimed == 1
     async with Running(worker):
@@ -212,7 +214,7 @@ async def test_halted_session_tasks_wait_until_resumed(
     await stack.sessions.set_state("acme", "s1", SessionState.HALTED)
     await submit(stack, 3)
     async with Running(stack.worker(halted_recheck_s=0.02, promote_every_s=0.01)):
-        await __import__("asyncio").sleep(0.3)
+        await asyncio.sleep(0.3)
         assert backend.calls == []
         assert await results(stack) == []
         await stack.sessions.set_state("acme", "s1", SessionState.RUNNING)
