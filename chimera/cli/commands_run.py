@@ -102,7 +102,12 @@ def run(
             if progress:
                 progress.close()
 
-    report = with_runtime(swarm, redis_url, prefix, body)
+    try:
+        report = with_runtime(swarm, redis_url, prefix, body)
+    except KeyboardInterrupt:
+        where = redis_url or "the embedded Redis (now gone)"
+        click.echo(f"interrupted: unfinished tasks stay in {where}", err=True)
+        raise SystemExit(130) from None
     if out_file is not None:
         with out_file.open("w", encoding="utf-8") as handle:
             for outcome in report.outcomes.values():
@@ -147,6 +152,7 @@ def _progress_bar() -> _Progress:
     help="Tasks in flight at once.",
 )
 @click.option("--no-judge", is_flag=True, help="Run only the Worker; judge elsewhere.")
+@click.option("--judge-only", is_flag=True, help="Run only the Judge (pairs with --no-judge).")
 @click.option(
     "--lease-ms",
     default=30_000,
@@ -169,15 +175,19 @@ def worker(
     tenants: tuple[str, ...],
     concurrency: int,
     no_judge: bool,
+    judge_only: bool,
     lease_ms: int,
     grace: float,
 ) -> None:
     """Consume SWARM's tasks from a shared Redis until SIGINT or SIGTERM.
 
-    Runs a Worker (and, unless --no-judge, a Judge) for the given tenants. Start as many
-    as you like on as many machines as you like against one Redis. On SIGTERM it stops
-    reading, lets in-flight tasks finish within --grace, hands the rest back and exits 0.
+    Runs a Worker and a Judge for the given tenants (--no-judge: the Worker only;
+    --judge-only: the Judge only). Start as many as you like on as many machines as you
+    like against one Redis. On SIGTERM it stops reading, lets in-flight tasks finish within
+    --grace, hands the rest back and exits 0.
     """
+    if no_judge and judge_only:
+        raise InputError("--no-judge and --judge-only exclude each other")
     # A SIGTERM that arrives while the swarm loads or Redis connects still means "stop
     # cleanly": remember it and start stopped.
     early: list[int] = []
@@ -193,12 +203,10 @@ def worker(
         if early:
             stop.set()
         chosen = list(tenants) or None
-        loops = [
-            runtime.worker(
-                tenants=chosen,
-                settings=WorkerSettings(concurrency=concurrency, lease_ms=lease_ms, grace_s=grace),
-            ).run(stop)
-        ]
+        loops = []
+        if not judge_only:
+            settings = WorkerSettings(concurrency=concurrency, lease_ms=lease_ms, grace_s=grace)
+            loops.append(runtime.worker(tenants=chosen, settings=settings).run(stop))
         if not no_judge:
             loops.append(
                 runtime.judge(tenants=chosen, settings=JudgeSettings(lease_ms=lease_ms)).run(stop)

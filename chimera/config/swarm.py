@@ -34,8 +34,9 @@ class SchemaCheck:
     Validation runs three times per task (input at submit, input and output in the Worker),
     so it dominates the Worker's CPU. fastjsonschema is several times faster than
     jsonschema but speaks draft 7, so it is used only for schemas whose every keyword means
-    the same in both drafts, and a failure is re-checked by jsonschema: users always see
-    jsonschema's messages, and jsonschema has the last word.
+    the same in both drafts. A failure is re-checked by jsonschema, so users always see
+    jsonschema's messages; a pass is final, which is sound because for these keywords both
+    validators implement the same rules.
     """
 
     check: Any

@@ -245,6 +245,34 @@ class RedisQueue:
             calls.append(Call(lua.RELEASE, [keys.tasks], [WORKER_GROUP, delivery.entry_id, body]))
         await self._lua.run(calls)
 
+    async def prune_consumers(self, tenants: Sequence[str], idle_ms: int) -> int:
+        """XGROUP DELCONSUMER every idle consumer without pending entries."""
+        groups = [
+            (stream, group)
+            for tenant in tenants
+            for stream, group in (
+                (self.keys.tenant(tenant).tasks, WORKER_GROUP),
+                (self.keys.tenant(tenant).results, JUDGE_GROUP),
+            )
+        ]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for stream, group in groups:
+                pipe.xinfo_consumers(stream, group)
+            listings = await pipe.execute(raise_on_error=False)
+        doomed = [
+            (stream, group, str(consumer["name"]))
+            for (stream, group), consumers in zip(groups, listings, strict=True)
+            if not isinstance(consumers, Exception)
+            for consumer in consumers
+            if int(consumer.get("pending", 0)) == 0 and int(consumer.get("idle", 0)) > idle_ms
+        ]
+        if doomed:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for stream, group, name in doomed:
+                    pipe.xgroup_delconsumer(stream, group, name)
+                await pipe.execute(raise_on_error=False)
+        return len(doomed)
+
     # -- judge side ---------------------------------------------------------------------
 
     async def read_results(

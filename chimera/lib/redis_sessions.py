@@ -26,7 +26,8 @@ class RedisSessionStore:
         keys = self.keys.tenant(tenant)
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hsetnx(keys.session(session), "state", SessionState.OPEN.value)
-            pipe.hsetnx(keys.session(session), "created_at", utc_now().isoformat())
+            created = utc_now().isoformat().replace("+00:00", "Z")
+            pipe.hsetnx(keys.session(session), "created_at", created)
             pipe.sadd(keys.sessions, session)
             await pipe.execute()
 

@@ -1,7 +1,7 @@
 """Configuration models: a skill file and ``swarm.yaml``, as validated by the loader.
 
 These models check one file's shape. Checks that need several files at once (a tenant's
-skills exist, a job's input fits its skill) live in :mod:`chimera.config.crosscheck`.
+skills exist, a job's input fits its skill) live in :mod:`chimera.config.loader`.
 """
 
 from __future__ import annotations

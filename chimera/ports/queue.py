@@ -141,6 +141,17 @@ class TaskQueue(Protocol):
         """Hand unfinished tasks back so another consumer can take them at once (async)."""
         ...
 
+    async def prune_consumers(self, tenants: Sequence[str], idle_ms: int) -> int:
+        """Forget consumers (of both groups) idle past ``idle_ms`` with nothing pending (async).
+
+        Every restarted process joins under a new name; without pruning, the groups would
+        list every process that ever ran.
+
+        Returns:
+            How many consumers were removed.
+        """
+        ...
+
 
 class ResultQueue(Protocol):
     """The Judge's side: the tenant result streams."""

@@ -216,6 +216,11 @@ class Orchestrator:
             return report
         stop = asyncio.Event()
         worker = self.make_worker(on_dead_letter)
+
+        def on_retry(task: Task) -> None:
+            report.retried[(task.tenant, task.skill)] += 1
+
+        worker.on_retry = on_retry
         judge = self.make_judge(on_outcome)
         loops = [
             asyncio.create_task(worker.run(stop), name="run-worker"),

@@ -57,6 +57,7 @@ class WorkerSettings:
     grace_s: float = 10.0
     halted_recheck_s: float = 1.0
     promote_every_s: float = 0.25
+    prune_every_s: float = 60.0
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Worker:
         clock: seconds since the epoch (tests pass a fake).
         rng: jitter source.
         on_dead_letter: called with each dead-lettered task (``chimera run`` counts them).
+        on_retry: called with each task scheduled for another attempt after a failure.
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_dead_letter: Callable[[Delivery[Task], DeadLetter], None] | None = None,
+        on_retry: Callable[[Task], None] | None = None,
     ) -> None:
         self.swarm = swarm
         self.queue = queue
@@ -123,6 +126,7 @@ class Worker:
         self.clock = clock
         self.rng = rng or random.Random()
         self.on_dead_letter = on_dead_letter
+        self.on_retry = on_retry
         self._in_flight: dict[tuple[str, str], tuple[Delivery[Task], asyncio.Task[None]]] = {}
         self._suspects: list[Delivery[Task]] = []
         self._outbox = _Outbox()
@@ -368,6 +372,8 @@ class Worker:
 
     def _post_retry(self, delivery: Delivery[Task], task: Task, due: float, error: str) -> None:
         self._outbox.retries.append((delivery, task, due))
+        if self.on_retry is not None:
+            self.on_retry(task)
         if self.audit is not None:
             data: dict[str, JsonValue] = {"attempt": task.attempt, "due": due, "error": error[:500]}
             self._outbox.events.append(_event(AuditEventType.RETRIED, task, self.consumer, data))
@@ -435,10 +441,15 @@ class Worker:
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         interval = self.settings.lease_ms / 3000.0
+        last_prune = self.clock()
         while not await _wait_either(stop, None, wait_s=interval):
             try:
                 await self.renew_leases()
                 await self.reclaim()
+                if self.clock() - last_prune > self.settings.prune_every_s:
+                    last_prune = self.clock()
+                    idle_ms = max(10 * self.settings.lease_ms, 60_000)
+                    await self.queue.prune_consumers(self.tenants, idle_ms)
             except Exception:
                 log.exception("worker.lease_failed")
 

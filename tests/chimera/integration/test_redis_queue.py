@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -232,3 +233,20 @@ async def test_release_hands_task_back(redis_client: aioredis.Redis, keyspace: K
     again = await queue.read_tasks("c2", ["acme"], count=1, block_ms=10)
     assert [d.message.id for d in again if d.message] == [task.id]
     assert (await queue.stats("acme")).tasks.pending == 1
+
+
+async def test_prune_forgets_idle_consumers_without_pending_entries(
+    redis_client: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    queue = RedisQueue(redis_client, keyspace)
+    await queue.enqueue(make_tasks(2))
+    [first] = await queue.read_tasks("gone", ["acme"], 1, 10)
+    await queue.complete([(first, result_for(first.message))])  # nothing pending any more
+    await queue.read_tasks("busy", ["acme"], 1, 10)  # still holds one entry
+    await asyncio.sleep(0.02)
+    assert await queue.prune_consumers(["acme"], idle_ms=10) == 1
+    names = [
+        c["name"]
+        for c in await redis_client.xinfo_consumers(keyspace.tenant("acme").tasks, WORKER_GROUP)
+    ]
+    assert names == ["busy"]

@@ -112,3 +112,15 @@ async def test_mock_backend_honours_fixed_values_and_failure_rate() -> None:
     answer = await backend.complete(request)
     assert answer.output == {"x": 1}
     assert answer.confidence == 0.42
+
+
+async def test_worker_retries_are_counted_in_the_summary(
+    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    backend = FakeBackend(fail_times=2, error=BackendError("flaky"))
+    stack = Stack(write_swarm(tmp_path), fake_redis, keyspace, {"fake": backend})
+    report = await orchestrator(stack).run([Submission("acme", "echo", {"text": "x"})])
+    assert report.totals()["committed"] == 1
+    assert report.as_json()["totals"]["retried"] == 2
+    [row] = report.rows()
+    assert row["retried"] == 2
