@@ -170,15 +170,21 @@ def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     owners: dict[tuple[str, str], str] = {}
     # Built-ins first so that plugins override them, whatever order pluggy calls in.
     plugins = sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) not in DEFAULT_PLUGINS)
+    # Go through pluggy's hook implementations (not plugin attributes) so that hookimpls
+    # published under another function name (``specname=``) are honoured too.
+    impls = {
+        kind: {impl.plugin_name: impl.function for impl in getattr(pm.hook, hook).get_hookimpls()}
+        for kind, hook in _KINDS.items()
+    }
     for plugin in plugins:
         plugin_name = pm.get_name(plugin) or repr(plugin)
         registers: dict[str, list[str]] = {}
-        for kind, hook_name in _KINDS.items():
-            hook = getattr(plugin, hook_name, None)
-            if hook is None:
+        for kind in _KINDS:
+            function = impls[kind].get(plugin_name)
+            if function is None:
                 continue
             names: list[str] = []
-            hook(register=_Registrar(registry, kind, plugin_name, owners, names))
+            function(register=_Registrar(registry, kind, plugin_name, owners, names))
             if names:
                 registers[kind] = names
         registry.plugins.append(

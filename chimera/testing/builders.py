@@ -73,7 +73,7 @@ def make_policy_input(
     settings = ResolvedJudge(
         policy=policy,
         thresholds=Thresholds(approve_at=approve_at, review_at=review_at),
-        on_deny=on_deny,  # type: ignore[arg-type]
+        on_deny=on_deny,
         options=options or {},
     )
     return PolicyInput(result=result, task=task, settings=settings, sensitive=sensitive)
