@@ -216,6 +216,11 @@ class Worker:
         if stop.is_set():
             return
         delivery = self._suspects.pop(0)
+        # It may have waited a while for the others to finish: make sure it is still ours
+        # (renewing the lease at the same time) before running it.
+        if delivery.key not in await self.queue.renew(self.consumer, [delivery]):
+            log.warning("worker.suspect_taken_over", entry_id=delivery.entry_id)
+            return
         log.info("worker.isolated_run", entry_id=delivery.entry_id, deliveries=delivery.deliveries)
         job = self._start(delivery)
         await asyncio.wait([job])

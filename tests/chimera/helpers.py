@@ -77,11 +77,13 @@ class FakeBackend:
         self.failures: dict[str, int] = {}
         self.active = 0
         self.peak = 0
+        self.company: dict[str, int] = {}  # text -> calls in flight when it started
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         self.calls.append(request)
         self.active += 1
         self.peak = max(self.peak, self.active)
+        self.company[str(request.input.get("text"))] = self.active
         try:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)

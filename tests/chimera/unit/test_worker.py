@@ -242,3 +242,18 @@ async def test_stop_hands_unfinished_tasks_back(
 
 async def _pending(stack: Stack, n: int) -> bool:
     return (await stack.queue.stats("acme")).tasks.pending >= n
+
+
+async def test_redelivered_entry_runs_alone(
+    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    backend = FakeBackend(delay_s=0.1)
+    stack = make_stack(tmp_path, fake_redis, keyspace, backend)
+    await stack.planner().submit([Submission("acme", "echo", {"text": "suspect"})], session="s1")
+    await stack.queue.read_tasks("died-holding-it", ["acme"], 1, 10)
+    await submit(stack, 6)
+    await asyncio.sleep(0.06)
+    async with Running(stack.worker(concurrency=10, lease_ms=50)):
+        await eventually(lambda: _count(stack, 7))
+    assert backend.company["suspect"] == 1  # nothing else was in flight beside it
+    assert backend.peak >= 2  # while the others did run together
