@@ -115,7 +115,7 @@ def run(
     if as_json:
         click.echo(json.dumps(report.as_json()))
     else:
-        print_run_report(report, show_tasks=len(report.outcomes) <= 50)
+        print_run_report(report, show_tasks=len(report.outcomes) <= 50, redis_url=redis_url)
 
 
 class _Progress:

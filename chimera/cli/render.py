@@ -34,7 +34,7 @@ def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[st
     out.print(table)
 
 
-def print_run_report(report: RunReport, show_tasks: bool) -> None:
+def print_run_report(report: RunReport, show_tasks: bool, redis_url: str | None = None) -> None:
     """The summary of ``chimera run``: per-task outcomes (small runs), then the totals."""
     out = console()
     if show_tasks:
@@ -71,9 +71,15 @@ def print_run_report(report: RunReport, show_tasks: bool) -> None:
         f"{totals['denied']} denied, {totals['hitl']} waiting for review, "
         f"{totals['dead_lettered']} dead-lettered"
     )
-    if totals["hitl"]:
+    if totals["hitl"] and redis_url:
         out.print(
-            f"{totals['hitl']} results wait for a human: `chimera review list SWARM`, then "
-            "`chimera review approve ID` or `chimera review reject ID --reason TEXT` "
-            "(with the same --redis-url; the embedded Redis is gone when `run` exits)."
+            f"{totals['hitl']} results wait for a human: `chimera review list SWARM "
+            f"--redis-url {redis_url}`, then `chimera review approve SWARM ID` or "
+            "`chimera review reject SWARM ID --reason TEXT`."
+        )
+    elif totals["hitl"]:
+        out.print(
+            f"{totals['hitl']} results wait for a human. This run used the embedded Redis, "
+            "which is gone now: run with --redis-url URL to keep them, then "
+            "`chimera review list SWARM --redis-url URL`."
         )
