@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from chimera.config.swarm import Swarm
 from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
+from chimera.lib.logging import get_logger
 from chimera.lib.redis_connect import check_reachable, connect
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
@@ -34,6 +35,22 @@ from chimera.services.judge import Judge, JudgeSettings
 from chimera.services.planner import Planner
 from chimera.services.review import ReviewService
 from chimera.services.worker import Worker, WorkerSettings
+
+log = get_logger("chimera.bootstrap")
+
+
+class PluginError(Exception):
+    """A plugin's factory failed to build the object the swarm asked for."""
+
+
+def _build(
+    kind: str, name: str, factory: Callable[[PluginContext], Any], context: PluginContext
+) -> Any:
+    try:
+        return factory(context)
+    except Exception as exc:
+        message = f"{kind} {name!r} could not be created: {type(exc).__name__}: {exc}"
+        raise PluginError(message) from exc
 
 
 def consumer_name(role: str) -> str:
@@ -134,7 +151,14 @@ class Runtime:
         return RedisResultStore(self.client, self.keyspace)
 
     async def close(self) -> None:
-        """Close the Redis connection pool."""
+        """Close plugin objects that hold resources (``aclose``), then the Redis pool."""
+        for thing in [*self.backends.values(), *self.policies.values(), *self.sinks]:
+            closer = getattr(thing, "aclose", None)
+            if closer is not None:
+                try:
+                    await closer()
+                except Exception:
+                    log.exception("plugin.close_failed", plugin=getattr(thing, "name", "?"))
         await self.client.aclose()
 
 
@@ -159,7 +183,7 @@ async def build_runtime(
     context = PluginContext(redis=client, keyspace=keyspace, swarm=swarm)
     backend_names = {skill.config.backend for skill in swarm.skills.values()}
     backends = {
-        name: registry.backends[name](context)
+        name: _build("backend", name, registry.backends[name], context)
         for name in backend_names
         if name in registry.backends
     }
@@ -169,9 +193,14 @@ async def build_runtime(
         for skill in swarm.config.tenants[tenant].skills
     }
     policies = {
-        name: registry.policies[name](context) for name in policy_names if name in registry.policies
+        name: _build("policy", name, registry.policies[name], context)
+        for name in policy_names
+        if name in registry.policies
     }
-    sinks = [registry.sinks[name](context) for name in swarm.config.audit.sinks]
+    sinks = [
+        _build("audit sink", name, registry.sinks[name], context)
+        for name in swarm.config.audit.sinks
+    ]
     return Runtime(
         swarm=swarm,
         client=client,

@@ -191,8 +191,10 @@ def worker(
     # A SIGTERM that arrives while the swarm loads or Redis connects still means "stop
     # cleanly": remember it and start stopped.
     early: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda number, _frame: early.append(number))
+    previous = {
+        sig: signal.signal(sig, lambda number, _frame: early.append(number))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
 
     async def body(runtime: Runtime) -> None:
         unknown = [t for t in tenants if t not in runtime.swarm.config.tenants]
@@ -213,7 +215,11 @@ def worker(
             )
         await asyncio.gather(*loops)
 
-    with_runtime(swarm, redis_url, prefix, body, role="worker")
+    try:
+        with_runtime(swarm, redis_url, prefix, body, role="worker")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(group: click.Group) -> None:

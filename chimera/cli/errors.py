@@ -8,6 +8,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
+from chimera.bootstrap import PluginError
 from chimera.config.errors import ConfigError
 from chimera.lib.redis_connect import RedisUnavailable
 
@@ -38,7 +39,7 @@ def reports_input_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except ConfigError as exc:
             fail([str(p) for p in exc.problems])
-        except (InputError, RedisUnavailable) as exc:
+        except (InputError, RedisUnavailable, PluginError) as exc:
             fail([f"error: {exc}"])
         raise AssertionError("unreachable")  # pragma: no cover
 

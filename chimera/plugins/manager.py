@@ -84,6 +84,12 @@ def _raise_errors() -> bool:
 
 def _load_isolated(pm: ChimeraPluginManager, entry_point: EntryPoint) -> None:
     if pm.get_plugin(entry_point.name) is not None:
+        warnings.warn(
+            f"chimera plugin name {entry_point.name!r} is published twice; "
+            f"{entry_point.value} was not loaded",
+            PluginWarning,
+            stacklevel=3,
+        )
         return
     try:
         plugin = entry_point.load()

@@ -16,24 +16,29 @@ pytest, and ``pytest-asyncio`` or any runner of ``async def`` tests)::
 
 from __future__ import annotations
 
-from chimera.testing.builders import (
-    RecordingSink,
-    make_event,
-    make_policy_input,
-    make_request,
-    make_result,
-    make_task,
-)
-from chimera.testing.conformance import BackendConformance, PolicyConformance, SinkConformance
+import importlib
+from typing import Any
 
-__all__ = [
-    "BackendConformance",
-    "PolicyConformance",
-    "RecordingSink",
-    "SinkConformance",
-    "make_event",
-    "make_policy_input",
-    "make_request",
-    "make_result",
-    "make_task",
-]
+# Names are resolved on first use (PEP 562): pytest imports this package early through
+# the ``pytest11`` entry point, before coverage starts, and eager imports here would hide
+# chimera's own module lines from coverage.
+_EXPORTS = {
+    "BackendConformance": "chimera.testing.conformance",
+    "PolicyConformance": "chimera.testing.conformance",
+    "SinkConformance": "chimera.testing.conformance",
+    "RecordingSink": "chimera.testing.builders",
+    "make_event": "chimera.testing.builders",
+    "make_policy_input": "chimera.testing.builders",
+    "make_request": "chimera.testing.builders",
+    "make_result": "chimera.testing.builders",
+    "make_task": "chimera.testing.builders",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'chimera.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -26,7 +26,7 @@ from chimera.testing.builders import (
 class BackendConformance:
     """Contract of an LLM backend. Provide a ``backend`` fixture answering ``make_request()``.
 
-    Override ``request`` to give the request your backend can answer (for example one
+    Override ``request_for_backend`` to give the request your backend can answer (for example one
     matching what your fake server returns).
     """
 

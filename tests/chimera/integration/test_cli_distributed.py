@@ -104,6 +104,15 @@ def usage_error(result: Result) -> str:
     return lines[0]
 
 
+@pytest.fixture(autouse=True)
+def restore_signal_handlers() -> Iterator[None]:
+    """`chimera worker` installs SIGINT/SIGTERM handlers; keep them out of later tests."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
 @pytest.fixture
 def chimera(real_redis: aioredis.Redis, keyspace: Keyspace) -> Chimera:
     return Chimera(keyspace.prefix)
@@ -446,6 +455,26 @@ def test_run_table_and_out_file(chimera: Chimera, tmp_path: Path) -> None:
 def test_run_with_nothing_to_do_exits_2(chimera: Chimera) -> None:
     line = usage_error(chimera("run", SWARM, "--no-jobs"))
     assert line == "error: nothing to run: the swarm has no jobs and no --input was given"
+
+
+def test_worker_options_that_exclude_each_other_exit_2() -> None:
+    result = CliRunner().invoke(
+        cli, ["worker", SWARM, "--no-judge", "--judge-only", "--redis-url", UNREACHABLE]
+    )
+    assert usage_error(result) == "error: --no-judge and --judge-only exclude each other"
+
+
+def test_run_on_the_embedded_redis_says_where_reviews_went(
+    keyspace: Keyspace, tmp_path: Path
+) -> None:
+    # No --redis-url: the in-process Redis, which is gone when the command returns.
+    rows = [{"tenant": "acme", "skill": "draft_reply", "input": {"customer": "A", "topic": "b"}}]
+    args = ["run", SWARM, "--no-jobs", "--input", jsonl(tmp_path / "in.jsonl", rows)]
+    result = CliRunner().invoke(cli, [*args, "--prefix", keyspace.prefix], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "1 waiting for review" in result.stdout
+    assert "This run used the embedded Redis" in result.stdout
+    assert "--redis-url URL" in result.stdout
 
 
 def test_worker_rejects_unknown_tenants_before_starting(chimera: Chimera) -> None:
