@@ -48,8 +48,3 @@ commands_ops.register(cli)
 commands_review.register(cli)
 commands_dlq.register(cli)
 commands_plugins.register(cli)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="chimera")

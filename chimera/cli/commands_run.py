@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from chimera.bootstrap import Runtime
+from chimera.cli import early_signals
 from chimera.cli.commands_config import SWARM_ARG
 from chimera.cli.errors import InputError, reports_input_errors
 from chimera.cli.jsonl import read_submissions
@@ -190,7 +191,7 @@ def worker(
         raise InputError("--no-judge and --judge-only exclude each other")
     # A SIGTERM that arrives while the swarm loads or Redis connects still means "stop
     # cleanly": remember it and start stopped.
-    early: list[int] = []
+    early = early_signals
     previous = {
         sig: signal.signal(sig, lambda number, _frame: early.append(number))
         for sig in (signal.SIGINT, signal.SIGTERM)

@@ -802,7 +802,7 @@ def test_plugins_lists_the_builtins() -> None:
 def test_console_script_entry_point(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chimera.cli.app import main
+    from chimera.cli import main
 
     monkeypatch.setattr(sys, "argv", ["chimera", "plugins", "--json"])
     with pytest.raises(SystemExit) as exit_info:

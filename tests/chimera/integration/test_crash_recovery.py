@@ -74,6 +74,7 @@ class Fleet:
 
     def spawn(self) -> subprocess.Popen[bytes]:
         self.started += 1
+        self.born = time.monotonic()
         command = [
             sys.executable, "-m", "chimera", "worker", str(self.swarm),
             "--redis-url", REDIS_URL, "--prefix", self.prefix,
@@ -98,6 +99,9 @@ class Fleet:
         return dead
 
     def stop(self) -> list[int]:
+        # A worker still starting up (interpreter, imports) has no work to hand back; give
+        # the youngest a moment so the test checks the graceful path of running workers.
+        time.sleep(max(0.0, 1.5 - (time.monotonic() - self.born)))
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

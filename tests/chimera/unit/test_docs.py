@@ -154,7 +154,10 @@ def test_every_cli_command_appears_in_the_readme() -> None:
     [
         ("`chimera run` and `chimera review list\\|approve ID`", ["chimera review reject"]),
         ("`chimera running` and `chimera review list|approve|reject`", ["chimera run"]),
-        ("`chimera run`; chimera review: list, approve, reject", ["chimera review approve"]),
+        (
+            "`chimera run`; chimera review: list, approve, reject",
+            ["chimera review approve", "chimera review list", "chimera review reject"],
+        ),
     ],
 )
 def test_a_command_missing_from_the_readme_is_caught(readme: str, missing: list[str]) -> None:
@@ -162,14 +165,15 @@ def test_a_command_missing_from_the_readme_is_caught(readme: str, missing: list[
     for name in ("approve", "list", "reject"):
         review.add_command(click.Command(name))
     group = click.Group("chimera", commands=[click.Command("run"), review])
-    found = undocumented_commands(group, readme)
-    assert missing[0] in found
+    assert undocumented_commands(group, readme) == missing
 
 
 def test_a_new_cli_command_without_docs_is_caught() -> None:
     group = click.Group("chimera", commands=dict(cli.commands))
     group.add_command(click.Command("frobnicate"))
-    review = click.Group("review", commands=dict(cli.commands["review"].commands))  # type: ignore[attr-defined]
+    real_review = cli.commands["review"]
+    assert isinstance(real_review, click.Group)
+    review = click.Group("review", commands=dict(real_review.commands))
     review.add_command(click.Command("escalate"))
     group.add_command(review)
     missing = undocumented_commands(group, README.read_text(encoding="utf-8"))
