@@ -16,6 +16,7 @@ from typing import Any
 import pluggy
 import redis.asyncio as aioredis
 
+from chimera.config.errors import ConfigError
 from chimera.config.swarm import Swarm
 from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
 from chimera.lib.logging import get_logger
@@ -48,6 +49,8 @@ def _build(
 ) -> Any:
     try:
         return factory(context)
+    except ConfigError:
+        raise  # already a file:line message about the user's configuration
     except Exception as exc:
         message = f"{kind} {name!r} could not be created: {type(exc).__name__}: {exc}"
         raise PluginError(message) from exc

@@ -91,7 +91,8 @@ def run(
                 on_dead_letter=on_dead,
             ),
             make_judge=lambda on_outcome: runtime.judge(
-                on_outcome=on_outcome, settings=JudgeSettings(block_ms=200)
+                on_outcome=on_outcome,
+                settings=JudgeSettings(block_ms=200, max_consecutive_failures=10),
             ),
             progress=progress.update if progress else None,
         )

@@ -11,6 +11,7 @@ import click
 from chimera.bootstrap import PluginError
 from chimera.config.errors import ConfigError
 from chimera.lib.redis_connect import RedisUnavailable
+from chimera.services.audit import AuditFailed
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,6 +42,10 @@ def reports_input_errors(func: Callable[P, R]) -> Callable[P, R]:
             fail([str(p) for p in exc.problems])
         except (InputError, RedisUnavailable, PluginError) as exc:
             fail([f"error: {exc}"])
+        except AuditFailed as exc:
+            # Not the user's input but the environment: one line, and exit 1.
+            click.echo(f"error: {exc}; nothing was committed", err=True)
+            raise SystemExit(1) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pluggy
+
 from chimera.config.loader import KnownNames, load_swarm
 from chimera.config.swarm import Swarm
 
 
-def known_names() -> KnownNames:
+def known_names(pm: pluggy.PluginManager | None = None) -> KnownNames:
     """Names of backends, policies and sinks available to this process."""
-    from chimera.plugins.registry import build_registry
+    from chimera.plugins.manager import build_registry
 
-    registry = build_registry()
+    registry = build_registry(pm)
     return KnownNames(
         backends=sorted(registry.backends),
         policies=sorted(registry.policies),
@@ -20,6 +22,6 @@ def known_names() -> KnownNames:
     )
 
 
-def load_for_cli(path: Path) -> Swarm:
+def load_for_cli(path: Path, pm: pluggy.PluginManager | None = None) -> Swarm:
     """Load ``path`` checking plugin names; raises ``ConfigError`` on problems."""
-    return load_swarm(path, known_names())
+    return load_swarm(path, known_names(pm))

@@ -22,10 +22,14 @@ def with_runtime(
     role: str = "cli",
 ) -> R:
     """Load the swarm, connect, run ``body(runtime)`` on a fresh event loop, close."""
-    swarm = load_for_cli(swarm_path)
+    from chimera.plugins.manager import get_plugin_manager
+
+    # One plugin manager per command: plugins load (and warn) once.
+    pm = get_plugin_manager()
+    swarm = load_for_cli(swarm_path, pm)
 
     async def main() -> R:
-        runtime = await build_runtime(swarm, redis_url, prefix, role=role)
+        runtime = await build_runtime(swarm, redis_url, prefix, plugin_manager=pm, role=role)
         try:
             return await body(runtime)
         finally:

@@ -175,7 +175,12 @@ def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     registry = Registry()
     owners: dict[tuple[str, str], str] = {}
     # Built-ins first so that plugins override them, whatever order pluggy calls in.
-    plugins = sorted(pm.get_plugins(), key=lambda p: pm.get_name(p) not in DEFAULT_PLUGINS)
+    # Built-ins first, then by name: pluggy keeps plugins in a set, and which plugin wins a
+    # name clash (the last) must not change from run to run.
+    plugins = sorted(
+        pm.get_plugins(),
+        key=lambda p: (pm.get_name(p) not in DEFAULT_PLUGINS, pm.get_name(p) or ""),
+    )
     # Go through pluggy's hook implementations (not plugin attributes) so that hookimpls
     # published under another function name (``specname=``) are honoured too.
     impls = {

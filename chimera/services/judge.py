@@ -47,6 +47,8 @@ class JudgeSettings:
     block_ms: int = 1000
     lease_ms: int = 30_000
     retry_audit_after_s: float = 0.5
+    #: Give up (raise) after this many failed batches in a row; ``None``: never (workers).
+    max_consecutive_failures: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,13 +108,19 @@ class Judge:
         await self.results.ensure_groups(self.tenants)
         backlog = True  # start with anything this consumer left unacked last time
         last_reclaim = 0.0
+        failures = 0
         while not stop.is_set():
             try:
                 backlog, last_reclaim = await self._step(backlog, last_reclaim)
+                failures = 0
             except Exception:
                 # Reading, auditing or committing failed (Redis gone, a sink down): nothing
                 # of this batch was acked, so it is judged again after a pause.
                 log.exception("judge.batch_failed")
+                failures += 1
+                limit = self.settings.max_consecutive_failures
+                if limit is not None and failures >= limit:
+                    raise
                 backlog = True
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.retry_audit_after_s)

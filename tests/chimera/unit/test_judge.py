@@ -3,6 +3,7 @@ decision is audited before anything commits, approve commits exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -325,3 +326,15 @@ async def test_fanout_stops_at_first_failing_sink() -> None:
             ]
         )
     assert second.events == []
+
+
+async def test_judge_gives_up_after_consecutive_failures_when_told(
+    stack: Stack, sink: RecordingSink
+) -> None:
+    task = await submit(stack)
+    await plant(stack, [result_for(task)])
+    sink.fail = True
+    judge = stack.judge(max_consecutive_failures=2, retry_audit_after_s=0.01)
+    with pytest.raises(AuditFailed):
+        await asyncio.wait_for(judge.run(asyncio.Event()), timeout=5)
+    assert not await stack.client.hexists(stack.keys().committed, task.id)
