@@ -11,7 +11,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from typing import Any
 
 import pluggy
@@ -121,6 +121,13 @@ def _distribution_version(pm: pluggy.PluginManager, plugin: object) -> str | Non
     return versions.get(pm.get_name(plugin) or "")
 
 
+def _chimera_version() -> str | None:
+    try:
+        return version("chimera-swarm")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return None
+
+
 Factory = Callable[[Any], Any]
 
 
@@ -201,7 +208,9 @@ def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
         registry.plugins.append(
             PluginInfo(
                 name=plugin_name,
-                version=_distribution_version(pm, plugin),
+                version=_chimera_version()
+                if plugin_name in DEFAULT_PLUGINS
+                else _distribution_version(pm, plugin),
                 builtin=plugin_name in DEFAULT_PLUGINS,
                 registers=registers,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -147,7 +148,7 @@ def test_builtin_registry_collects_every_name(monkeypatch: pytest.MonkeyPatch) -
     assert registry.plugins == [
         PluginInfo(
             name=BUILTIN,
-            version=None,
+            version=version("chimera-swarm"),
             builtin=True,
             registers={"backends": ["mock"], "policies": ["threshold"], "sinks": ["log", "redis"]},
         )
@@ -176,7 +177,7 @@ def test_plugin_version_comes_from_its_distribution(monkeypatch: pytest.MonkeyPa
         FakeEntryPoint("local", "local:plugin", plugin=backend_plugin("local")),
     )
     versions = {p.name: p.version for p in build_registry().plugins}
-    assert versions == {BUILTIN: None, "echo": "1.2.3", "local": None}
+    assert versions == {BUILTIN: version("chimera-swarm"), "echo": "1.2.3", "local": None}
 
 
 def test_a_plugin_that_registers_nothing_is_listed_with_no_registrations(
