@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import cast
 
 import redis.asyncio as aioredis
 
 from chimera.lib import redis_scripts as lua
 from chimera.lib.keys import Keyspace
-from chimera.models.audit import GENESIS_HASH, AuditEvent, AuditRecord
+from chimera.models.audit import GENESIS_HASH, AuditEvent, AuditRecord, ChainCheck, link_problem
 
 #: Give up appending after this many lost races for the chain head; a sign of a bug.
 _MAX_CAS_ROUNDS = 50
@@ -60,20 +59,6 @@ class RedisAuditSink:
         raise RuntimeError(f"audit chain of tenant {tenant!r} kept moving; gave up")
 
 
-@dataclass(frozen=True)
-class ChainCheck:
-    """Result of verifying a tenant's audit chain."""
-
-    records: list[AuditRecord]
-    broken_at: int | None
-    problem: str | None
-
-    @property
-    def ok(self) -> bool:
-        """True when every record links to the one before."""
-        return self.broken_at is None
-
-
 async def read_chain(
     client: aioredis.Redis, keyspace: Keyspace, tenant: str, verify: bool = True
 ) -> ChainCheck:
@@ -103,11 +88,8 @@ async def read_chain(
             continue
         records.append(record)
         if verify and broken_at is None:
-            if record.seq != expected_seq:
-                broken_at = expected_seq
-                problem = f"entry {entry_id}: expected seq {expected_seq}, found {record.seq}"
-            elif not record.verify(prev):
-                broken_at = record.seq
-                problem = f"entry {entry_id} (seq {record.seq}): hash does not match its content"
+            found = link_problem(record, prev, expected_seq)
+            if found is not None:
+                broken_at, problem = min(expected_seq, record.seq), f"entry {entry_id}: {found}"
         prev, expected_seq = record.hash, record.seq + 1
     return ChainCheck(records=records, broken_at=broken_at, problem=problem)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -73,3 +74,30 @@ class AuditRecord(BaseModel):
         return self.prev == prev and self.hash == self.digest(
             prev, self.seq, self.event.model_dump_json()
         )
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The records of one audit chain, and where (if anywhere) the chain first breaks.
+
+    ``broken_at`` counts in the store's own unit: the sequence number for the Redis
+    stream, the line number for a JSONL file.
+    """
+
+    records: list[AuditRecord]
+    broken_at: int | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True when every record links to the one before."""
+        return self.broken_at is None
+
+
+def link_problem(record: AuditRecord, prev: str, expected_seq: int) -> str | None:
+    """Why ``record`` does not follow a record with hash ``prev``, or ``None`` if it does."""
+    if record.seq != expected_seq:
+        return f"expected seq {expected_seq}, found {record.seq}"
+    if not record.verify(prev):
+        return f"(seq {record.seq}): hash does not match its content; the chain breaks here"
+    return None

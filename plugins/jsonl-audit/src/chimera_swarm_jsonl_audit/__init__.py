@@ -24,7 +24,13 @@ from pathlib import Path
 
 from chimera.config.errors import ConfigError
 from chimera.config.yaml_source import load_yaml
-from chimera.models.audit import GENESIS_HASH, AuditEvent, AuditRecord
+from chimera.models.audit import (
+    GENESIS_HASH,
+    AuditEvent,
+    AuditRecord,
+    ChainCheck,
+    link_problem,
+)
 from chimera.plugins import hookimpl
 from chimera.plugins.context import PluginContext
 from chimera.plugins.hookspecs import Register
@@ -239,20 +245,6 @@ def _last_newline(fd: int, end: int) -> int:
     return -1
 
 
-@dataclass(frozen=True)
-class ChainCheck:
-    """What :func:`read_chain` found in one file."""
-
-    records: list[AuditRecord]
-    broken_at: int | None
-    problem: str | None
-
-    @property
-    def ok(self) -> bool:
-        """True when every line is a record linked to the one before."""
-        return self.broken_at is None
-
-
 def read_chain(path: str | os.PathLike[str]) -> ChainCheck:
     """Read a tenant's file and check every link, stopping at the first broken one.
 
@@ -266,10 +258,9 @@ def read_chain(path: str | os.PathLike[str]) -> ChainCheck:
             record = AuditRecord.model_validate_json(line)
         except ValueError:
             return ChainCheck(records, number, f"line {number} is not an audit record")
-        if record.seq != seq + 1:
-            return ChainCheck(records, number, f"line {number} has seq {record.seq}, not {seq + 1}")
-        if not record.verify(prev):
-            return ChainCheck(records, number, f"line {number} does not chain onto the line before")
+        found = link_problem(record, prev, seq + 1)
+        if found is not None:
+            return ChainCheck(records, number, f"line {number}: {found}")
         records.append(record)
         prev, seq = record.hash, record.seq
     return ChainCheck(records, None, None)
