@@ -12,7 +12,7 @@ import click
 from chimera.bootstrap import Runtime
 from chimera.cli.commands_config import SWARM_ARG
 from chimera.cli.errors import InputError, reports_input_errors
-from chimera.cli.options import distributed_redis, json_option, prefix_option
+from chimera.cli.options import distributed_redis, prefix_option, tenant_listing
 from chimera.cli.render import print_table
 from chimera.cli.runtime import with_runtime
 from chimera.models.session import SessionState
@@ -24,12 +24,7 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@SWARM_ARG
-@distributed_redis
-@prefix_option
-@click.option("--tenant", help="Only this tenant.")
-@json_option
-@reports_input_errors
+@tenant_listing
 def dlq_list(swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_json: bool) -> None:
     """List dead letters with their reason, attempts and last error."""
 
@@ -98,12 +93,7 @@ def session() -> None:
 
 
 @session.command("list")
-@SWARM_ARG
-@distributed_redis
-@prefix_option
-@click.option("--tenant", help="Only this tenant.")
-@json_option
-@reports_input_errors
+@tenant_listing
 def session_list(
     swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_json: bool
 ) -> None:

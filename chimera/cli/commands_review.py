@@ -12,7 +12,7 @@ import click
 from chimera.bootstrap import Runtime
 from chimera.cli.commands_config import SWARM_ARG
 from chimera.cli.errors import InputError, reports_input_errors
-from chimera.cli.options import distributed_redis, json_option, prefix_option
+from chimera.cli.options import distributed_redis, json_option, prefix_option, tenant_listing
 from chimera.cli.render import print_table
 from chimera.cli.runtime import with_runtime
 from chimera.lib.redis_audit import read_chain
@@ -32,12 +32,7 @@ def review() -> None:
 
 
 @review.command("list")
-@SWARM_ARG
-@distributed_redis
-@prefix_option
-@click.option("--tenant", help="Only this tenant.")
-@json_option
-@reports_input_errors
+@tenant_listing
 def review_list(
     swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_json: bool
 ) -> None:

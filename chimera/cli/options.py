@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import click
 from click.decorators import FC
@@ -33,3 +34,20 @@ def redis_url_option(default: str | None) -> Callable[[FC], FC]:
 
 
 distributed_redis = redis_url_option(DEFAULT_REDIS_URL)
+
+
+tenant_filter = click.option("--tenant", help="Only this tenant.")
+
+
+def tenant_listing(func: FC) -> FC:
+    """SWARM, ``--redis-url``, ``--prefix``, ``--tenant``, ``--json``; input errors reported.
+
+    The shape shared by every command that lists something per tenant from a shared Redis.
+    """
+    from chimera.cli.commands_config import SWARM_ARG
+    from chimera.cli.errors import reports_input_errors
+
+    wrapped = cast(FC, reports_input_errors(func))
+    for decorator in (json_option, tenant_filter, prefix_option, distributed_redis, SWARM_ARG):
+        wrapped = decorator(wrapped)
+    return wrapped
