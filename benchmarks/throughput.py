@@ -214,4 +214,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    from chimera.cli.runtime import run_async
+
+    run_async(main())  # the same event loop `chimera run` and `chimera worker` use
