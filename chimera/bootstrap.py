@@ -179,6 +179,20 @@ async def build_runtime(
         RedisUnavailable: the server did not answer.
     """
     client = client or connect(redis_url, client_name=f"chimera-{role}-{os.getpid()}")
+    try:
+        return await _assemble(swarm, client, redis_url, prefix, plugin_manager)
+    except BaseException:
+        await client.aclose()
+        raise
+
+
+async def _assemble(
+    swarm: Swarm,
+    client: aioredis.Redis,
+    redis_url: str | None,
+    prefix: str,
+    plugin_manager: pluggy.PluginManager | None,
+) -> Runtime:
     await check_reachable(client, redis_url or "the embedded Redis")
     keyspace = Keyspace(prefix)
     pm = plugin_manager or get_plugin_manager()

@@ -16,12 +16,26 @@ def main() -> None:
     rather than die of the signal, so record SIGINT/SIGTERM before the heavy imports; the
     worker command looks at what was recorded once its event loop runs.
     """
-    if "worker" in sys.argv[1:]:
+    if _subcommand(sys.argv[1:]) == "worker":
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda number, _frame: early_signals.append(number))
     from chimera.cli.app import cli
 
     cli(prog_name="chimera")
+
+
+def _subcommand(args: list[str]) -> str | None:
+    """The command named on the line, skipping the group's own options."""
+    takes_value = {"--log-level"}
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in takes_value:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 __all__ = ["main"]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import click
+from redis.exceptions import RedisError
 
 from chimera.bootstrap import PluginError
 from chimera.config.errors import ConfigError
@@ -44,7 +45,10 @@ def reports_input_errors(func: Callable[P, R]) -> Callable[P, R]:
             fail([f"error: {exc}"])
         except AuditFailed as exc:
             # Not the user's input but the environment: one line, and exit 1.
-            click.echo(f"error: {exc}; nothing was committed", err=True)
+            click.echo(f"error: {exc}; what it was recording was not applied", err=True)
+            raise SystemExit(1) from None
+        except RedisError as exc:
+            click.echo(f"error: Redis failed: {exc}", err=True)
             raise SystemExit(1) from None
         raise AssertionError("unreachable")  # pragma: no cover
 

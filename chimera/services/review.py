@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from chimera.lib.logging import get_logger
 from chimera.models.audit import AuditEvent, AuditEventType
 from chimera.models.types import JsonValue
 from chimera.ports.judge import AuditLogger
 from chimera.ports.stores import ReviewItem, ReviewStore
+
+log = get_logger("chimera.review")
 
 
 class ReviewNotFound(Exception):
@@ -71,7 +74,11 @@ class ReviewService:
             kind = AuditEventType.COMMITTED if outcome == "committed" else AuditEventType.DENIED
             if outcome == "duplicate":
                 kind = AuditEventType.DUPLICATE
-            await self.audit.record([_event(kind, tenant, item, actor, {"outcome": outcome})])
+            try:
+                await self.audit.record([_event(kind, tenant, item, actor, {"outcome": outcome})])
+            except Exception:
+                # Already applied; the human decision recorded before it stands.
+                log.exception("review.outcome_audit_failed", task_id=task_id)
             return HumanDecision(tenant=tenant, task_id=task_id, outcome=outcome)
         raise ReviewNotFound(f"no result waits for review under task id {task_id}")
 

@@ -43,8 +43,10 @@ class WorkerSettings:
         block_ms: how long one read waits for new entries.
         lease_ms: an entry idle this long is presumed abandoned and may be reclaimed.
         max_deliveries: an entry delivered more often than this is poison: dead-lettered.
-        isolate_after: an entry delivered this often already (its worker may have died of
-            it) runs alone, so a poison task cannot take innocent tasks down with it again.
+        isolate_after: an entry delivered this often already (its workers died twice while
+            holding it) runs alone, so a poison task cannot take innocent tasks down with it
+            again. Entries reclaimed once (a single crash) run with the rest, so recovery
+            from an ordinary crash stays fast.
         grace_s: on stop, how long in-flight tasks may run before being handed back.
         halted_recheck_s: a task of a halted session waits this long before it is looked at again.
     """
@@ -53,7 +55,7 @@ class WorkerSettings:
     block_ms: int = 1000
     lease_ms: int = 30_000
     max_deliveries: int = 5
-    isolate_after: int = 2
+    isolate_after: int = 3
     grace_s: float = 10.0
     halted_recheck_s: float = 1.0
     promote_every_s: float = 0.25
@@ -222,8 +224,13 @@ class Worker:
             log.warning("worker.suspect_taken_over", entry_id=delivery.entry_id)
             return
         log.info("worker.isolated_run", entry_id=delivery.entry_id, deliveries=delivery.deliveries)
+        if delivery.message is not None and self.audit is not None:
+            started = _event(AuditEventType.STARTED, delivery.message, self.consumer)
+            self._outbox.events.append(started)
         job = self._start(delivery)
         await asyncio.wait([job])
+        # More abandoned entries may be waiting: look now rather than at the next lease tick.
+        await self.reclaim()
 
     def _done(self, key: tuple[str, str], _job: object = None) -> None:
         self._in_flight.pop(key, None)

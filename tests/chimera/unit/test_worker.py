@@ -250,7 +250,9 @@ async def test_redelivered_entry_runs_alone(
     backend = FakeBackend(delay_s=0.1)
     stack = make_stack(tmp_path, fake_redis, keyspace, backend)
     await stack.planner().submit([Submission("acme", "echo", {"text": "suspect"})], session="s1")
+    # Two workers died holding it: delivered twice, so the next delivery is the third.
     await stack.queue.read_tasks("died-holding-it", ["acme"], 1, 10)
+    await stack.queue.claim_stale("died-too", ["acme"], 0, 1)
     await submit(stack, 6)
     await asyncio.sleep(0.06)
     async with Running(stack.worker(concurrency=10, lease_ms=50)):
