@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chimera.models.result import Result
 from chimera.models.thresholds import Thresholds
 from chimera.models.types import SessionId, SkillName, TaskId, TenantId, utc_now
 
@@ -40,3 +41,27 @@ class Decision(BaseModel):
     retry: bool = False
     actor: str = "judge"
     decided_at: datetime = Field(default_factory=utc_now)
+
+    @classmethod
+    def on(
+        cls,
+        result: Result,
+        verdict: Verdict,
+        reason: str,
+        policy: str,
+        thresholds: Thresholds | None = None,
+        retry: bool = False,
+    ) -> Decision:
+        """A decision about ``result``, naming the same task, tenant, session and skill."""
+        return cls(
+            task_id=result.task_id,
+            tenant=result.tenant,
+            session=result.session,
+            skill=result.skill,
+            verdict=verdict,
+            reason=reason,
+            policy=policy,
+            confidence=result.confidence,
+            thresholds=thresholds,
+            retry=retry,
+        )

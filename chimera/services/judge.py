@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from chimera.config.swarm import Swarm
 from chimera.lib.logging import get_logger
 from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.config import ResolvedJudge
 from chimera.models.decision import Decision, Verdict
 from chimera.models.result import Result, ResultStatus
 from chimera.models.task import Task
@@ -229,21 +230,11 @@ def _mismatch(delivery: Delivery[Result], result: Result, task: Task | None) -> 
     return None
 
 
-def _deny(result: Result, reason: str, policy: str, settings: object = None) -> Decision:
-    from chimera.models.config import ResolvedJudge
-
-    thresholds = settings.thresholds if isinstance(settings, ResolvedJudge) else None
-    return Decision(
-        task_id=result.task_id,
-        tenant=result.tenant,
-        session=result.session,
-        skill=result.skill,
-        verdict=Verdict.DENY,
-        reason=reason,
-        policy=policy,
-        confidence=result.confidence,
-        thresholds=thresholds,
-    )
+def _deny(
+    result: Result, reason: str, policy: str, settings: ResolvedJudge | None = None
+) -> Decision:
+    thresholds = settings.thresholds if settings is not None else None
+    return Decision.on(result, Verdict.DENY, reason, policy, thresholds)
 
 
 def _decision_events(item: Judged) -> list[AuditEvent]:

@@ -42,15 +42,4 @@ def decide_by_thresholds(item: PolicyInput, policy: str) -> Decision:
         verdict = Verdict.DENY
         reason = f"confidence {confidence:.3f} < review_at {thresholds.review_at}"
         retry = item.settings.on_deny == "retry" and item.task.attempt < item.task.max_attempts
-    return Decision(
-        task_id=result.task_id,
-        tenant=result.tenant,
-        session=result.session,
-        skill=result.skill,
-        verdict=verdict,
-        reason=reason,
-        policy=policy,
-        confidence=confidence,
-        thresholds=thresholds,
-        retry=retry,
-    )
+    return Decision.on(result, verdict, reason, policy, thresholds, retry)

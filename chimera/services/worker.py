@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from chimera.config.swarm import Skill, Swarm
 from chimera.config.templates import TemplateRenderError
@@ -316,20 +317,13 @@ class Worker:
                     if response.confidence is not None
                     else config.default_confidence
                 )
-                result = Result(
-                    task_id=task.id,
-                    tenant=task.tenant,
-                    session=task.session,
-                    skill=task.skill,
-                    attempt=task.attempt,
+                result = self._result(
+                    task,
+                    begun,
                     status=ResultStatus.SUCCEEDED,
                     output=response.output,
                     confidence=confidence,
                     usage=response.usage,
-                    worker=self.consumer,
-                    trace_id=task.trace_id,
-                    started_at=begun,
-                    finished_at=utc_now(),
                 )
                 self._post_result(delivery, result)
                 return
@@ -358,23 +352,30 @@ class Worker:
             reason = f"gave up after {task.attempt} attempts"
             self._post_dead(delivery, DeadLetter(reason, task.attempt, f"{kind}: {message}"))
             return
-        now = utc_now()
-        result = Result(
+        result = self._result(
+            task,
+            started,
+            status=ResultStatus.FAILED,
+            error=message[:2000],
+            error_kind=kind,
+            confidence=0.0,
+        )
+        self._post_result(delivery, result)
+
+    def _result(self, task: Task, started: datetime, **outcome: Any) -> Result:
+        """A Result of this attempt at ``task``, finished now."""
+        return Result(
             task_id=task.id,
             tenant=task.tenant,
             session=task.session,
             skill=task.skill,
             attempt=task.attempt,
-            status=ResultStatus.FAILED,
-            error=message[:2000],
-            error_kind=kind,
-            confidence=0.0,
             worker=self.consumer,
             trace_id=task.trace_id,
             started_at=started,
-            finished_at=now,
+            finished_at=utc_now(),
+            **outcome,
         )
-        self._post_result(delivery, result)
 
     # -- outbox -------------------------------------------------------------------------
 

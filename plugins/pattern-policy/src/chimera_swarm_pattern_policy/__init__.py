@@ -275,19 +275,7 @@ def _too_long(limits: Mapping[str, int], output: Mapping[str, Any]) -> tuple[str
 def _decision(
     item: PolicyInput, policy: str, verdict: Verdict, reason: str, retry: bool = False
 ) -> Decision:
-    result = item.result
-    return Decision(
-        task_id=result.task_id,
-        tenant=result.tenant,
-        session=result.session,
-        skill=result.skill,
-        verdict=verdict,
-        reason=reason,
-        policy=policy,
-        confidence=result.confidence,
-        thresholds=item.settings.thresholds,
-        retry=retry,
-    )
+    return Decision.on(item.result, verdict, reason, policy, item.settings.thresholds, retry)
 
 
 def _patterns(context: PluginContext) -> PatternPolicy:
