@@ -115,3 +115,84 @@ async def _commit_events(client: aioredis.Redis, keyspace: Keyspace) -> list[str
 
 async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+async def test_split_worker_and_judge_processes_settle_every_task(
+    real_redis: aioredis.Redis, keyspace: Keyspace, tmp_path: Path
+) -> None:
+    prefix = keyspace.prefix
+    env = {**os.environ, "CHIMERA_LOG_LEVEL": "WARNING"}
+    base = ["worker", "swarm.yaml", "--concurrency", "20", "--grace", "2"]
+    procs = [
+        spawn(chimera(*base, flag, prefix=prefix), tmp_path / f"{flag}.log", env)
+        for flag in ("--no-judge", "--judge-only")
+    ]
+    try:
+        lines = [
+            json.dumps(
+                {"tenant": "acme", "skill": "classify", "input": {"subject": f"s{i}", "body": "b"}}
+            )
+            for i in range(40)
+        ]
+        path = tmp_path / "tasks.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        out = await asyncio.to_thread(
+            subprocess.run,
+            chimera("submit", "swarm.yaml", "--file", str(path), "--json", prefix=prefix),
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        ids = {row["task_id"] for row in json.loads(out.stdout)["submitted"]}
+        keys = keyspace.tenant("acme")
+        deadline = time.monotonic() + 30
+        settled: set[str] = set()
+        while time.monotonic() < deadline and not ids <= settled:
+            settled = set(await real_redis.hkeys(keys.settled)) | set(
+                await real_redis.hkeys(keys.review)
+            )
+            await _sleep(0.2)
+        assert ids <= settled
+        groups = {g["name"]: g for g in await real_redis.xinfo_groups(keys.results)}
+        assert groups["judges"]["consumers"] == 1  # only the --judge-only process judges
+        tasks_groups = {g["name"]: g for g in await real_redis.xinfo_groups(keys.tasks)}
+        assert tasks_groups["workers"]["consumers"] == 1  # only the --no-judge process works
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(timeout=20) for proc in procs]
+    assert codes == [0, 0]
+
+
+def spawn(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb")
+    )
+
+
+def test_ctrl_c_stops_run_with_one_line(tmp_path: Path) -> None:
+    swarm = tmp_path / "swarm.yaml"
+    (tmp_path / "skills").mkdir()
+    skill = (
+        (ROOT / "skills" / "classify.yaml")
+        .read_text()
+        .replace("latency_ms: 3", "latency_ms: 60000")
+    )
+    (tmp_path / "skills" / "classify.yaml").write_text(skill)
+    swarm.write_text(
+        "skills: [skills/*.yaml]\ntenants: {acme: {skills: [classify]}}\n"
+        "jobs: [{tenant: acme, skill: classify, input: {subject: s, body: b}}]\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chimera", "run", str(swarm)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(3)  # started, and waiting on the 60 s mock call
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert err.decode().strip().splitlines()[-1] == (
+        "interrupted: unfinished tasks stay in the embedded Redis (now gone)"
+    )
+    assert b"Traceback" not in err

@@ -259,3 +259,32 @@ async def test_redelivered_entry_runs_alone(
         await eventually(lambda: _count(stack, 7))
     assert backend.company["suspect"] == 1  # nothing else was in flight beside it
     assert backend.peak >= 2  # while the others did run together
+
+
+async def test_worker_audits_started_retried_reclaimed_and_dead_lettered(
+    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    from chimera.models.audit import AuditEventType
+    from chimera.services.audit import FanoutAuditLogger
+    from tests.chimera.helpers import RecordingSink
+
+    sink = RecordingSink()
+    backend = FakeBackend(fail_times=99, error=BackendError("down"))
+    stack = make_stack(
+        tmp_path, fake_redis, keyspace, backend, retry={"max_attempts": 2, "backoff_base_s": 0.01}
+    )
+    stack.audit = FanoutAuditLogger([sink])
+    [task_id] = await submit(stack, 1)
+    await stack.queue.read_tasks("died", ["acme"], 1, 10)  # left pending by a dead worker
+    await asyncio.sleep(0.06)
+    async with Running(stack.worker(lease_ms=50, promote_every_s=0.01)):
+        await eventually(lambda: _dlq_len(stack, 1))
+    kinds = [e.type for e in sink.events if e.task_id == task_id]
+    assert AuditEventType.RECLAIMED in kinds
+    assert AuditEventType.STARTED in kinds
+    assert AuditEventType.RETRIED in kinds
+    assert kinds[-1] is AuditEventType.DEAD_LETTERED
+    worker_events = [
+        e for e in sink.events if e.task_id == task_id and e.type is not AuditEventType.SUBMITTED
+    ]
+    assert all(e.actor.startswith("worker:") for e in worker_events)
