@@ -135,6 +135,8 @@ class Worker:
         self._outbox = _Outbox()
         self._outbox_ready = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        # Read when at least this many slots are free: one read per handful of completions.
+        self._low_water = max(1, self.settings.concurrency // 10)
         self.processed = 0
 
     # -- loop ---------------------------------------------------------------------------
@@ -161,16 +163,20 @@ class Worker:
             await self._flush()
 
     async def _read_loop(self, stop: asyncio.Event) -> None:
-        low_water = max(1, self.settings.concurrency // 20)
+        low_water = self._low_water
         while not stop.is_set():
             if self._suspects:
                 await self._run_suspect(stop)
                 continue
             free = self.settings.concurrency - len(self._in_flight)
             if free < low_water and self._in_flight:
-                # Wait for a handful of slots rather than reading one entry at a time.
+                # Wait for a handful of slots rather than reading one entry at a time;
+                # ``_done`` only wakes us once that many are free. The timeout bounds how
+                # long a stop request waits.
                 self._slot_freed.clear()
-                await _wait_either(self._slot_freed, stop, wait_s=0.05)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await self._slot_freed.wait()
                 continue
             try:
                 deliveries = await self.queue.read_tasks(
@@ -235,7 +241,8 @@ class Worker:
 
     def _done(self, key: tuple[str, str], _job: object = None) -> None:
         self._in_flight.pop(key, None)
-        self._slot_freed.set()
+        if self.settings.concurrency - len(self._in_flight) >= self._low_water:
+            self._slot_freed.set()
 
     # -- one task -----------------------------------------------------------------------
 
