@@ -52,7 +52,7 @@ async def test_worker_runs_tasks_concurrently_and_emits_results(
     assert all(
         r.status is ResultStatus.SUCCEEDED and r.output == {"echo": r.output["echo"]} for r in got
     )
-    assert backend.peak == 20  # never more in flight than slots
+    assert 10 < backend.peak <= 20  # slots are used, and never more in flight than slots
     assert (await stack.queue.stats("acme")).tasks.pending == 0
 
 
