@@ -104,12 +104,22 @@ def run(
             if progress:
                 progress.close()
 
+    received: list[int] = []
+
+    def terminate(number: int, _frame: object) -> None:
+        # SIGTERM ends `run` like Ctrl-C does: unwind, close connections, one line.
+        received.append(number)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         report = with_runtime(swarm, redis_url, prefix, body)
     except KeyboardInterrupt:
         where = redis_url or "the embedded Redis (now gone)"
         click.echo(f"interrupted: unfinished tasks stay in {where}", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(143 if received else 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if out_file is not None:
         with out_file.open("w", encoding="utf-8") as handle:
             for outcome in report.outcomes.values():

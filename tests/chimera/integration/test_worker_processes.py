@@ -170,7 +170,8 @@ def spawn(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Pope
     )
 
 
-def test_ctrl_c_stops_run_with_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupting_run_stops_it_with_one_line(tmp_path: Path, sig: int, code: int) -> None:
     swarm = tmp_path / "swarm.yaml"
     (tmp_path / "skills").mkdir()
     skill = (
@@ -189,9 +190,9 @@ def test_ctrl_c_stops_run_with_one_line(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     time.sleep(3)  # started, and waiting on the 60 s mock call
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130
+    assert proc.returncode == code
     assert err.decode().strip().splitlines()[-1] == (
         "interrupted: unfinished tasks stay in the embedded Redis (now gone)"
     )
