@@ -963,3 +963,32 @@ def test_problem_string_format() -> None:
     error = ConfigError([problem, Problem(Path("a/swarm.yaml"), 1, 1, "first"), problem])
     assert error.problems == [Problem(Path("a/swarm.yaml"), 1, 1, "first"), problem]
     assert str(error) == "a/swarm.yaml:1:1: first\na/swarm.yaml:3:7: bad thing"
+
+
+def test_schema_fast_path_is_used_only_for_portable_schemas() -> None:
+    from chimera.config.swarm import SchemaCheck
+
+    portable = {
+        "type": "object",
+        "required": ["a"],
+        "properties": {"a": {"type": "string", "minLength": 2}, "b": {"enum": [1, 2]}},
+        "additionalProperties": False,
+    }
+    check = SchemaCheck.compile(portable)
+    assert check is not None
+    assert check.is_valid({"a": "xy", "b": 1})
+    assert not check.is_valid({"a": "x"})
+    assert not check.is_valid({"a": "xy", "c": 1})
+    # 2020-12 only keywords (or anything unknown) go to jsonschema alone.
+    assert SchemaCheck.compile({"type": "array", "prefixItems": [{"type": "string"}]}) is None
+    assert SchemaCheck.compile({"$defs": {}, "type": "object"}) is None
+    assert SchemaCheck.compile({"type": "array", "items": [{"type": "string"}]}) is None
+
+
+def test_fast_path_failure_still_reports_jsonschema_messages(tmp_path: Path) -> None:
+    from tests.chimera.helpers import ECHO_SKILL, write_swarm
+
+    skill = write_swarm(tmp_path, skills=[ECHO_SKILL]).skill("echo")
+    assert skill.input_check is not None
+    assert skill.input_errors({"text": "ok"}) == []
+    assert skill.input_errors({"text": 3}) == ["$.text: 3 is not of type 'string'"]

@@ -374,3 +374,34 @@ def test_registry_module_re_exports_the_manager_api() -> None:
 
     assert registry.build_registry is build_registry
     assert registry.Registry is manager.Registry
+
+
+def test_an_entry_point_name_published_twice_loads_once_and_warns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = FakeEntryPoint("echo", "first_pkg:plugin", backend_plugin("one"))
+    second = FakeEntryPoint("echo", "second_pkg:plugin", backend_plugin("two"))
+    install(monkeypatch, first, second)
+    with pytest.warns(PluginWarning, match="'echo' is published twice; second_pkg:plugin"):
+        registry = build_registry()
+    assert "one" in registry.backends
+    assert "two" not in registry.backends
+
+
+def test_hookimpls_under_another_function_name_are_honoured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @hookimpl(specname="register_backends")
+    def add_my_backends(register: Register) -> None:
+        register("renamed", factory("backend:renamed"))
+
+    install(
+        monkeypatch,
+        FakeEntryPoint(
+            "renamed", "pkg:plugin", module("renamed_pkg", add_my_backends=add_my_backends)
+        ),
+    )
+    registry = build_registry()
+    assert registry.backends["renamed"](None) == "backend:renamed"
+    [info] = [p for p in registry.plugins if p.name == "renamed"]
+    assert info.registers == {"backends": ["renamed"]}

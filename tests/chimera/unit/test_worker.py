@@ -288,3 +288,27 @@ async def test_worker_audits_started_retried_reclaimed_and_dead_lettered(
         e for e in sink.events if e.task_id == task_id and e.type is not AuditEventType.SUBMITTED
     ]
     assert all(e.actor.startswith("worker:") for e in worker_events)
+
+
+async def test_failed_flush_keeps_the_finished_work_and_sends_it_later(
+    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    stack = make_stack(tmp_path, fake_redis, keyspace, FakeBackend())
+    await submit(stack, 5)
+    complete = stack.queue.complete
+    calls: list[int] = []
+
+    async def flaky_complete(done):  # type: ignore[no-untyped-def]
+        calls.append(len(done))
+        if len(calls) == 1:
+            raise ConnectionError("Redis went away")
+        return await complete(done)
+
+    stack.queue.complete = flaky_complete  # type: ignore[method-assign]
+    async with Running(stack.worker()):
+        await eventually(lambda: _count(stack, 5))
+    assert len(calls) >= 2
+    assert sum(calls[1:]) == 5  # everything from the failed flush was sent again, once
+    assert sorted({r.task_id for r in await results(stack)}) == sorted(
+        [r.task_id for r in await results(stack)]
+    )
