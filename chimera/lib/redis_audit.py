@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import cast
@@ -12,8 +15,8 @@ from chimera.lib import redis_scripts as lua
 from chimera.lib.keys import Keyspace
 from chimera.models.audit import GENESIS_HASH, AuditEvent, AuditRecord, ChainCheck, link_problem
 
-#: Give up appending after this many lost races for the chain head; a sign of a bug.
-_MAX_CAS_ROUNDS = 50
+#: Give up appending after losing the race for the chain head for this long.
+_CAS_DEADLINE_S = 10.0
 
 
 class RedisAuditSink:
@@ -30,6 +33,8 @@ class RedisAuditSink:
         self.keys = keyspace or Keyspace()
         self._append = client.register_script(lua.AUDIT_APPEND)
         self._heads: dict[str, tuple[int, str]] = {}
+        # One writer per tenant in this process: racing ourselves only adds lost rounds.
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def write(self, events: Sequence[AuditEvent]) -> None:
         """Append ``events``, grouped per tenant, in order."""
@@ -37,12 +42,15 @@ class RedisAuditSink:
         for event in events:
             by_tenant[event.tenant].append(event)
         for tenant, tenant_events in by_tenant.items():
-            await self._append_chain(tenant, [e.model_dump_json() for e in tenant_events])
+            async with self._locks[tenant]:
+                await self._append_chain(tenant, [e.model_dump_json() for e in tenant_events])
 
     async def _append_chain(self, tenant: str, bodies: list[str]) -> None:
         keys = self.keys.tenant(tenant)
         seq, prev = self._heads.get(tenant, (0, GENESIS_HASH))
-        for _ in range(_MAX_CAS_ROUNDS):
+        deadline = time.monotonic() + _CAS_DEADLINE_S
+        pause = 0.001
+        while True:
             args: list[str | int] = [seq]
             link_seq, link_prev = seq, prev
             for body in bodies:
@@ -56,7 +64,12 @@ class RedisAuditSink:
                 self._heads[tenant] = (head_seq, head_hash)
                 return
             seq, prev = head_seq, head_hash or GENESIS_HASH
-        raise RuntimeError(f"audit chain of tenant {tenant!r} kept moving; gave up")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"audit chain of tenant {tenant!r} kept moving; gave up")
+            # Other processes are appending too: back off a little, with jitter, so that
+            # contending writers stop colliding in lockstep.
+            await asyncio.sleep(random.uniform(0, pause))
+            pause = min(pause * 2, 0.05)
 
 
 async def read_chain(

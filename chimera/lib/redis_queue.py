@@ -162,7 +162,14 @@ class RedisQueue:
             calls.append(
                 Call(
                     lua.RETRY,
-                    [keys.tasks, keys.delayed, keys.ledger, keys.session(task.session)],
+                    [
+                        keys.tasks,
+                        keys.delayed,
+                        keys.ledger,
+                        keys.session(task.session),
+                        keys.settled,
+                        keys.review,
+                    ],
                     [
                         WORKER_GROUP,
                         delivery.entry_id,
@@ -188,7 +195,7 @@ class RedisQueue:
             calls.append(
                 Call(
                     lua.DEAD_LETTER,
-                    [keys.tasks, keys.dlq, keys.ledger, keys.settled, session_key],
+                    [keys.tasks, keys.dlq, keys.ledger, keys.settled, session_key, keys.review],
                     [WORKER_GROUP, delivery.entry_id, body, task.id if task else ""],
                 )
             )

@@ -10,21 +10,31 @@ from __future__ import annotations
 
 from chimera.lib.redis_lua import Lua
 
-#: KEYS: tasks, delayed, ledger, session.
+#: KEYS: tasks, delayed, ledger, session, settled, review.
 #: ARGV: group, entry id, task json, due, task id, counter to increment ('' for none).
+#: A stale copy of a task that has meanwhile settled (or waits for review) is dropped.
 RETRY_TASK = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
+if redis.call('HEXISTS', KEYS[5], ARGV[5]) == 1 or redis.call('HEXISTS', KEYS[6], ARGV[5]) == 1 then
+  return 0
+end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[5], ARGV[3])
 if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[6], 1) end
 return 1
 """
 
-#: KEYS: tasks, dlq, ledger, settled, session.  ARGV: group, entry id, dead-letter json, task id.
+#: KEYS: tasks, dlq, ledger, settled, session, review.
+#: ARGV: group, entry id, dead-letter json, task id.
+#: A stale copy of a task that has meanwhile settled (or waits for review) is dropped.
 DEAD_LETTER_TASK = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
+if ARGV[4] ~= '' and (redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1
+    or redis.call('HEXISTS', KEYS[6], ARGV[4]) == 1) then
+  return 0
+end
 redis.call('XADD', KEYS[2], '*', 'body', ARGV[3])
 if ARGV[4] ~= '' then
   redis.call('HDEL', KEYS[3], ARGV[4])
@@ -144,8 +154,10 @@ return {1, last_seq, last_hash}
 """
 
 #: KEYS: dlq, tasks, ledger, settled, session.  ARGV: dlq entry id, task json, task id.
-#: Puts a dead-lettered task back in the stream with its attempts reset.
+#: Puts a dead-lettered task back in the stream with its attempts reset; a task that was
+#: committed after all (a stale copy died) is not run again.
 REPLAY_DEAD_LETTER = """
+if redis.call('HGET', KEYS[4], ARGV[3]) == 'committed' then return 0 end
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'body', ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
@@ -171,27 +183,22 @@ redis.call('HINCRBY', KEYS[4], 'submitted', n)
 return ids
 """
 
-#: KEYS: results, tasks.  ARGV: group, count of results n, n result bodies, then entry ids.
-#: Publishes a tenant's Results and acks their tasks in one atomic step.
+#: KEYS: results, tasks.  ARGV: group, count n, n result bodies, then the n entry ids.
+#: Publishes a tenant's Results and acks their tasks in one atomic step. A Result whose
+#: entry is no longer pending to this group (acked by a consumer that took it over) is not
+#: published: its task has an answer coming, or has one already.
 PUBLISH_RESULTS = """
 local n = tonumber(ARGV[2])
-for i = 3, n + 2 do
-  redis.call('XADD', KEYS[1], '*', 'body', ARGV[i])
-end
-local ids = {}
-for i = n + 3, #ARGV do
-  ids[#ids + 1] = ARGV[i]
-  if #ids == 500 then
-    redis.call('XACK', KEYS[2], ARGV[1], unpack(ids))
-    redis.call('XDEL', KEYS[2], unpack(ids))
-    ids = {}
+local published = 0
+for i = 1, n do
+  local id = ARGV[n + 2 + i]
+  if redis.call('XACK', KEYS[2], ARGV[1], id) == 1 then
+    redis.call('XADD', KEYS[1], '*', 'body', ARGV[2 + i])
+    redis.call('XDEL', KEYS[2], id)
+    published = published + 1
   end
 end
-if #ids > 0 then
-  redis.call('XACK', KEYS[2], ARGV[1], unpack(ids))
-  redis.call('XDEL', KEYS[2], unpack(ids))
-end
-return n
+return published
 """
 
 

@@ -31,6 +31,10 @@ class RedisUnitOfWork:
         self.client = client
         self.keys = keyspace or Keyspace()
         self._lua = LuaBatch(client)
+        # The ledger rows as stored, by (tenant, task id): the compare-and-set in JUDGE_APPLY
+        # must compare against these bytes, not a re-serialisation that another version of
+        # chimera (or of pydantic) might spell differently.
+        self._rows: dict[tuple[str, str], str] = {}
 
     async def lookup(self, deliveries: Sequence[Delivery[Result]]) -> list[Task | None]:
         """Fetch each Result's task from the ledger of the tenant it was read from."""
@@ -47,7 +51,14 @@ class RedisUnitOfWork:
         for index, body in zip(wanted, raw, strict=True):
             with contextlib.suppress(ValidationError):
                 out[index] = Task.model_validate_json(body) if body else None
+            task = out[index]
+            if task is not None:
+                self._rows[(deliveries[index].tenant, task.id)] = body
         return out
+
+    def _stored_row(self, tenant: str, task: Task) -> str:
+        """The ledger row :meth:`lookup` read for ``task`` (its own JSON if never looked up)."""
+        return self._rows.pop((tenant, task.id), None) or task.model_dump_json()
 
     async def apply(self, items: Sequence[Judged]) -> list[CommitOutcome]:
         """Apply every decision; one round trip for the batch."""
@@ -76,7 +87,7 @@ class RedisUnitOfWork:
                         item.delivery.entry_id,
                         _task_id(item),
                         action,
-                        task.model_dump_json() if task else "",
+                        self._stored_row(item.delivery.tenant, task) if task else "",
                         payload,
                         due,
                     ],

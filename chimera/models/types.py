@@ -12,6 +12,7 @@ from ulid import ULID
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "MAX_PAYLOAD_DEPTH",
     "SAFE_ID_PATTERN",
     "JsonObject",
     "JsonValue",
@@ -30,6 +31,10 @@ __all__ = [
 #: characters that carry meaning there (``{`` ``}`` for hash tags, ``:`` as separator).
 SAFE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _SAFE_ID = re.compile(SAFE_ID_PATTERN)
+
+#: Deepest nesting of objects and arrays accepted in a payload. pydantic parses JSON only
+#: to about 200 levels, so a deeper payload could be enqueued but never read back.
+MAX_PAYLOAD_DEPTH = 64
 
 #: Upper bound for the JSON of one task input or result output. Redis copes with far
 #: more, but a stream entry this large is almost always a bug upstream (a whole document
@@ -57,12 +62,32 @@ def check_payload_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """
     if value is None:
         return value
+    if _depth(value) > MAX_PAYLOAD_DEPTH:
+        raise ValueError(f"payload nests deeper than {MAX_PAYLOAD_DEPTH} levels")
     # pydantic_core's serializer is Rust: an order of magnitude cheaper than json.dumps on
     # the hot path, where every Task and Result passes through here.
     size = len(to_json(value))
     if size > MAX_PAYLOAD_BYTES:
         raise ValueError(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
     return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (a scalar is 0), without recursing in Python."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        if deepest > MAX_PAYLOAD_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 JsonObject = Annotated[dict[str, JsonValue], AfterValidator(check_payload_size)]

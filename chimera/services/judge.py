@@ -195,11 +195,22 @@ class Judge:
         if policy is None:
             reason = f"policy {settings.policy!r} is not installed"
             return Judged(delivery, _deny(result, reason, VALIDATION, settings), task)
-        decision = await policy.decide(
-            PolicyInput(
-                result=result, task=task, settings=settings, sensitive=skill.config.sensitive
+        try:
+            decision = await policy.decide(
+                PolicyInput(
+                    result=result, task=task, settings=settings, sensitive=skill.config.sensitive
+                )
             )
-        )
+        except Exception as exc:
+            # A policy that cannot decide must not block the batch (it would be redelivered
+            # and fail again forever): a human decides instead.
+            log.exception("judge.policy_failed", policy=settings.policy, task_id=task.id)
+            reason = (
+                f"policy {settings.policy!r} failed ({type(exc).__name__}: {exc}); a human decides"
+            )
+            decision = Decision.on(
+                result, Verdict.HITL, reason, settings.policy, settings.thresholds
+            )
         if decision.verdict is Verdict.DENY and decision.retry and task.attempt < task.max_attempts:
             backoff = Backoff.from_config(skill.config.retry)
             due = self.clock() + backoff.delay(task.attempt, self.rng)

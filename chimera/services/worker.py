@@ -198,6 +198,8 @@ class Worker:
         started: list[AuditEvent] = []
         for delivery in deliveries:
             task = delivery.message
+            if delivery.key in self._in_flight or delivery in self._suspects:
+                continue  # reclaimed from ourselves (a stalled lease): it is already running
             if task is not None and (delivery.tenant, task.session) in halted:
                 due = self.clock() + self.settings.halted_recheck_s
                 self._outbox.deferred.append((delivery, task, due))

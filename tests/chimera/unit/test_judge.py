@@ -338,3 +338,34 @@ async def test_judge_gives_up_after_consecutive_failures_when_told(
     with pytest.raises(AuditFailed):
         await asyncio.wait_for(judge.run(asyncio.Event()), timeout=5)
     assert not await stack.client.hexists(stack.keys().committed, task.id)
+
+
+async def test_a_policy_that_raises_sends_the_result_to_a_human(stack: Stack) -> None:
+    class Broken:
+        name = "threshold"
+
+        async def decide(self, item: Any) -> Any:
+            raise ValueError("cannot parse output")
+
+    task = await submit(stack)
+    await plant(stack, [result_for(task)])
+    judge = stack.judge()
+    judge.policies = {"threshold": Broken()}  # type: ignore[dict-item]
+    deliveries = await stack.queue.read_results("j1", ["acme"], 10, 10)
+    [(item, outcome)] = (await judge.judge(deliveries)).items
+    assert item.decision.verdict is Verdict.HITL
+    assert "failed (ValueError: cannot parse output)" in item.decision.reason
+    assert outcome is CommitOutcome.PARKED
+
+
+async def test_commit_compares_against_the_ledger_row_as_stored(stack: Stack) -> None:
+    import json
+
+    task = await submit(stack)
+    # Another writer (an older or newer chimera) spelled the same Task differently.
+    row = json.loads(task.model_dump_json())
+    respelled = json.dumps(dict(reversed(list(row.items()))))
+    await stack.client.hset(stack.keys().ledger, task.id, respelled)
+    await plant(stack, [result_for(task)])
+    [(_, outcome)] = await judge_all(stack)
+    assert outcome is CommitOutcome.COMMITTED

@@ -399,3 +399,17 @@ def test_dict_round_trip_through_json_module(task: Task) -> None:
     as_json = json.loads(task.model_dump_json())
     assert set(as_json) == set(Task.model_fields)
     assert Task.model_validate(as_json) == task
+
+
+def test_payloads_nested_too_deep_to_read_back_are_rejected() -> None:
+    from chimera.models.types import MAX_PAYLOAD_DEPTH
+
+    deep: dict[str, object] = {}
+    cursor = deep
+    for _ in range(MAX_PAYLOAD_DEPTH + 1):
+        cursor["a"] = {}
+        cursor = cursor["a"]  # type: ignore[assignment]
+    with pytest.raises(ValidationError, match="nests deeper than 64 levels"):
+        Task(tenant="acme", session="s", skill="k", input=deep)
+    fine = {"a": [{"b": [1, 2, {"c": None}]}]}
+    assert Task(tenant="acme", session="s", skill="k", input=fine).input == fine
