@@ -10,9 +10,11 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from chimera.lib.keys import Keyspace
@@ -171,7 +173,9 @@ def spawn(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Pope
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupting_run_stops_it_with_one_line(tmp_path: Path, sig: int, code: int) -> None:
+def test_interrupting_run_stops_it_with_one_line(
+    real_redis: aioredis.Redis, tmp_path: Path, sig: int, code: int
+) -> None:
     swarm = tmp_path / "swarm.yaml"
     (tmp_path / "skills").mkdir()
     skill = (
@@ -184,16 +188,25 @@ def test_interrupting_run_stops_it_with_one_line(tmp_path: Path, sig: int, code:
         "skills: [skills/*.yaml]\ntenants: {acme: {skills: [classify]}}\n"
         "jobs: [{tenant: acme, skill: classify, input: {subject: s, body: b}}]\n"
     )
+    prefix = f"chimera-test-int-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chimera", "run", str(swarm)],
+        [sys.executable, "-m", "chimera", "run", str(swarm), "--redis-url", REDIS_URL,
+         "--prefix", prefix],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    time.sleep(3)  # started, and waiting on the 60 s mock call
+    )  # fmt: skip
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    deadline = time.monotonic() + 30
+    # Wait until the run is under way: its task is in the ledger, the 60 s call running.
+    while not client.hlen(f"{prefix}:{{acme}}:ledger") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == code
     assert err.decode().strip().splitlines()[-1] == (
-        "interrupted: unfinished tasks stay in the embedded Redis (now gone)"
+        f"interrupted: unfinished tasks stay in {REDIS_URL}"
     )
     assert b"Traceback" not in err
+    for key in client.scan_iter(match=f"{prefix}:*"):
+        client.delete(key)
