@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,10 +13,10 @@ from redis.asyncio.connection import Connection
 
 from chimera.lib.keys import WORKER_GROUP, Keyspace
 from chimera.lib.redis_queue import RedisQueue
-from chimera.models.result import Result, ResultStatus
+from chimera.models.result import Result
 from chimera.models.task import Task
-from chimera.models.types import utc_now
 from chimera.ports.queue import DeadLetter
+from chimera.testing import make_result
 
 
 def make_tasks(n: int, tenant: str = "acme", session: str = "s1") -> list[Task]:
@@ -27,21 +26,7 @@ def make_tasks(n: int, tenant: str = "acme", session: str = "s1") -> list[Task]:
 
 
 def result_for(task: Task) -> Result:
-    now = utc_now()
-    return Result(
-        task_id=task.id,
-        tenant=task.tenant,
-        session=task.session,
-        skill=task.skill,
-        attempt=task.attempt,
-        status=ResultStatus.SUCCEEDED,
-        output={"ok": True},
-        confidence=0.9,
-        worker="w1",
-        trace_id=task.trace_id,
-        started_at=now,
-        finished_at=now + timedelta(milliseconds=5),
-    )
+    return make_result(task, output={"ok": True})
 
 
 class RoundTrips:

@@ -4,7 +4,6 @@ decision is audited before anything commits, approve commits exactly once."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,10 @@ from chimera.models.audit import AuditEventType
 from chimera.models.decision import Verdict
 from chimera.models.result import ErrorKind, Result, ResultStatus
 from chimera.models.task import Task
-from chimera.models.types import utc_now
 from chimera.ports.judge import CommitOutcome
 from chimera.services.audit import AuditFailed, FanoutAuditLogger
 from chimera.services.planner import Submission
+from chimera.testing import make_result
 from tests.chimera.helpers import ECHO_SKILL, FakeBackend, RecordingSink, write_swarm
 from tests.chimera.stack import Stack
 
@@ -52,23 +51,7 @@ def stack(
 
 
 def result_for(task: Task, confidence: float = 0.9, **changes: Any) -> Result:
-    now = utc_now()
-    fields: dict[str, Any] = {
-        "task_id": task.id,
-        "tenant": task.tenant,
-        "session": task.session,
-        "skill": task.skill,
-        "attempt": task.attempt,
-        "status": ResultStatus.SUCCEEDED,
-        "output": {"echo": "hi"},
-        "confidence": confidence,
-        "worker": "w1",
-        "trace_id": task.trace_id,
-        "started_at": now,
-        "finished_at": now + timedelta(milliseconds=1),
-    }
-    fields.update(changes)
-    return Result(**fields)
+    return make_result(task, **{"confidence": confidence, "output": {"echo": "hi"}, **changes})
 
 
 async def plant(stack: Stack, results: list[Result]) -> None:
