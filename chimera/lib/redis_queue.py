@@ -148,13 +148,13 @@ class RedisQueue:
 
     async def retry_later(
         self, items: Sequence[tuple[Delivery[Task], Task, float]], count_as_retry: bool = True
-    ) -> None:
+    ) -> list[bool]:
         """Ack each task and put its next attempt in the delayed set, atomically per task.
 
         ``count_as_retry=False`` defers a task without counting a retry (halted sessions).
         """
         if not items:
-            return
+            return []
         counter = "retried" if count_as_retry else ""
         calls = []
         for delivery, task, due in items:
@@ -180,12 +180,12 @@ class RedisQueue:
                     ],
                 )
             )
-        await self._lua.run(calls)
+        return [bool(int(reply)) for reply in await self._lua.run(calls)]
 
-    async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> None:
+    async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> list[bool]:
         """Move each task to its tenant's dead-letter stream, atomically with its ack."""
         if not items:
-            return
+            return []
         calls = []
         for delivery, letter in items:
             keys = self.keys.tenant(delivery.tenant)
@@ -199,7 +199,7 @@ class RedisQueue:
                     [WORKER_GROUP, delivery.entry_id, body, task.id if task else ""],
                 )
             )
-        await self._lua.run(calls)
+        return [bool(int(reply)) for reply in await self._lua.run(calls)]
 
     async def promote_due(self, tenants: Sequence[str], now: float, limit: int = 1000) -> int:
         """Move due retries back into the task streams; one round trip for all tenants."""

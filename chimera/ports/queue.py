@@ -100,16 +100,24 @@ class TaskQueue(Protocol):
 
     async def retry_later(
         self, items: Sequence[tuple[Delivery[Task], Task, float]], count_as_retry: bool = True
-    ) -> None:
+    ) -> list[bool]:
         """Ack tasks and schedule them to run at the given epoch seconds (async).
 
         The ack and the schedule of each item happen atomically. ``count_as_retry=False``
         defers without counting a retry (a halted session's task waiting for resume).
+
+        Returns:
+            Per item, whether it was scheduled (False: the entry was no longer pending to
+            this group, or its task has settled meanwhile).
         """
         ...
 
-    async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> None:
-        """Move tasks to their tenant's dead-letter stream, atomically with the ack (async)."""
+    async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> list[bool]:
+        """Move tasks to their tenant's dead-letter stream, atomically with the ack (async).
+
+        Returns:
+            Per item, whether it was dead-lettered (False: lost a race, nothing changed).
+        """
         ...
 
     async def promote_due(self, tenants: Sequence[str], now: float) -> int:

@@ -66,7 +66,7 @@ class WorkerSettings:
 @dataclass
 class _Outbox:
     results: list[tuple[Delivery[Task], Result]] = field(default_factory=list)
-    retries: list[tuple[Delivery[Task], Task, float]] = field(default_factory=list)
+    retries: list[tuple[Delivery[Task], Task, float, str]] = field(default_factory=list)
     deferred: list[tuple[Delivery[Task], Task, float]] = field(default_factory=list)
     dead: list[tuple[Delivery[Task], DeadLetter]] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
@@ -161,6 +161,8 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self._flush()
+            if self._outbox or self._outbox.events:  # events of what that flush confirmed
+                await self._flush()
 
     async def _read_loop(self, stop: asyncio.Event) -> None:
         low_water = self._low_water
@@ -393,16 +395,24 @@ class Worker:
         self._outbox_ready.set()
 
     def _post_retry(self, delivery: Delivery[Task], task: Task, due: float, error: str) -> None:
-        self._outbox.retries.append((delivery, task, due))
+        self._outbox.retries.append((delivery, task, due, error))
+        self._outbox_ready.set()
+
+    def _post_dead(self, delivery: Delivery[Task], letter: DeadLetter) -> None:
+        self._outbox.dead.append((delivery, letter))
+        self._outbox_ready.set()
+
+    def _retried(self, task: Task, due: float, error: str) -> None:
+        """Report a retry Redis confirmed (audit event at the next flush, callback now)."""
         if self.on_retry is not None:
             self.on_retry(task)
         if self.audit is not None:
             data: dict[str, JsonValue] = {"attempt": task.attempt, "due": due, "error": error[:500]}
             self._outbox.events.append(_event(AuditEventType.RETRIED, task, self.consumer, data))
-        self._outbox_ready.set()
+            self._outbox_ready.set()
 
-    def _post_dead(self, delivery: Delivery[Task], letter: DeadLetter) -> None:
-        self._outbox.dead.append((delivery, letter))
+    def _dead_lettered(self, delivery: Delivery[Task], letter: DeadLetter) -> None:
+        """Report a dead letter Redis confirmed."""
         if self.audit is not None and delivery.message is not None:
             data: dict[str, JsonValue] = {
                 "reason": letter.reason,
@@ -411,9 +421,9 @@ class Worker:
             }
             event = _event(AuditEventType.DEAD_LETTERED, delivery.message, self.consumer, data)
             self._outbox.events.append(event)
+            self._outbox_ready.set()
         if self.on_dead_letter is not None:
             self.on_dead_letter(delivery, letter)
-        self._outbox_ready.set()
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -449,15 +459,25 @@ class Worker:
         if box.results:
             await self.queue.complete(box.results)
             box.results = []
+        # Retries and dead letters are reported only once Redis confirms them: a step that
+        # lost a race (another consumer took the entry, the task settled) changed nothing.
         if box.retries:
-            await self.queue.retry_later(box.retries)
+            retries = box.retries
+            done = await self.queue.retry_later([(d, t, due) for d, t, due, _ in retries])
             box.retries = []
+            for (_, task, due, error), ok in zip(retries, done, strict=True):
+                if ok:
+                    self._retried(task, due, error)
         if box.deferred:
             await self.queue.retry_later(box.deferred, count_as_retry=False)
             box.deferred = []
         if box.dead:
-            await self.queue.dead_letter(box.dead)
+            dead = box.dead
+            done = await self.queue.dead_letter(dead)
             box.dead = []
+            for (delivery, letter), ok in zip(dead, done, strict=True):
+                if ok:
+                    self._dead_lettered(delivery, letter)
 
     # -- leases, reclaim, retries -------------------------------------------------------
 

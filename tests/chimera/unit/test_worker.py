@@ -16,6 +16,7 @@ from chimera.models.result import ErrorKind, Result, ResultStatus
 from chimera.models.session import SessionState
 from chimera.ports.llm import BackendError
 from chimera.services.planner import Submission
+from chimera.testing import make_result
 from tests.chimera.helpers import ECHO_SKILL, FakeBackend, Running, eventually, write_swarm
 from tests.chimera.stack import Stack
 
@@ -312,3 +313,28 @@ async def test_failed_flush_keeps_the_finished_work_and_sends_it_later(
     assert sorted({r.task_id for r in await results(stack)}) == sorted(
         [r.task_id for r in await results(stack)]
     )
+
+
+async def test_a_dead_letter_that_lost_the_race_is_not_reported(
+    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    from chimera.models.audit import AuditEventType
+    from chimera.ports.queue import DeadLetter
+    from chimera.services.audit import FanoutAuditLogger
+    from tests.chimera.helpers import RecordingSink
+
+    sink = RecordingSink()
+    stack = make_stack(tmp_path, fake_redis, keyspace, FakeBackend())
+    stack.audit = FanoutAuditLogger([sink])
+    await submit(stack, 1)
+    [delivery] = await stack.queue.read_tasks("slow", ["acme"], 1, 10)
+    [taken] = await stack.queue.claim_stale("fast", ["acme"], 0, 1)
+    await stack.queue.complete([(taken, make_result(taken.message))])  # the other one finished
+    reported: list[Any] = []
+    worker = stack.worker("slow", on_dead_letter=lambda d, letter: reported.append(letter))
+    worker._post_dead(delivery, DeadLetter("gave up after 3 attempts", 3, "down"))
+    await worker._flush()
+    await worker._flush()
+    assert reported == []
+    assert await fake_redis.xlen(stack.keys().dlq) == 0
+    assert not [e for e in sink.events if e.type is AuditEventType.DEAD_LETTERED]
