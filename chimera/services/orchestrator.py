@@ -173,20 +173,14 @@ class Orchestrator:
                 CommitOutcome.PARKED: "hitl",
             }[outcome]
             result = item.delivery.message
+            output = result.output if result and decision.verdict is not Verdict.DENY else None
             settle(
-                TaskOutcome(
-                    task_id=task.id,
-                    tenant=task.tenant,
-                    session=task.session,
-                    skill=task.skill,
-                    outcome=name,
-                    attempts=task.attempt,
-                    latency_ms=_since_ms(tasks_by_id.get(task.id, task)),
+                _outcome(
+                    task,
+                    name,
                     confidence=decision.confidence,
                     reason=decision.reason,
-                    output=result.output
-                    if result and decision.verdict is not Verdict.DENY
-                    else None,
+                    output=output,
                 )
             )
 
@@ -194,20 +188,8 @@ class Orchestrator:
             task = delivery.message
             if task is None:
                 return
-            settle(
-                TaskOutcome(
-                    task_id=task.id,
-                    tenant=task.tenant,
-                    session=task.session,
-                    skill=task.skill,
-                    outcome="dead_lettered",
-                    attempts=task.attempt,
-                    latency_ms=_since_ms(tasks_by_id.get(task.id, task)),
-                    reason=f"{letter.reason}: {letter.last_error}"
-                    if letter.last_error
-                    else letter.reason,
-                )
-            )
+            reason = f"{letter.reason}: {letter.last_error}" if letter.last_error else letter.reason
+            settle(_outcome(task, "dead_lettered", reason=reason))
 
         submitted = await self.planner.submit(submissions, session)
         tasks_by_id.update({t.id: t for t in submitted})
@@ -240,6 +222,20 @@ class Orchestrator:
                     await loop
         report.elapsed_s = asyncio.get_running_loop().time() - started
         return report
+
+
+def _outcome(task: Task, outcome: str, **details: Any) -> TaskOutcome:
+    """Where ``task`` ended; its latency runs from its creation (retries keep that time)."""
+    return TaskOutcome(
+        task_id=task.id,
+        tenant=task.tenant,
+        session=task.session,
+        skill=task.skill,
+        outcome=outcome,
+        attempts=task.attempt,
+        latency_ms=_since_ms(task),
+        **details,
+    )
 
 
 def _since_ms(task: Task) -> float:
