@@ -22,7 +22,7 @@ from chimera.config.swarm import Skill, Swarm
 from chimera.config.templates import TemplateRenderError
 from chimera.lib.logging import get_logger
 from chimera.models.audit import AuditEvent, AuditEventType
-from chimera.models.llm import LLMRequest
+from chimera.models.llm import LLMRequest, Message
 from chimera.models.result import ErrorKind, Result, ResultStatus
 from chimera.models.task import Task
 from chimera.models.types import JsonValue, utc_now
@@ -303,7 +303,7 @@ class Worker:
         # output schema (a nested dict) on every call.
         request = LLMRequest.model_construct(
             skill=task.skill,
-            prompt=prompt,
+            messages=[Message.user(prompt)],
             output_schema=config.output_schema,
             model=config.model,
             options=config.options,
@@ -321,6 +321,10 @@ class Worker:
         except Exception as exc:  # a plugin's bug is a backend failure, not a worker crash
             kind, message = ErrorKind.BACKEND, f"{type(exc).__name__}: {exc}"
         else:
+            if response.output is None:
+                kind, message = ErrorKind.INVALID_OUTPUT, "the backend asked for tools; none exist"
+                self._post_failure(delivery, task, begun, kind, message, hint)
+                return
             errors = skill.output_errors(response.output)
             if not errors:
                 confidence = (

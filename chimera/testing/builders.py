@@ -8,7 +8,7 @@ from typing import Any
 
 from chimera.models.audit import AuditEvent, AuditEventType
 from chimera.models.config import ResolvedJudge
-from chimera.models.llm import LLMRequest
+from chimera.models.llm import LLMRequest, Message
 from chimera.models.result import Result, ResultStatus
 from chimera.models.task import Task
 from chimera.models.thresholds import Thresholds
@@ -80,10 +80,14 @@ def make_policy_input(
 
 
 def make_request(**overrides: Any) -> LLMRequest:
-    """An LLMRequest for the default output schema."""
+    """An LLMRequest for the default output schema.
+
+    ``prompt="..."`` is a shortcut for a conversation of one user message.
+    """
+    prompt = overrides.pop("prompt", 'What is 2 + 2? Reply as JSON: {"answer": "..."}')
     fields: dict[str, Any] = {
         "skill": "answer",
-        "prompt": 'What is 2 + 2? Reply as JSON: {"answer": "..."}',
+        "messages": [Message.user(prompt)],
         "output_schema": DEFAULT_OUTPUT_SCHEMA,
         "model": "test-model",
         "input": {"question": "What is 2 + 2?"},

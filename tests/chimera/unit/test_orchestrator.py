@@ -87,10 +87,13 @@ async def test_mock_backend_is_deterministic_and_schema_valid(tmp_path: Path) ->
     swarm = write_swarm(tmp_path)
     skill = swarm.skill("echo")
     backend = MockBackend({"echo": MockConfig()})
-    from chimera.models.llm import LLMRequest
+    from chimera.models.llm import LLMRequest, Message
 
     request = LLMRequest(
-        skill="echo", prompt="p", output_schema=skill.config.output_schema, input={"text": "same"}
+        skill="echo",
+        messages=[Message.user("p")],
+        output_schema=skill.config.output_schema,
+        input={"text": "same"},
     )
     first, second = await backend.complete(request), await backend.complete(request)
     assert first == second
@@ -103,9 +106,9 @@ async def test_mock_backend_is_deterministic_and_schema_valid(tmp_path: Path) ->
 
 async def test_mock_backend_honours_fixed_values_and_failure_rate() -> None:
     backend = MockBackend({"s": MockConfig(output={"x": 1}, confidence=0.42, failure_rate=1.0)})
-    from chimera.models.llm import LLMRequest
+    from chimera.models.llm import LLMRequest, Message
 
-    request = LLMRequest(skill="s", prompt="p", output_schema={"type": "object"})
+    request = LLMRequest(skill="s", messages=[Message.user("p")], output_schema={"type": "object"})
     with pytest.raises(BackendError, match="simulated"):
         await backend.complete(request)
     backend.settings["s"] = MockConfig(output={"x": 1}, confidence=0.42)

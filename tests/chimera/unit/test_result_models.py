@@ -14,7 +14,7 @@ from ulid import ULID
 
 from chimera.models.audit import GENESIS_HASH, AuditEvent, AuditEventType, AuditRecord
 from chimera.models.decision import Decision, Verdict
-from chimera.models.llm import LLMRequest, LLMResponse
+from chimera.models.llm import LLMRequest, LLMResponse, Message
 from chimera.models.result import ErrorKind, Result, ResultStatus, Usage
 from chimera.models.thresholds import Thresholds
 from chimera.models.types import MAX_PAYLOAD_BYTES, SAFE_ID_PATTERN, new_id, new_trace_id
@@ -461,7 +461,7 @@ def test_audit_models_are_strict() -> None:
 
 
 def test_llm_request_defaults() -> None:
-    request = LLMRequest(skill="s", prompt="p", output_schema={"type": "object"})
+    request = LLMRequest(skill="s", messages=[Message.user("p")], output_schema={"type": "object"})
     assert request.options == {}
     assert request.input == {}
     assert request.attempt == 1
@@ -478,7 +478,11 @@ def test_llm_request_defaults() -> None:
     ],
 )
 def test_llm_request_constraints(fields: dict[str, Any]) -> None:
-    base: dict[str, Any] = {"skill": "s", "prompt": "p", "output_schema": {"type": "object"}}
+    base: dict[str, Any] = {
+        "skill": "s",
+        "messages": [Message.user("p")],
+        "output_schema": {"type": "object"},
+    }
     base.update(fields)
     with pytest.raises(ValidationError):
         LLMRequest(**base)
