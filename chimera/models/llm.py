@@ -75,6 +75,10 @@ class Message(BaseModel):
         return cls(role=Role.USER, content=text)
 
 
+def _object_schema() -> dict[str, JsonValue]:
+    return {"type": "object"}
+
+
 class ToolSpec(BaseModel):
     """A tool the model may call: its name, what it does, the JSON Schema of its arguments.
 
@@ -85,7 +89,7 @@ class ToolSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    input_schema: dict[str, JsonValue] = Field(default_factory=lambda: {"type": "object"})
+    input_schema: dict[str, JsonValue] = Field(default_factory=_object_schema)
 
 
 class LLMRequest(BaseModel):
