@@ -122,7 +122,7 @@ def session_list(
                 "submitted",
                 "committed",
                 "denied",
-                "hitl",
+                "review",
                 "retried",
                 "dead_lettered",
             ],

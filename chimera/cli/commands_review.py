@@ -28,7 +28,7 @@ actor_option = click.option(
 
 @click.group()
 def review() -> None:
-    """List Results parked for human review, and approve or reject them."""
+    """List Results waiting for human review, and approve or reject them."""
 
 
 @review.command("list")
@@ -97,7 +97,7 @@ def _decide(
 def review_approve(
     swarm: Path, task_id: str, redis_url: str, prefix: str, actor: str, note: str | None
 ) -> None:
-    """Commit the parked Result of TASK_ID (exactly once, audited)."""
+    """Commit the Result of TASK_ID that waits for review (exactly once, audited)."""
     _decide(swarm, redis_url, prefix, task_id, True, actor, note)
 
 
@@ -112,7 +112,7 @@ def review_approve(
 def review_reject(
     swarm: Path, task_id: str, redis_url: str, prefix: str, actor: str, reason: str
 ) -> None:
-    """Deny the parked Result of TASK_ID (audited; nothing is committed)."""
+    """Deny the Result of TASK_ID that waits for review (audited; nothing is committed)."""
     _decide(swarm, redis_url, prefix, task_id, False, actor, reason)
 
 

@@ -66,7 +66,7 @@ def run(
     """Run SWARM's jobs (and --input) to completion in this process.
 
     Plans the tasks, runs a Worker and the Judge on one event loop, and returns when every
-    task is committed, denied, parked for human review or dead-lettered. Without
+    task is committed, denied, waiting for review or dead-lettered. Without
     --redis-url it needs no server: it uses an embedded in-process Redis.
     """
     submissions: list[Submission] = []

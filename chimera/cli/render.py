@@ -58,7 +58,7 @@ def print_run_report(report: RunReport, show_tasks: bool, redis_url: str | None 
             "tasks",
             "committed",
             "denied",
-            "hitl",
+            "review",
             "dead_lettered",
             "retried",
             "p50_ms",
@@ -68,18 +68,18 @@ def print_run_report(report: RunReport, show_tasks: bool, redis_url: str | None 
     totals = report.totals()
     out.print(
         f"{totals['tasks']} tasks in {report.elapsed_s:.2f}s: {totals['committed']} committed, "
-        f"{totals['denied']} denied, {totals['hitl']} waiting for review, "
+        f"{totals['denied']} denied, {totals['review']} waiting for review, "
         f"{totals['dead_lettered']} dead-lettered"
     )
-    if totals["hitl"] and redis_url:
+    if totals["review"] and redis_url:
         out.print(
-            f"{totals['hitl']} results wait for a human: `chimera review list SWARM "
+            f"{totals['review']} results wait for a human: `chimera review list SWARM "
             f"--redis-url {redis_url}`, then `chimera review approve SWARM ID` or "
             "`chimera review reject SWARM ID --reason TEXT`."
         )
-    elif totals["hitl"]:
+    elif totals["review"]:
         out.print(
-            f"{totals['hitl']} results wait for a human. This run used the embedded Redis, "
+            f"{totals['review']} results wait for a human. This run used the embedded Redis, "
             "which is gone now: run with --redis-url URL to keep them, then "
             "`chimera review list SWARM --redis-url URL`."
         )

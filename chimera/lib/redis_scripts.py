@@ -77,7 +77,7 @@ return owned
 
 #: KEYS: results, ledger, committed, settled, review, session, delayed.
 #: ARGV: group, entry id, task id, action, expected ledger json, payload, due.
-#: action: reject | approve | deny | hitl | retry.  Returns what was done.
+#: action: reject | approve | deny | review | retry.  Returns what was done.
 JUDGE_APPLY = """
 local function ack()
   redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
@@ -105,10 +105,10 @@ elseif action == 'deny' then
   redis.call('HDEL', KEYS[2], ARGV[3])
   redis.call('HINCRBY', KEYS[6], 'denied', 1)
   ack() return 'denied'
-elseif action == 'hitl' then
+elseif action == 'review' then
   redis.call('HSET', KEYS[5], ARGV[3], ARGV[6])
-  redis.call('HINCRBY', KEYS[6], 'hitl', 1)
-  ack() return 'parked'
+  redis.call('HINCRBY', KEYS[6], 'review', 1)
+  ack() return 'review'
 elseif action == 'retry' then
   redis.call('HSET', KEYS[2], ARGV[3], ARGV[6])
   redis.call('ZADD', KEYS[7], ARGV[7], ARGV[6])
@@ -124,7 +124,7 @@ REVIEW_DECIDE = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'missing' end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[5], 'hitl', -1)
+redis.call('HINCRBY', KEYS[5], 'review', -1)
 if ARGV[2] == 'approve' then
   if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[3]) == 0 then return 'duplicate' end
   redis.call('HSET', KEYS[4], ARGV[1], 'committed')

@@ -11,7 +11,7 @@ from chimera.lib.keys import Keyspace
 from chimera.models.session import SessionInfo, SessionState
 from chimera.models.types import utc_now
 
-_COUNTERS = ("submitted", "committed", "denied", "hitl", "retried", "dead_lettered")
+_COUNTERS = ("submitted", "committed", "denied", "review", "retried", "dead_lettered")
 
 
 class RedisSessionStore:

@@ -114,8 +114,8 @@ def _action(item: Judged) -> tuple[str, str, float]:
         return "reject", "", 0.0
     if decision.verdict is Verdict.APPROVE:
         return "approve", result.model_dump_json(), 0.0
-    if decision.verdict is Verdict.HITL:
-        return "hitl", review_item(item.task, result, decision), 0.0
+    if decision.verdict is Verdict.REVIEW:
+        return "review", review_item(item.task, result, decision), 0.0
     if decision.retry and item.retry_task is not None and item.retry_at is not None:
         return "retry", item.retry_task.model_dump_json(), item.retry_at
     return "deny", "", 0.0

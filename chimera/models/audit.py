@@ -26,7 +26,7 @@ class AuditEventType(StrEnum):
     COMMITTED = "committed"
     DENIED = "denied"
     DUPLICATE = "duplicate"
-    REVIEW_REQUESTED = "review_requested"
+    REVIEW = "review"
     HUMAN_DECISION = "human_decision"
     RETRIED = "retried"
     RECLAIMED = "reclaimed"

@@ -13,11 +13,16 @@ from chimera.models.types import SessionId, SkillName, TaskId, TenantId, utc_now
 
 
 class Verdict(StrEnum):
-    """What happens to a Result: commit it, drop it, or park it for a human."""
+    """What happens to a Result: commit it, drop it, or send it to a human for review.
+
+    ``HITL`` ("human in the loop") is kept as another name of ``REVIEW`` for plugins
+    written against earlier releases.
+    """
 
     APPROVE = "approve"
     DENY = "deny"
-    HITL = "hitl"
+    REVIEW = "review"
+    HITL = "review"
 
 
 class Decision(BaseModel):

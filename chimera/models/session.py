@@ -27,14 +27,14 @@ class SessionInfo(BaseModel):
     submitted: int = Field(default=0, ge=0)
     committed: int = Field(default=0, ge=0)
     denied: int = Field(default=0, ge=0)
-    hitl: int = Field(default=0, ge=0)
+    review: int = Field(default=0, ge=0)
     retried: int = Field(default=0, ge=0)
     dead_lettered: int = Field(default=0, ge=0)
 
     @property
     def settled(self) -> int:
         """Tasks that reached an outcome: committed, denied, dead-lettered or in review."""
-        return self.committed + self.denied + self.hitl + self.dead_lettered
+        return self.committed + self.denied + self.review + self.dead_lettered
 
     @property
     def state(self) -> SessionState:

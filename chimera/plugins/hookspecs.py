@@ -67,6 +67,6 @@ def chimera_after_decision(decision: Any) -> None:
 def chimera_after_commit(task_id: str, tenant: str, outcome: str) -> None:
     """Called after the unit of work applied a decision.
 
-    ``outcome`` is one of ``committed``, ``denied``, ``parked``, ``retried``,
+    ``outcome`` is one of ``committed``, ``denied``, ``review``, ``retried``,
     ``duplicate`` or ``rejected``. Raising here is logged and changes nothing.
     """

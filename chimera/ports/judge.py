@@ -68,7 +68,7 @@ class CommitOutcome(StrEnum):
 
     COMMITTED = "committed"
     DENIED = "denied"
-    PARKED = "parked"
+    REVIEW = "review"
     RETRIED = "retried"
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
@@ -95,7 +95,7 @@ class UnitOfWork(Protocol):
 
     For each item, in one atomic step: approve records the Result under its task id only if
     no outcome is recorded yet, updates the session counters and acks; deny acks (and
-    settles a genuine task); hitl parks the Result for review and acks; a retry schedules
+    settles a genuine task); review keeps the Result for a human and acks; a retry schedules
     the next attempt and acks. An item whose task already has an outcome is acked and
     reported ``DUPLICATE``.
     """

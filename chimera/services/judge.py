@@ -209,7 +209,7 @@ class Judge:
                 f"policy {settings.policy!r} failed ({type(exc).__name__}: {exc}); a human decides"
             )
             decision = Decision.on(
-                result, Verdict.HITL, reason, settings.policy, settings.thresholds
+                result, Verdict.REVIEW, reason, settings.policy, settings.thresholds
             )
         if decision.verdict is Verdict.DENY and decision.retry and task.attempt < task.max_attempts:
             backoff = Backoff.from_config(skill.config.retry)
@@ -296,7 +296,7 @@ def _decision_events(item: Judged) -> list[AuditEvent]:
 _OUTCOME_EVENT = {
     CommitOutcome.COMMITTED: AuditEventType.COMMITTED,
     CommitOutcome.DENIED: AuditEventType.DENIED,
-    CommitOutcome.PARKED: AuditEventType.REVIEW_REQUESTED,
+    CommitOutcome.REVIEW: AuditEventType.REVIEW,
     CommitOutcome.RETRIED: AuditEventType.RETRIED,
     CommitOutcome.DUPLICATE: AuditEventType.DUPLICATE,
     CommitOutcome.REJECTED: AuditEventType.DENIED,

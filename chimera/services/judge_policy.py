@@ -7,9 +7,9 @@ from chimera.ports.judge import PolicyInput
 
 
 class ThresholdPolicy:
-    """``approve`` at or above ``approve_at``; ``hitl`` at or above ``review_at``; else ``deny``.
+    """``approve`` at or above ``approve_at``; ``review`` at or above ``review_at``; else ``deny``.
 
-    A sensitive skill's Result goes to ``hitl`` whatever its confidence. A deny is marked
+    A sensitive skill's Result goes to ``review`` whatever its confidence. A deny is marked
     ``retry`` when the settings say ``on_deny: retry`` and the task has attempts left; the
     Judge then runs the task again with the reason as feedback. Pure: same input, same
     decision.
@@ -28,12 +28,12 @@ def decide_by_thresholds(item: PolicyInput, policy: str) -> Decision:
     confidence = result.confidence
     retry = False
     if item.sensitive:
-        verdict, reason = Verdict.HITL, f"skill {result.skill!r} is sensitive: a human decides"
+        verdict, reason = Verdict.REVIEW, f"skill {result.skill!r} is sensitive: a human decides"
     elif confidence >= thresholds.approve_at:
         verdict = Verdict.APPROVE
         reason = f"confidence {confidence:.3f} >= approve_at {thresholds.approve_at}"
     elif confidence >= thresholds.review_at:
-        verdict = Verdict.HITL
+        verdict = Verdict.REVIEW
         reason = (
             f"confidence {confidence:.3f} in review band "
             f"[{thresholds.review_at}, {thresholds.approve_at})"

@@ -25,7 +25,7 @@ from chimera.services.planner import Planner, Submission
 from chimera.services.worker import Worker
 
 #: How a task ended, as the run summary and ``--out`` name it.
-OUTCOMES = ("committed", "denied", "hitl", "dead_lettered")
+OUTCOMES = ("committed", "denied", "review", "dead_lettered")
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class Orchestrator:
             name = {
                 CommitOutcome.COMMITTED: "committed",
                 CommitOutcome.DENIED: "denied",
-                CommitOutcome.PARKED: "hitl",
+                CommitOutcome.REVIEW: "review",
             }[outcome]
             result = item.delivery.message
             output = result.output if result and decision.verdict is not Verdict.DENY else None

@@ -79,7 +79,7 @@ async def test_numbers_and_booleans_are_not_scanned_as_text() -> None:
 )
 async def test_personal_data_goes_to_a_human(name: str, text: str) -> None:
     decision = await decide({"answer": text})
-    assert decision.verdict is Verdict.HITL
+    assert decision.verdict is Verdict.REVIEW
     assert repr(name) in decision.reason
     assert text not in decision.reason
 
@@ -142,14 +142,14 @@ async def test_configured_patterns_add_to_the_built_in_ones() -> None:
 async def test_a_list_of_regexes_is_named_by_the_regex() -> None:
     options = {"review_patterns": [r"\bproject (?:falcon|osprey)\b"]}
     decision = await decide({"answer": "status of project falcon"}, options=options)
-    assert decision.verdict is Verdict.HITL
+    assert decision.verdict is Verdict.REVIEW
     assert r"'\\bproject (?:falcon|osprey)\\b'" in decision.reason
 
 
 async def test_a_built_in_pattern_can_be_switched_off() -> None:
     options: dict[str, Any] = {"review_patterns": {"email": None}}
     assert (await decide({"answer": "a@b.io"}, options=options)).verdict is Verdict.APPROVE
-    assert (await decide({"answer": "a@b.io"})).verdict is Verdict.HITL
+    assert (await decide({"answer": "a@b.io"})).verdict is Verdict.REVIEW
 
 
 async def test_built_in_patterns_can_all_be_switched_off() -> None:
@@ -161,18 +161,18 @@ async def test_built_in_patterns_can_all_be_switched_off() -> None:
 async def test_an_overlong_field_goes_to_a_human() -> None:
     options = {"max_lengths": {"summary": 10, "items.text": 3}}
     long_summary = await decide({"summary": "x" * 11}, options=options)
-    assert long_summary.verdict is Verdict.HITL
+    assert long_summary.verdict is Verdict.REVIEW
     assert long_summary.reason.startswith("field 'summary' is 11 characters, over max_lengths 10")
     assert (await decide({"summary": "x" * 10}, options=options)).verdict is Verdict.APPROVE
     in_list = await decide({"items": [{"text": "abc"}, {"text": "abcd"}]}, options=options)
-    assert in_list.verdict is Verdict.HITL
+    assert in_list.verdict is Verdict.REVIEW
     assert "'items[1].text'" in in_list.reason
 
 
 async def test_a_wildcard_length_applies_to_every_other_field() -> None:
     options = {"max_lengths": {"*": 5, "body": 100}}
     assert (await decide({"body": "x" * 50}, options=options)).verdict is Verdict.APPROVE
-    assert (await decide({"title": "x" * 6}, options=options)).verdict is Verdict.HITL
+    assert (await decide({"title": "x" * 6}, options=options)).verdict is Verdict.REVIEW
 
 
 @pytest.mark.parametrize(

@@ -144,9 +144,9 @@ def ran(chimera: Chimera, tmp_path: Path) -> dict[str, Any]:
     totals = report["totals"]
     jobs = json.loads(CliRunner().invoke(cli, ["validate", SWARM, "--json"]).stdout)["jobs"]
     assert totals["tasks"] == jobs + 1
-    assert totals["hitl"] >= 2  # draft_reply is sensitive: always reviewed
+    assert totals["review"] >= 2  # draft_reply is sensitive: always reviewed
     assert (
-        totals["committed"] + totals["denied"] + totals["hitl"] + totals["dead_lettered"]
+        totals["committed"] + totals["denied"] + totals["review"] + totals["dead_lettered"]
         == jobs + 1
     )
     return report
@@ -385,7 +385,7 @@ def test_status_and_results_after_a_run(chimera: Chimera, ran: dict[str, Any]) -
     assert set(status) == {"acme", "globex"}
     committed = sum(row["committed"] for row in status.values())
     assert committed == ran["totals"]["committed"]
-    assert sum(row["review"] for row in status.values()) == ran["totals"]["hitl"]
+    assert sum(row["review"] for row in status.values()) == ran["totals"]["review"]
     for row in status.values():
         assert (row["tasks"], row["tasks_pending"], row["results"], row["results_pending"]) == (
             0,
@@ -448,7 +448,7 @@ def test_run_table_and_out_file(chimera: Chimera, tmp_path: Path) -> None:
     assert (outcome["tenant"], outcome["skill"], outcome["outcome"]) == (
         "acme",
         "draft_reply",
-        "hitl",
+        "review",
     )
 
 
@@ -544,7 +544,7 @@ def test_worker_settles_submitted_tasks_and_stops_on_sigterm(
 
 def test_review_list_matches_the_run(chimera: Chimera, ran: dict[str, Any]) -> None:
     items = chimera.review()
-    assert len(items) == ran["totals"]["hitl"]
+    assert len(items) == ran["totals"]["review"]
     drafts = [i for i in items if i["skill"] == "draft_reply"]
     assert len(drafts) == 2
     for item in drafts:

@@ -100,7 +100,7 @@ class Pipeline:
         outcomes = await self.uow.apply(judged)
         expected = {
             Verdict.APPROVE: CommitOutcome.COMMITTED,
-            Verdict.HITL: CommitOutcome.PARKED,
+            Verdict.REVIEW: CommitOutcome.REVIEW,
             Verdict.DENY: CommitOutcome.DENIED,
         }[verdict]
         assert outcomes == [expected] * len(tasks)
@@ -128,14 +128,14 @@ async def test_review_lists_parked_items_oldest_task_first(
     pipeline: Pipeline, redis_client: aioredis.Redis, keyspace: Keyspace
 ) -> None:
     tasks = [make_task(i) for i in range(3)]
-    parked = await pipeline.judge(list(reversed(tasks)), Verdict.HITL)
+    parked = await pipeline.judge(list(reversed(tasks)), Verdict.REVIEW)
     store = RedisReviewStore(redis_client, keyspace)
     items = await store.list("acme")
     assert [item.task for item in items] == tasks
     results = {task.id: result for task, result in parked}
     for item in items:
         assert item.result == results[item.task.id]
-        assert item.decision.verdict is Verdict.HITL
+        assert item.decision.verdict is Verdict.REVIEW
         assert item.decision.task_id == item.task.id
     assert await store.list("globex") == []
 
@@ -143,7 +143,7 @@ async def test_review_lists_parked_items_oldest_task_first(
 async def test_review_approve_commits_once(
     pipeline: Pipeline, redis_client: aioredis.Redis, keyspace: Keyspace
 ) -> None:
-    [(task, result)] = await pipeline.judge([make_task()], Verdict.HITL)
+    [(task, result)] = await pipeline.judge([make_task()], Verdict.REVIEW)
     store = RedisReviewStore(redis_client, keyspace)
     [item] = await store.list("acme")
     assert await store.decide("acme", item, approve=True) == "committed"
@@ -153,19 +153,19 @@ async def test_review_approve_commits_once(
     assert await store.list("acme") == []
     assert await RedisResultStore(redis_client, keyspace).committed("acme") == [result]
     counters = await pipeline.session_counters("acme", "s1")
-    assert (counters["hitl"], counters["committed"]) == ("0", "1")
+    assert (counters["review"], counters["committed"]) == ("0", "1")
     # A second human acting on the same (stale) item changes nothing.
     assert await store.decide("acme", item, approve=True) == "missing"
     assert await store.decide("acme", item, approve=False) == "missing"
     counters = await pipeline.session_counters("acme", "s1")
-    assert (counters["hitl"], counters["committed"]) == ("0", "1")
+    assert (counters["review"], counters["committed"]) == ("0", "1")
     assert "denied" not in counters
 
 
 async def test_review_reject_denies_without_committing(
     pipeline: Pipeline, redis_client: aioredis.Redis, keyspace: Keyspace
 ) -> None:
-    [(task, _)] = await pipeline.judge([make_task()], Verdict.HITL)
+    [(task, _)] = await pipeline.judge([make_task()], Verdict.REVIEW)
     store = RedisReviewStore(redis_client, keyspace)
     [item] = await store.list("acme")
     assert await store.decide("acme", item, approve=False) == "denied"
@@ -173,13 +173,13 @@ async def test_review_reject_denies_without_committing(
     assert await redis_client.hget(keys.settled, task.id) == "denied"
     assert await RedisResultStore(redis_client, keyspace).committed("acme") == []
     counters = await pipeline.session_counters("acme", "s1")
-    assert (counters["hitl"], counters["denied"]) == ("0", "1")
+    assert (counters["review"], counters["denied"]) == ("0", "1")
 
 
 async def test_review_approve_of_an_already_committed_task_is_a_duplicate(
     pipeline: Pipeline, redis_client: aioredis.Redis, keyspace: Keyspace
 ) -> None:
-    [(task, _)] = await pipeline.judge([make_task()], Verdict.HITL)
+    [(task, _)] = await pipeline.judge([make_task()], Verdict.REVIEW)
     store = RedisReviewStore(redis_client, keyspace)
     [item] = await store.list("acme")
     # Another path already committed a Result under this task id (no adapter can get here
@@ -576,10 +576,10 @@ async def test_malformed_record_is_reported(
 async def test_review_item_fields_round_trip_through_the_store(
     pipeline: Pipeline, redis_client: aioredis.Redis, keyspace: Keyspace
 ) -> None:
-    [(task, result)] = await pipeline.judge([make_task(7, session="s7")], Verdict.HITL)
+    [(task, result)] = await pipeline.judge([make_task(7, session="s7")], Verdict.REVIEW)
     [item] = await RedisReviewStore(redis_client, keyspace).list("acme")
     assert isinstance(item, ReviewItem)
     assert item.task == task
     assert item.result == result
-    assert item.decision.reason == "test says hitl"
+    assert item.decision.reason == "test says review"
     assert item.decision.session == "s7"

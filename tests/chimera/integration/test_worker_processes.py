@@ -77,7 +77,7 @@ async def test_two_worker_processes_settle_every_task_once(
             for tenant in ("acme", "globex"):
                 keys = keyspace.tenant(tenant)
                 settled.update(await real_redis.hgetall(keys.settled))
-                settled.update(dict.fromkeys(await real_redis.hkeys(keys.review), "hitl"))
+                settled.update(dict.fromkeys(await real_redis.hkeys(keys.review), "review"))
             if len(settled) >= TASKS:
                 break
             await _sleep(0.2)

@@ -103,5 +103,5 @@ async def test_lifecycle_hooks_see_every_decision_and_commit(
         [Submission("acme", "echo", {"text": "a", "confidence": c}) for c in (0.9, 0.6, 0.1)]
     )
     assert report.totals()["tasks"] == 3
-    assert sorted(v for k, v in seen if k == "decision") == ["approve", "deny", "hitl"]
-    assert sorted(v for k, v in seen if k == "commit") == ["committed", "denied", "parked"]
+    assert sorted(v for k, v in seen if k == "decision") == ["approve", "deny", "review"]
+    assert sorted(v for k, v in seen if k == "commit") == ["committed", "denied", "review"]

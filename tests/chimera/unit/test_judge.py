@@ -93,8 +93,8 @@ async def snapshot(client: aioredis.Redis, keyspace: Keyspace, tenant: str) -> d
     [
         (0.95, Verdict.APPROVE, CommitOutcome.COMMITTED),
         (0.8, Verdict.APPROVE, CommitOutcome.COMMITTED),
-        (0.6, Verdict.HITL, CommitOutcome.PARKED),
-        (0.5, Verdict.HITL, CommitOutcome.PARKED),
+        (0.6, Verdict.REVIEW, CommitOutcome.REVIEW),
+        (0.5, Verdict.REVIEW, CommitOutcome.REVIEW),
         (0.2, Verdict.DENY, CommitOutcome.DENIED),
     ],
 )
@@ -109,15 +109,15 @@ async def test_confidence_bands(
     committed = await stack.client.hget(stack.keys().committed, task.id)
     assert (committed is not None) == (outcome is CommitOutcome.COMMITTED)
     parked = await stack.client.hexists(stack.keys().review, task.id)
-    assert parked == (outcome is CommitOutcome.PARKED)
+    assert parked == (outcome is CommitOutcome.REVIEW)
 
 
 async def test_sensitive_skill_always_goes_to_review(stack: Stack) -> None:
     task = await submit(stack, skill="secret")
     await plant(stack, [result_for(task, 0.99)])
     [(item, outcome)] = await judge_all(stack)
-    assert item.decision.verdict is Verdict.HITL
-    assert outcome is CommitOutcome.PARKED
+    assert item.decision.verdict is Verdict.REVIEW
+    assert outcome is CommitOutcome.REVIEW
 
 
 async def test_duplicate_result_commits_once(stack: Stack) -> None:
@@ -336,9 +336,9 @@ async def test_a_policy_that_raises_sends_the_result_to_a_human(stack: Stack) ->
     judge.policies = {"threshold": Broken()}  # type: ignore[dict-item]
     deliveries = await stack.queue.read_results("j1", ["acme"], 10, 10)
     [(item, outcome)] = (await judge.judge(deliveries)).items
-    assert item.decision.verdict is Verdict.HITL
+    assert item.decision.verdict is Verdict.REVIEW
     assert "failed (ValueError: cannot parse output)" in item.decision.reason
-    assert outcome is CommitOutcome.PARKED
+    assert outcome is CommitOutcome.REVIEW
 
 
 async def test_commit_compares_against_the_ledger_row_as_stored(stack: Stack) -> None:

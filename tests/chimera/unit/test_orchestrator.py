@@ -43,15 +43,15 @@ async def test_every_task_settles_with_the_policy_outcome(
         "tasks": 6,
         "committed": 2,
         "denied": 2,
-        "hitl": 2,
+        "review": 2,
         "dead_lettered": 0,
     }
     by_text = {o.output["echo"] if o.output else None: o.outcome for o in report.outcomes.values()}
     assert by_text["a"] == "committed"
-    assert by_text["b"] == "hitl"
+    assert by_text["b"] == "review"
     assert seen[-1] == (6, 6)
     rows = report.rows()
-    assert {(r["tenant"], r["committed"], r["hitl"], r["denied"]) for r in rows} == {
+    assert {(r["tenant"], r["committed"], r["review"], r["denied"]) for r in rows} == {
         ("acme", 1, 1, 1),
         ("globex", 1, 1, 1),
     }

@@ -84,8 +84,8 @@ def _item(
     [
         (1.0, Verdict.APPROVE),
         (0.8, Verdict.APPROVE),
-        (0.7999, Verdict.HITL),
-        (0.5, Verdict.HITL),
+        (0.7999, Verdict.REVIEW),
+        (0.5, Verdict.REVIEW),
         (0.4999, Verdict.DENY),
         (0.0, Verdict.DENY),
     ],
@@ -101,7 +101,7 @@ async def test_threshold_bands_inclusive_at_the_lower_edge(
 
 async def test_sensitive_goes_to_review_even_when_confident() -> None:
     decision = await ThresholdPolicy().decide(_item(0.99, sensitive=True))
-    assert decision.verdict is Verdict.HITL
+    assert decision.verdict is Verdict.REVIEW
     assert "sensitive" in decision.reason
 
 

@@ -7,7 +7,7 @@ keys included, at any depth) for regular expressions:
    token, …): the verdict is ``deny``, with a reason naming the pattern and the field,
    never the matched text;
 2. a ``review`` pattern matches (an email address, a phone number, …), or a string is
-   longer than ``max_lengths`` allows: ``hitl``;
+   longer than ``max_lengths`` allows: ``review``;
 3. otherwise the ``threshold`` policy's bands decide
    (:func:`chimera.services.judge_policy.decide_by_thresholds`).
 
@@ -132,7 +132,7 @@ class PatternPolicy:
         return rules
 
     async def decide(self, item: PolicyInput) -> Decision:
-        """Deny on a secret, ``hitl`` on personal data or an overlong field, else the bands.
+        """Deny on a secret, ``review`` on personal data or an overlong field, else the bands.
 
         Raises:
             OptionsError: ``judge.options`` is malformed (the plugin's factory reports this
@@ -148,14 +148,14 @@ class PatternPolicy:
         flagged = _matches(rules.review, output)
         if flagged:
             reason = "output matches review pattern " + _describe(flagged) + ": a human decides"
-            return _decision(item, self.name, Verdict.HITL, reason)
+            return _decision(item, self.name, Verdict.REVIEW, reason)
         too_long = _too_long(rules.max_lengths, output)
         if too_long is not None:
             path, length, limit = too_long
             reason = (
                 f"field {path!r} is {length} characters, over max_lengths {limit}: a human decides"
             )
-            return _decision(item, self.name, Verdict.HITL, reason)
+            return _decision(item, self.name, Verdict.REVIEW, reason)
         return decide_by_thresholds(item, self.name)
 
 
