@@ -32,6 +32,7 @@ class AuditEventType(StrEnum):
     RECLAIMED = "reclaimed"
     DEAD_LETTERED = "dead_lettered"
     REPLAYED = "replayed"
+    TOOL_CALL = "tool_call"
 
 
 class AuditEvent(BaseModel):

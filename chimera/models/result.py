@@ -25,16 +25,19 @@ class ErrorKind(StrEnum):
     RATE_LIMIT = "rate_limit"
     INVALID_INPUT = "invalid_input"
     INVALID_OUTPUT = "invalid_output"
+    TOOL = "tool"
+    MAX_STEPS = "max_steps"
 
     @property
     def retryable(self) -> bool:
         """True for failures another attempt may fix.
 
-        Timeouts, backend errors and rate limits are transient; an output that breaks the
-        schema may come out right next time (LLMs are not deterministic). Input that breaks
-        the skill's schema never will, so it fails at once.
+        Timeouts, backend errors, rate limits and tool servers that are down are transient;
+        an output that breaks the schema may come out right next time (LLMs are not
+        deterministic). Input that breaks the skill's schema never will, so it fails at
+        once, and so does an agent that used up its ``max_steps``.
         """
-        return self is not ErrorKind.INVALID_INPUT
+        return self not in (ErrorKind.INVALID_INPUT, ErrorKind.MAX_STEPS)
 
 
 class Usage(BaseModel):

@@ -162,14 +162,17 @@ def test_usage_constraints(usage: dict[str, int]) -> None:
 
 def test_error_kind_retryable_set() -> None:
     # Transient failures, and an output that broke the schema (an LLM may do better next
-    # time), are retried; input that breaks the skill's schema never gets better.
+    # time), are retried; input that breaks the skill's schema never gets better, and an
+    # agent that used up its steps fails for good.
     assert {kind for kind in ErrorKind if kind.retryable} == {
         ErrorKind.TIMEOUT,
         ErrorKind.BACKEND,
         ErrorKind.RATE_LIMIT,
+        ErrorKind.TOOL,
         ErrorKind.INVALID_OUTPUT,
     }
     assert not ErrorKind.INVALID_INPUT.retryable
+    assert not ErrorKind.MAX_STEPS.retryable
 
 
 def test_error_kinds_are_their_wire_strings() -> None:
@@ -179,6 +182,8 @@ def test_error_kinds_are_their_wire_strings() -> None:
         "rate_limit",
         "invalid_input",
         "invalid_output",
+        "tool",
+        "max_steps",
     }
     assert ErrorKind("rate_limit") is ErrorKind.RATE_LIMIT
 

@@ -320,6 +320,8 @@ async def test_a_dead_letter_that_lost_the_race_is_not_reported(
 ) -> None:
     from chimera.models.audit import AuditEventType
     from chimera.ports.queue import DeadLetter
+    from chimera.services.worker.core import GiveUp
+    from chimera.services.worker.task_run import TaskRun
     from chimera.services.audit import FanoutAuditLogger
     from tests.chimera.helpers import RecordingSink
 
@@ -332,9 +334,10 @@ async def test_a_dead_letter_that_lost_the_race_is_not_reported(
     await stack.queue.complete([(taken, make_result(taken.message))])  # the other one finished
     reported: list[Any] = []
     worker = stack.worker("slow", on_dead_letter=lambda d, letter: reported.append(letter))
-    worker._post_dead(delivery, DeadLetter("gave up after 3 attempts", 3, "down"))
-    await worker._flush()
-    await worker._flush()
+    letter = DeadLetter("gave up after 3 attempts", 3, "down")
+    worker.outbox.post(TaskRun(delivery, GiveUp(letter)))
+    await worker.outbox.flush()
+    await worker.outbox.flush()
     assert reported == []
     assert await fake_redis.xlen(stack.keys().dlq) == 0
     assert not [e for e in sink.events if e.type is AuditEventType.DEAD_LETTERED]

@@ -1,0 +1,224 @@
+"""A skill as an agent: a bounded loop of LLM steps and tool calls ending in a final answer.
+
+The backend sees the conversation so far and the tools the skill may use, and answers
+with tool calls or with the final output. Tool calls run concurrently through the
+:class:`~chimera.ports.tools.Toolbox`; their results go back to the model as ``tool``
+messages. A tool's own error is a result the model sees (it may try something else); a
+tool server that is down or too slow fails the attempt, which is retried. A call to a
+sensitive tool stops the loop: the conversation waits for a human's approval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic_core import to_json
+
+from chimera.models.llm import (
+    ConfidenceSource,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    Role,
+    ToolCall,
+)
+from chimera.models.result import ErrorKind, Usage
+from chimera.models.types import JsonValue
+from chimera.ports.llm import BackendError, LLMBackend
+from chimera.ports.tools import ToolBinding, Toolbox, ToolResult, ToolUnavailable
+from chimera.services.worker.core import Answer, Failure
+
+#: Longest tool result handed back to the model; the rest is cut with a note.
+MAX_TOOL_RESULT_CHARS = 64_000
+
+
+@dataclass(frozen=True)
+class ToolCallRecord:
+    """One tool call as the task's history keeps it (the audit trail's ``tool_call``)."""
+
+    call_id: str
+    server: str
+    tool: str
+    arguments_digest: str
+    duration_ms: float
+    result_chars: int
+    is_error: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NeedsApproval:
+    """The model asked for a sensitive tool: the loop stops until a human decides.
+
+    ``messages`` is the conversation up to and including the assistant's tool calls;
+    ``calls`` are the calls that wait (all calls of that step, so they run together).
+    """
+
+    messages: list[Message]
+    calls: list[ToolCall]
+    usage: Usage
+    steps: int
+
+
+@dataclass
+class AgentRun:
+    """What one attempt's loop did: its outcome and the calls it made on the way."""
+
+    outcome: Answer | Failure | NeedsApproval
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentLimits:
+    """Bounds of one attempt: steps (LLM calls) and seconds per backend call."""
+
+    max_steps: int
+    timeout_s: float
+    default_confidence: float
+
+
+async def run_agent(
+    request: LLMRequest,
+    backend: LLMBackend,
+    limits: AgentLimits,
+    tenant: str,
+    tools: Mapping[str, ToolBinding] | None = None,
+    toolbox: Toolbox | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> AgentRun:
+    """Run the conversation in ``request`` to a final answer, a failure or a pause.
+
+    Args:
+        request: the first step (system/user messages, the tool definitions).
+        backend: answers each step.
+        limits: steps and per-call timeout.
+        tenant: whose task this is (tool servers may be configured per tenant).
+        tools: the skill's tools by the name the model sees.
+        toolbox: runs the calls.
+        clock: monotonic seconds, for the calls' durations.
+    """
+    run = AgentRun(outcome=Failure(ErrorKind.BACKEND, "no step ran"))
+    tools = tools or {}
+    messages = list(request.messages)
+    usage = Usage()
+    for step in range(1, limits.max_steps + 1):
+        current = (
+            request
+            if step == 1
+            else request.model_copy(update={"messages": list(messages), "step": step})
+        )
+        response = await _ask(backend, current, limits.timeout_s)
+        if isinstance(response, Failure):
+            run.outcome = response
+            return run
+        usage = _add(usage, response.usage)
+        run.raw = response.raw
+        if response.output is not None:
+            confidence, source = _confidence(response, limits.default_confidence)
+            run.outcome = Answer(response.output, confidence, source, usage, step)
+            return run
+        calls = response.tool_calls
+        messages.append(Message(role=Role.ASSISTANT, tool_calls=calls, content=response.raw))
+        unknown = [c.name for c in calls if c.name not in tools]
+        if unknown:
+            # The model made up a tool: tell it, as a tool error, and let it try again.
+            messages.extend(
+                _tool_message(c, ToolResult(f"no tool named {c.name!r}", is_error=True))
+                for c in calls
+            )
+            continue
+        if any(tools[c.name].sensitive for c in calls):
+            run.outcome = NeedsApproval(messages, list(calls), usage, step)
+            return run
+        if toolbox is None:
+            run.outcome = Failure(ErrorKind.BACKEND, "the skill has tools but no toolbox is set")
+            return run
+        answered = await call_tools(calls, tools, toolbox, tenant, clock)
+        if isinstance(answered, Failure):
+            run.outcome = answered
+            return run
+        for call, result, record in answered:
+            run.tool_calls.append(record)
+            messages.append(_tool_message(call, result))
+    run.outcome = Failure(
+        ErrorKind.MAX_STEPS, f"no final answer within max_steps={limits.max_steps}"
+    )
+    return run
+
+
+async def call_tools(
+    calls: Sequence[ToolCall],
+    tools: Mapping[str, ToolBinding],
+    toolbox: Toolbox,
+    tenant: str,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[tuple[ToolCall, ToolResult, ToolCallRecord]] | Failure:
+    """Run ``calls`` concurrently; a server that is down fails them all (retryable)."""
+
+    async def one(call: ToolCall) -> tuple[ToolCall, ToolResult, ToolCallRecord]:
+        binding = tools[call.name]
+        began = clock()
+        result = await toolbox.call(binding, dict(call.arguments), tenant)
+        duration = result.duration_ms or (clock() - began) * 1000.0
+        record = ToolCallRecord(
+            call_id=call.id,
+            server=binding.server,
+            tool=binding.tool,
+            arguments_digest=digest(call.arguments),
+            duration_ms=round(duration, 3),
+            result_chars=len(result.text),
+            is_error=result.is_error,
+            error=result.text[:500] if result.is_error else None,
+        )
+        return call, result, record
+
+    try:
+        return list(await asyncio.gather(*(one(c) for c in calls)))
+    except ToolUnavailable as exc:
+        return Failure(ErrorKind.TOOL, f"tool server unavailable: {exc}")
+
+
+def digest(arguments: Mapping[str, JsonValue]) -> str:
+    """A short, stable digest of a call's arguments (the audit trail keeps no raw values)."""
+    return hashlib.sha256(to_json(dict(sorted(arguments.items())))).hexdigest()[:16]
+
+
+async def _ask(backend: LLMBackend, request: LLMRequest, timeout_s: float) -> LLMResponse | Failure:
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await backend.complete(request)
+    except TimeoutError:
+        return Failure(ErrorKind.TIMEOUT, f"backend took longer than {timeout_s}s")
+    except BackendError as exc:
+        return Failure(exc.kind, str(exc), exc.retry_after_s)
+    except Exception as exc:  # a plugin's bug is a backend failure, not a worker crash
+        return Failure(ErrorKind.BACKEND, f"{type(exc).__name__}: {exc}")
+
+
+def _confidence(response: LLMResponse, default: float) -> tuple[float, ConfidenceSource]:
+    if response.confidence is None:
+        return default, ConfidenceSource.DEFAULT
+    return response.confidence, response.confidence_source or ConfidenceSource.REPORTED
+
+
+def _add(total: Usage, more: Usage) -> Usage:
+    if not more.prompt_tokens and not more.completion_tokens:
+        return total
+    return Usage(
+        prompt_tokens=total.prompt_tokens + more.prompt_tokens,
+        completion_tokens=total.completion_tokens + more.completion_tokens,
+    )
+
+
+def _tool_message(call: ToolCall, result: ToolResult) -> Message:
+    text = result.text
+    if len(text) > MAX_TOOL_RESULT_CHARS:
+        text = text[:MAX_TOOL_RESULT_CHARS] + f"\n[cut: {len(result.text)} characters in all]"
+    return Message(
+        role=Role.TOOL, tool_call_id=call.id, name=call.name, content=text, is_error=result.is_error
+    )

@@ -1,0 +1,84 @@
+"""The audit events a Worker emits, built in one place.
+
+Every event names the tenant of the stream the entry came from, never the tenant a task's
+body claims: a task placed in the wrong tenant's stream must not write into another
+tenant's audit trail.
+"""
+
+from __future__ import annotations
+
+from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.task import Task
+from chimera.models.types import JsonValue
+from chimera.ports.queue import DeadLetter, Delivery
+from chimera.services.worker.agent import ToolCallRecord
+
+
+def task_event(
+    kind: AuditEventType,
+    delivery: Delivery[Task],
+    consumer: str,
+    data: dict[str, JsonValue] | None = None,
+    task: Task | None = None,
+) -> AuditEvent:
+    """An event about the task of ``delivery`` (or ``task``, its next attempt)."""
+    subject = task or delivery.message
+    base: dict[str, JsonValue] = {"entry_id": delivery.entry_id}
+    if subject is not None:
+        base.update(skill=subject.skill, attempt=subject.attempt)
+    return AuditEvent(
+        type=kind,
+        tenant=delivery.tenant,
+        session=subject.session if subject else None,
+        task_id=subject.id if subject else None,
+        trace_id=subject.trace_id if subject else None,
+        actor=f"worker:{consumer}",
+        data={**base, **(data or {})},
+    )
+
+
+def started(delivery: Delivery[Task], consumer: str) -> AuditEvent:
+    """The Worker began an attempt (``deliveries`` > 1: the entry was taken over)."""
+    return task_event(
+        AuditEventType.STARTED, delivery, consumer, {"deliveries": delivery.deliveries}
+    )
+
+
+def reclaimed(delivery: Delivery[Task], consumer: str) -> AuditEvent:
+    """The Worker took the entry over from a consumer that stopped renewing its lease."""
+    return task_event(
+        AuditEventType.RECLAIMED, delivery, consumer, {"deliveries": delivery.deliveries}
+    )
+
+
+def retried(
+    delivery: Delivery[Task], consumer: str, next_task: Task, due: float, error: str
+) -> AuditEvent:
+    """The attempt failed and ``next_task`` runs at ``due`` (Redis confirmed it)."""
+    data: dict[str, JsonValue] = {"attempt": next_task.attempt, "due": due, "error": error[:500]}
+    return task_event(AuditEventType.RETRIED, delivery, consumer, data, next_task)
+
+
+def dead_lettered(delivery: Delivery[Task], consumer: str, letter: DeadLetter) -> AuditEvent:
+    """The task was given up on (Redis confirmed it)."""
+    data: dict[str, JsonValue] = {
+        "reason": letter.reason,
+        "attempts": letter.attempts,
+        "error": letter.last_error[:500] if letter.last_error else None,
+    }
+    return task_event(AuditEventType.DEAD_LETTERED, delivery, consumer, data)
+
+
+def tool_call(delivery: Delivery[Task], consumer: str, record: ToolCallRecord) -> AuditEvent:
+    """One tool call of an attempt: which, how long, how big an answer, any error."""
+    data: dict[str, JsonValue] = {
+        "call_id": record.call_id,
+        "server": record.server,
+        "tool": record.tool,
+        "arguments_digest": record.arguments_digest,
+        "duration_ms": record.duration_ms,
+        "result_chars": record.result_chars,
+        "is_error": record.is_error,
+        "error": record.error,
+    }
+    return task_event(AuditEventType.TOOL_CALL, delivery, consumer, data)

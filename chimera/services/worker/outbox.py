@@ -1,0 +1,173 @@
+"""Finished work waiting to be sent to Redis in batches: Results, retries, dead letters.
+
+Tasks finish one by one; sending each on its own would cost a round trip per task. The
+outbox collects them and a flush sends everything in a few pipelined round trips. A flush
+that fails keeps its work (the entries are still pending to this Worker, whose lease keeps
+them) and the next flush sends it again: acks of acked entries do nothing and a repeated
+Result is a duplicate to the Judge. Audit events go first: if they cannot be stored,
+nothing else is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from chimera.models.audit import AuditEvent
+from chimera.models.result import Result
+from chimera.models.task import Task
+from chimera.ports.judge import AuditLogger
+from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
+from chimera.services.worker import events
+from chimera.services.worker.core import GiveUp, Publish, Retry
+from chimera.services.worker.task_run import TaskRun
+
+
+@dataclass
+class _Batch:
+    results: list[tuple[Delivery[Task], Result]] = field(default_factory=list)
+    retries: list[tuple[Delivery[Task], Retry]] = field(default_factory=list)
+    deferred: list[tuple[Delivery[Task], Task, float]] = field(default_factory=list)
+    dead: list[tuple[Delivery[Task], DeadLetter]] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.results) + len(self.retries) + len(self.deferred) + len(self.dead)
+
+    def merge(self, newer: _Batch) -> _Batch:
+        """This (unsent) batch followed by what arrived since."""
+        return _Batch(
+            results=self.results + newer.results,
+            retries=self.retries + newer.retries,
+            deferred=self.deferred + newer.deferred,
+            dead=self.dead + newer.dead,
+            events=self.events + newer.events,
+        )
+
+    def deliveries(self) -> list[Delivery[Task]]:
+        return (
+            [d for d, _ in self.results]
+            + [d for d, _ in self.retries]
+            + [d for d, _, _ in self.deferred]
+            + [d for d, _ in self.dead]
+        )
+
+
+class Outbox:
+    """Collects a Worker's finished work and sends it in batches.
+
+    Args:
+        queue: where Results, retries and dead letters go.
+        consumer: the Worker's consumer name (the actor of its audit events).
+        audit: receives the Worker's audit events, before what they describe is sent.
+        on_retry: told of each retry Redis confirmed (``chimera run`` counts them).
+        on_dead_letter: told of each dead letter Redis confirmed.
+    """
+
+    def __init__(
+        self,
+        queue: TaskQueue,
+        consumer: str,
+        audit: AuditLogger | None = None,
+        on_retry: Callable[[Task], None] | None = None,
+        on_dead_letter: Callable[[Delivery[Task], DeadLetter], None] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.consumer = consumer
+        self.audit = audit
+        self.on_retry = on_retry
+        self.on_dead_letter = on_dead_letter
+        self._batch = _Batch()
+        self._sending = _Batch()
+
+    def __len__(self) -> int:
+        return len(self._batch)
+
+    @property
+    def has_events(self) -> bool:
+        """Whether audit events wait to be written."""
+        return bool(self._batch.events)
+
+    def post(self, run: TaskRun) -> None:
+        """Queue what ``run`` came to, with the audit events of its tool calls."""
+        delivery, settlement = run.delivery, run.settlement
+        if self.audit is not None:
+            self._batch.events.extend(
+                events.tool_call(delivery, self.consumer, record) for record in run.tool_calls
+            )
+        if isinstance(settlement, Publish):
+            self._batch.results.append((delivery, settlement.result))
+        elif isinstance(settlement, Retry):
+            self._batch.retries.append((delivery, settlement))
+        elif isinstance(settlement, GiveUp):
+            self._batch.dead.append((delivery, settlement.letter))
+
+    def defer(self, delivery: Delivery[Task], task: Task, due: float) -> None:
+        """Hand ``task`` back to run at ``due`` without counting a retry (halted sessions)."""
+        self._batch.deferred.append((delivery, task, due))
+
+    def record(self, new_events: Sequence[AuditEvent]) -> None:
+        """Queue audit events to be written at the next flush."""
+        if self.audit is not None:
+            self._batch.events.extend(new_events)
+
+    def waiting(self) -> list[Delivery[Task]]:
+        """Entries whose work is done but not yet sent: their leases must still be renewed."""
+        return self._batch.deliveries() + self._sending.deliveries()
+
+    async def flush(self) -> None:
+        """Send everything collected so far; on failure keep it for the next flush.
+
+        Raises:
+            Exception: whatever the queue or the audit logger raised.
+        """
+        batch, self._batch = self._batch, _Batch()
+        self._sending = batch
+        try:
+            await self._send(batch)
+        except BaseException:
+            self._batch = batch.merge(self._batch)
+            raise
+        finally:
+            self._sending = _Batch()
+
+    async def _send(self, batch: _Batch) -> None:
+        # Each part is cleared once sent, so a retry after a failure resends only the rest.
+        if batch.events and self.audit is not None:
+            await self.audit.record(batch.events)
+        batch.events = []
+        if batch.results:
+            await self.queue.complete(batch.results)
+            batch.results = []
+        # Retries and dead letters are reported only once Redis confirms them: a step that
+        # lost a race (another consumer took the entry, the task settled) changed nothing.
+        if batch.retries:
+            retries = batch.retries
+            confirmed = await self.queue.retry_later(
+                [(d, retry.task, retry.due) for d, retry in retries]
+            )
+            batch.retries = []
+            for (delivery, retry), ok in zip(retries, confirmed, strict=True):
+                if ok:
+                    self._retried(delivery, retry)
+        if batch.deferred:
+            await self.queue.retry_later(batch.deferred, count_as_retry=False)
+            batch.deferred = []
+        if batch.dead:
+            dead = batch.dead
+            confirmed = await self.queue.dead_letter(dead)
+            batch.dead = []
+            for (delivery, letter), ok in zip(dead, confirmed, strict=True):
+                if ok:
+                    self._dead_lettered(delivery, letter)
+
+    def _retried(self, delivery: Delivery[Task], retry: Retry) -> None:
+        if self.on_retry is not None:
+            self.on_retry(retry.task)
+        self.record([events.retried(delivery, self.consumer, retry.task, retry.due, retry.error)])
+
+    def _dead_lettered(self, delivery: Delivery[Task], letter: DeadLetter) -> None:
+        if delivery.message is not None:
+            self.record([events.dead_lettered(delivery, self.consumer, letter)])
+        if self.on_dead_letter is not None:
+            self.on_dead_letter(delivery, letter)

@@ -1,0 +1,155 @@
+"""One task's way through a Worker, top to bottom: entry → checks → agent loop → settlement.
+
+:meth:`TaskRunner.run` is the whole story of one delivery. It does no Redis I/O: what it
+returns (a :class:`TaskRun`) is handed to the outbox, which publishes, retries or
+dead-letters it in a batch with the others.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chimera.config.swarm import Skill, Swarm
+from chimera.lib.logging import get_logger
+from chimera.models.result import ErrorKind
+from chimera.models.task import Task
+from chimera.models.types import utc_now
+from chimera.ports.llm import LLMBackend
+from chimera.ports.queue import DeadLetter, Delivery
+from chimera.ports.tools import ToolBinding, Toolbox
+from chimera.services.worker.agent import (
+    AgentLimits,
+    NeedsApproval,
+    ToolCallRecord,
+    run_agent,
+)
+from chimera.services.worker.core import (
+    MAX_ERROR_CHARS,
+    Answer,
+    Failure,
+    GiveUp,
+    Prepared,
+    Settlement,
+    prepare,
+    settle,
+)
+
+log = get_logger("chimera.worker")
+
+#: How much of an undecodable entry's body a dead letter keeps.
+MAX_RAW_CHARS = 4096
+#: Steps of a skill without tools: one call, one answer.
+SINGLE_STEP = 1
+
+
+@dataclass
+class TaskRun:
+    """What became of one delivery, with the facts its audit events are built from."""
+
+    delivery: Delivery[Task]
+    settlement: Settlement
+    started_at: datetime | None = None
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    steps: int = 0
+
+
+class TaskRunner:
+    """Runs delivered tasks for one Worker.
+
+    Args:
+        swarm: skills and tenants.
+        backends: LLM backends by registered name.
+        consumer: the Worker's consumer name (recorded in Results).
+        max_deliveries: an entry delivered more often than this is poison.
+        toolbox: calls the skills' tools; ``None`` when no skill has any.
+        tools_for: the tools of a skill, by the name the model sees.
+        clock: epoch seconds (retry due times).
+        rng: jitter source for retry backoff.
+    """
+
+    def __init__(
+        self,
+        swarm: Swarm,
+        backends: Mapping[str, LLMBackend],
+        consumer: str,
+        max_deliveries: int,
+        toolbox: Toolbox | None = None,
+        tools_for: Callable[[Skill], Mapping[str, ToolBinding]] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.swarm = swarm
+        self.backends = backends
+        self.consumer = consumer
+        self.max_deliveries = max_deliveries
+        self.toolbox = toolbox
+        self.tools_for = tools_for
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    async def run(self, delivery: Delivery[Task]) -> TaskRun:
+        """Take ``delivery`` from its stream entry to its settlement."""
+        task = delivery.message
+        if task is None:
+            raw = delivery.raw[:MAX_RAW_CHARS]
+            return TaskRun(delivery, GiveUp(DeadLetter("undecodable task entry", 0, raw)))
+        if delivery.deliveries > self.max_deliveries:
+            reason = f"poison: delivered {delivery.deliveries} times"
+            return TaskRun(delivery, GiveUp(DeadLetter(reason, task.attempt, None)))
+        started = utc_now()
+        prepared = prepare(task, delivery.tenant, self.swarm)
+        if isinstance(prepared, Failure):
+            outcome: Answer | Failure = prepared
+            tool_calls: list[ToolCallRecord] = []
+        else:
+            outcome, tool_calls = await self._agent(prepared, delivery.tenant)
+        settlement = settle(
+            task,
+            self.swarm.skills.get(task.skill),
+            outcome,
+            worker=self.consumer,
+            started_at=started,
+            finished_at=utc_now(),
+            now=self.clock(),
+            rng=self.rng,
+        )
+        steps = outcome.steps if isinstance(outcome, Answer) else 0
+        return TaskRun(delivery, settlement, started, tool_calls, steps)
+
+    async def _agent(
+        self, prepared: Prepared, tenant: str
+    ) -> tuple[Answer | Failure, list[ToolCallRecord]]:
+        config = prepared.skill.config
+        backend = self.backends.get(config.backend)
+        if backend is None:
+            return Failure(ErrorKind.BACKEND, f"backend {config.backend!r} is not installed"), []
+        tools = self.tools_for(prepared.skill) if self.tools_for is not None else {}
+        request = prepared.request
+        if tools:
+            request = request.model_copy(update={"tools": [b.spec for b in tools.values()]})
+        limits = AgentLimits(
+            max_steps=_max_steps(prepared.skill) if tools else SINGLE_STEP,
+            timeout_s=config.timeout_s,
+            default_confidence=config.default_confidence,
+        )
+        agent = await run_agent(request, backend, limits, tenant, tools, self.toolbox)
+        outcome = agent.outcome
+        if isinstance(outcome, NeedsApproval):
+            # Parking a conversation for a human needs the review queue's tool-call items;
+            # until a skill can declare sensitive tools this cannot happen.
+            return Failure(ErrorKind.TOOL, "sensitive tool calls cannot be approved yet"), []
+        if isinstance(outcome, Answer):
+            errors = prepared.skill.output_errors(outcome.output)
+            if errors:
+                message = "output does not match schema: " + "; ".join(errors)
+                outcome = Failure(ErrorKind.INVALID_OUTPUT, message[:MAX_ERROR_CHARS])
+        return outcome, agent.tool_calls
+
+
+def _max_steps(skill: Skill) -> int:
+    steps = getattr(skill.config, "max_steps", None)
+    return int(steps) if isinstance(steps, int) and steps > 0 else SINGLE_STEP
