@@ -320,9 +320,9 @@ async def test_a_dead_letter_that_lost_the_race_is_not_reported(
 ) -> None:
     from chimera.models.audit import AuditEventType
     from chimera.ports.queue import DeadLetter
+    from chimera.services.audit import FanoutAuditLogger
     from chimera.services.worker.core import GiveUp
     from chimera.services.worker.task_run import TaskRun
-    from chimera.services.audit import FanoutAuditLogger
     from tests.chimera.helpers import RecordingSink
 
     sink = RecordingSink()
