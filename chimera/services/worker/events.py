@@ -82,3 +82,15 @@ def tool_call(delivery: Delivery[Task], consumer: str, record: ToolCallRecord) -
         "error": record.error,
     }
     return task_event(AuditEventType.TOOL_CALL, delivery, consumer, data)
+
+
+def log_ids(delivery: Delivery[Task]) -> dict[str, str | None]:
+    """The ids every log line about a task carries: tenant, entry, session, task, trace."""
+    task = delivery.message
+    return {
+        "tenant": delivery.tenant,
+        "entry_id": delivery.entry_id,
+        "session": task.session if task else None,
+        "task_id": task.id if task else None,
+        "trace_id": task.trace_id if task else None,
+    }

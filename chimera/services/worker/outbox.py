@@ -10,17 +10,22 @@ nothing else is sent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from chimera.lib.logging import get_logger
 from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.judge import AuditLogger
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
+from chimera.services.faults import FaultClassifier, handle
 from chimera.services.worker import events
 from chimera.services.worker.core import GiveUp, Publish, Retry
 from chimera.services.worker.task_run import TaskRun
+
+log = get_logger("chimera.worker")
 
 
 @dataclass
@@ -130,6 +135,45 @@ class Outbox:
             raise
         finally:
             self._sending = _Batch()
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        ready: asyncio.Event,
+        classify: FaultClassifier,
+        retry_after_s: float = 0.5,
+    ) -> None:
+        """Flush whenever ``ready`` is set, until ``stop``; a failed flush is retried.
+
+        Raises:
+            PermanentFault: sending failed for a reason waiting cannot fix.
+        """
+        while not stop.is_set():
+            await ready.wait()
+            ready.clear()
+            try:
+                await self.flush()
+            except Exception as exc:
+                where, then = "worker.flush_failed", f"retrying in {retry_after_s}s"
+                handle(log, where, exc, classify, then, waiting=len(self))
+                await asyncio.sleep(retry_after_s)
+                ready.set()
+
+    async def final_flush(self) -> None:
+        """Send what is left when the Worker stops; a failure is logged, not raised.
+
+        Twice: the second flush sends the audit events of what the first confirmed.
+        """
+        for _ in range(2):
+            if not len(self) and not self.has_events:
+                return
+            try:
+                await self.flush()
+            except Exception as exc:
+                # The entries stay pending to this consumer and are reclaimed after the
+                # lease; nothing is lost, only late.
+                log.warning("worker.final_flush_failed", error=repr(exc), next="reclaimed later")
+                return
 
     async def _send(self, batch: _Batch) -> None:
         # Each part is cleared once sent, so a retry after a failure resends only the rest.

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import random
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 from chimera.config.swarm import Skill, Swarm
 from chimera.lib.logging import get_logger
@@ -26,10 +24,13 @@ from chimera.ports.llm import LLMBackend
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
 from chimera.ports.session import SessionStore
 from chimera.ports.tools import ToolBinding, Toolbox
+from chimera.services.background import supervised
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.worker import events
 from chimera.services.worker.core import GiveUp
+from chimera.services.worker.events import log_ids
 from chimera.services.worker.housekeeping import Housekeeping
+from chimera.services.worker.in_flight import InFlight
 from chimera.services.worker.leases import LeaseKeeper
 from chimera.services.worker.outbox import Outbox
 from chimera.services.worker.settings import WorkerSettings
@@ -101,10 +102,8 @@ class Worker:
         self.housekeeping = Housekeeping(
             queue, self.tenants, self.settings.lease_ms, self.settings.prune_every_s, clock
         )
-        self._in_flight: dict[tuple[str, str], tuple[Delivery[Task], asyncio.Task[None]]] = {}
-        self._suspects: list[Delivery[Task]] = []
+        self.in_flight = InFlight(self.settings.concurrency, self.settings.low_water, self._run_one)
         self._outbox_ready = asyncio.Event()
-        self._slot_freed = asyncio.Event()
 
     @property
     def on_retry(self) -> Callable[[Task], None] | None:
@@ -126,10 +125,11 @@ class Worker:
         """
         await self.queue.ensure_groups(self.tenants)
         failures: list[BaseException] = []
+        flush = self.outbox.run(stop, self._outbox_ready, self.classify)
         background = [
-            self._background(self._flush_loop(stop), "worker-flush", stop, failures),
-            self._background(self._lease_loop(stop), "worker-lease", stop, failures),
-            self._background(self._promote_loop(stop), "worker-promote", stop, failures),
+            supervised(flush, "worker-flush", stop, failures),
+            supervised(self._lease_loop(stop), "worker-lease", stop, failures),
+            supervised(self._promote_loop(stop), "worker-promote", stop, failures),
         ]
         try:
             await self._read_loop(stop)
@@ -142,46 +142,24 @@ class Worker:
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await self._final_flush()
+            await self.outbox.final_flush()
         if failures:
             raise failures[0]
 
-    def _background(
-        self,
-        loop: Coroutine[Any, Any, None],
-        name: str,
-        stop: asyncio.Event,
-        failures: list[BaseException],
-    ) -> asyncio.Task[None]:
-        task = asyncio.create_task(loop, name=name)
-
-        def done(finished: asyncio.Task[None]) -> None:
-            if not finished.cancelled() and finished.exception() is not None:
-                failures.append(finished.exception())  # type: ignore[arg-type]
-                stop.set()
-
-        task.add_done_callback(done)
-        return task
-
     async def _read_loop(self, stop: asyncio.Event) -> None:
-        low_water = self.settings.low_water
+        in_flight = self.in_flight
         while not stop.is_set():
-            if self._suspects:
+            if in_flight.suspects:
                 await self._run_suspect(stop)
                 continue
-            free = self.settings.concurrency - len(self._in_flight)
-            if free < low_water and self._in_flight:
-                # Wait for a handful of slots rather than reading one entry at a time;
-                # ``_done`` only wakes us once that many are free. The timeout bounds how
-                # long a stop request waits.
-                self._slot_freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        await self._slot_freed.wait()
+            if in_flight.free < self.settings.low_water and len(in_flight):
+                # Wait for a handful of slots rather than reading one entry at a time. The
+                # timeout bounds how long a stop request waits.
+                await in_flight.wait_for_slots(0.05)
                 continue
             try:
                 deliveries = await self.queue.read_tasks(
-                    self.consumer, self.tenants, free, self.settings.block_ms
+                    self.consumer, self.tenants, in_flight.free, self.settings.block_ms
                 )
                 if deliveries:
                     await self.accept(deliveries)
@@ -204,7 +182,7 @@ class Worker:
         alone = False
         for delivery in deliveries:
             task = delivery.message
-            if delivery.key in self._in_flight or delivery in self._suspects:
+            if self.in_flight.holds(delivery):
                 continue  # reclaimed from ourselves (a stalled lease): it is already running
             if task is not None and (delivery.tenant, task.session) in halted:
                 due = self.clock() + self.settings.halted_recheck_s
@@ -212,83 +190,45 @@ class Worker:
                 self._outbox_ready.set()
                 continue
             if self.settings.isolate_after <= delivery.deliveries <= self.settings.max_deliveries:
-                self._suspects.append(delivery)
+                self.in_flight.suspects.append(delivery)
                 alone = True
                 continue
             if task is not None:
                 started.append(events.started(delivery, self.consumer))
-            self._start(delivery)
+            self.in_flight.start(delivery)
         self.outbox.record(started)
         return not alone
-
-    def _start(self, delivery: Delivery[Task]) -> asyncio.Task[None]:
-        job = asyncio.create_task(self._run_one(delivery))
-        self._in_flight[delivery.key] = (delivery, job)
-        job.add_done_callback(functools.partial(self._done, delivery.key))
-        return job
 
     async def _run_one(self, delivery: Delivery[Task]) -> None:
         try:
             run = await self.runner.run(delivery)
         except Exception as exc:  # a bug must not kill the loop; the task still ends somewhere
-            log.exception("worker.unexpected_error", **_ids(delivery))
+            log.exception("worker.unexpected_error", **log_ids(delivery))
             attempts = delivery.message.attempt if delivery.message else 0
             letter = DeadLetter("worker error", attempts, repr(exc)[:MAX_RAW_CHARS])
             run = TaskRun(delivery, GiveUp(letter))
         self.outbox.post(run)
         self._outbox_ready.set()
 
-    def _done(self, key: tuple[str, str], _job: object = None) -> None:
-        self._in_flight.pop(key, None)
-        if self.settings.concurrency - len(self._in_flight) >= self.settings.low_water:
-            self._slot_freed.set()
-
     async def _run_suspect(self, stop: asyncio.Event) -> None:
         """Run one repeatedly delivered entry with nothing else in flight."""
-        while self._in_flight and not stop.is_set():
-            self._slot_freed.clear()
-            await _wait_any(self._slot_freed, stop, 0.05)
+        await self.in_flight.wait_idle(stop)
         if stop.is_set():
             return
-        delivery = self._suspects.pop(0)
+        delivery = self.in_flight.suspects.pop(0)
         # It may have waited a while for the others to finish: make sure it is still ours
         # (renewing the lease at the same time) before running it.
         if await self.leases.renew([delivery]):
-            log.warning("worker.suspect_taken_over", **_ids(delivery))
+            log.warning("worker.suspect_taken_over", **log_ids(delivery))
             return
-        log.info("worker.isolated_run", deliveries=delivery.deliveries, **_ids(delivery))
+        log.info("worker.isolated_run", deliveries=delivery.deliveries, **log_ids(delivery))
         if delivery.message is not None:
             self.outbox.record([events.started(delivery, self.consumer)])
-        await asyncio.wait([self._start(delivery)])
+        await asyncio.wait([self.in_flight.start(delivery)])
         # More abandoned entries may be waiting: look now rather than at the next lease tick.
         await self.reclaim()
 
     # -- sending, leases, housekeeping --------------------------------------------------
-
-    async def _flush_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self._outbox_ready.wait()
-            self._outbox_ready.clear()
-            try:
-                await self.outbox.flush()
-            except Exception as exc:
-                wait = self.settings.retry_flush_after_s
-                handle(log, "worker.flush_failed", exc, self.classify, f"retrying in {wait}s")
-                await asyncio.sleep(wait)
-                self._outbox_ready.set()
-
-    async def _final_flush(self) -> None:
-        # Twice: the second sends the audit events of what the first confirmed.
-        for _ in range(2):
-            if not len(self.outbox) and not self.outbox.has_events:
-                return
-            try:
-                await self.outbox.flush()
-            except Exception as exc:
-                # The entries stay pending to this consumer and are reclaimed after the
-                # lease; nothing is lost, only late.
-                log.warning("worker.final_flush_failed", error=repr(exc), next="reclaimed later")
-                return
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         interval = self.settings.lease_ms / 3000.0
@@ -302,21 +242,16 @@ class Worker:
 
     async def renew_leases(self) -> None:
         """Renew every entry this Worker holds; cancel the work of any entry someone took."""
-        running = [d for d, _ in self._in_flight.values()]
-        lost = await self.leases.renew(running + self._suspects + self.outbox.waiting())
+        lost = await self.leases.renew(self.in_flight.deliveries() + self.outbox.waiting())
         for delivery in lost:
-            if delivery in self._suspects:
-                self._suspects.remove(delivery)
-            entry = self._in_flight.get(delivery.key)
-            if entry is not None:
-                log.warning("worker.lease_lost", **_ids(delivery))
-                entry[1].cancel()
+            if self.in_flight.lost(delivery):
+                log.warning("worker.lease_lost", **log_ids(delivery))
 
     async def reclaim(self) -> int:
         """Take over entries idle past the lease from dead consumers; return how many."""
 
         def room() -> bool:
-            return not self._suspects and self.settings.concurrency > len(self._in_flight)
+            return not self.in_flight.suspects and self.in_flight.free > 0
 
         async def accept(claimed: list[Delivery[Task]]) -> bool:
             self.outbox.record(
@@ -336,17 +271,10 @@ class Worker:
 
     async def _drain(self) -> None:
         """Let in-flight tasks finish within the grace period; hand the rest back."""
-        if self._suspects:
-            suspects, self._suspects = self._suspects, []
+        suspects, self.in_flight.suspects = self.in_flight.suspects, []
+        if suspects:
             await self._release(suspects)
-        if not self._in_flight:
-            return
-        jobs = [job for _, job in self._in_flight.values()]
-        _, pending = await asyncio.wait(jobs, timeout=self.settings.grace_s)
-        leftovers = [d for d, job in list(self._in_flight.values()) if job in pending]
-        for job in pending:
-            job.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        leftovers = await self.in_flight.drain(self.settings.grace_s)
         if leftovers:
             await self._release(leftovers)
             log.info("worker.handed_back", tasks=len(leftovers))
@@ -359,29 +287,9 @@ class Worker:
             log.warning("worker.release_failed", error=repr(exc), tasks=len(deliveries))
 
 
-def _ids(delivery: Delivery[Task]) -> dict[str, str | None]:
-    """The ids every log line about a task carries."""
-    task = delivery.message
-    return {
-        "tenant": delivery.tenant,
-        "entry_id": delivery.entry_id,
-        "session": task.session if task else None,
-        "task_id": task.id if task else None,
-        "trace_id": task.trace_id if task else None,
-    }
-
-
 async def _wait(event: asyncio.Event, seconds: float) -> bool:
     """Wait until ``event`` is set or ``seconds`` pass; True if it is set."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await event.wait()
     return event.is_set()
-
-
-async def _wait_any(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
-    """Wait until either event is set or ``seconds`` pass."""
-    waiters = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
-    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in pending:
-        waiter.cancel()
