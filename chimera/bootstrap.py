@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from chimera.config.errors import ConfigError
 from chimera.config.swarm import Swarm
+from chimera.lib import redis_faults
 from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
 from chimera.lib.logging import get_logger
 from chimera.lib.redis_connect import check_reachable, connect
@@ -100,6 +101,7 @@ class Runtime:
             settings=settings,
             audit=self.audit,
             on_dead_letter=on_dead_letter,
+            classify=redis_faults.classify,
         )
 
     def judge(
@@ -135,6 +137,7 @@ class Runtime:
             on_outcome=on_outcome,
             after_decision=after_decision,
             after_commit=after_commit,
+            classify=redis_faults.classify,
         )
 
     def review(self) -> ReviewService:

@@ -13,6 +13,7 @@ from chimera.bootstrap import PluginError
 from chimera.config.errors import ConfigError
 from chimera.lib.redis_connect import RedisUnavailable
 from chimera.services.audit import AuditFailed
+from chimera.services.faults import PermanentFault
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,6 +47,10 @@ def reports_input_errors(func: Callable[P, R]) -> Callable[P, R]:
         except AuditFailed as exc:
             # Not the user's input but the environment: one line, and exit 1.
             click.echo(f"error: {exc}; what it was recording was not applied", err=True)
+            raise SystemExit(1) from None
+        except PermanentFault as exc:
+            # Retrying cannot help (no permission, wrong password): say so once and stop.
+            click.echo(f"error: {exc}; stopped", err=True)
             raise SystemExit(1) from None
         except RedisError as exc:
             click.echo(f"error: Redis failed: {exc}", err=True)

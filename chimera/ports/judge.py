@@ -17,12 +17,17 @@ from chimera.ports.queue import Delivery
 
 @dataclass(frozen=True)
 class PolicyInput:
-    """Everything a policy may look at: the Result, its Task and the settings that apply."""
+    """Everything a policy may look at: the Result, its Task and the settings that apply.
+
+    ``max_attempts`` is the task's attempt budget (its skill's limit): a policy that asks
+    for a retry may only do so while ``task.attempt < max_attempts``.
+    """
 
     result: Result
     task: Task
     settings: ResolvedJudge
     sensitive: bool
+    max_attempts: int = 3
 
 
 @runtime_checkable

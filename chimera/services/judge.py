@@ -32,7 +32,9 @@ from chimera.ports.judge import (
     UnitOfWork,
 )
 from chimera.ports.queue import Delivery, ResultQueue
+from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.retry import Backoff
+from chimera.services.worker.core import attempt_budget
 
 log = get_logger("chimera.judge")
 
@@ -89,6 +91,7 @@ class Judge:
         after_commit: Callable[[Judged, CommitOutcome], None] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        classify: FaultClassifier = classify_builtin,
     ) -> None:
         self.swarm = swarm
         self.results = results
@@ -103,6 +106,7 @@ class Judge:
         self.after_commit = after_commit
         self.clock = clock
         self.rng = rng or random.Random()
+        self.classify = classify
 
     async def run(self, stop: asyncio.Event) -> None:
         """Judge until ``stop`` is set. Results left pending by a failed audit are redone."""
@@ -114,14 +118,15 @@ class Judge:
             try:
                 backlog, last_reclaim = await self._step(backlog, last_reclaim)
                 failures = 0
-            except Exception:
+            except Exception as exc:
                 # Reading, auditing or committing failed (Redis gone, a sink down): nothing
                 # of this batch was acked, so it is judged again after a pause.
-                log.exception("judge.batch_failed")
                 failures += 1
                 limit = self.settings.max_consecutive_failures
                 if limit is not None and failures >= limit:
                     raise
+                pause = self.settings.retry_audit_after_s
+                handle(log, "judge.batch_failed", exc, self.classify, f"retrying in {pause}s")
                 backlog = True
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.retry_audit_after_s)
@@ -195,10 +200,15 @@ class Judge:
         if policy is None:
             reason = f"policy {settings.policy!r} is not installed"
             return Judged(delivery, _deny(result, reason, VALIDATION, settings), task)
+        budget = attempt_budget(task, skill)
         try:
             decision = await policy.decide(
                 PolicyInput(
-                    result=result, task=task, settings=settings, sensitive=skill.config.sensitive
+                    result=result,
+                    task=task,
+                    settings=settings,
+                    sensitive=skill.config.sensitive,
+                    max_attempts=budget,
                 )
             )
         except Exception as exc:
@@ -211,7 +221,7 @@ class Judge:
             decision = Decision.on(
                 result, Verdict.REVIEW, reason, settings.policy, settings.thresholds
             )
-        if decision.verdict is Verdict.DENY and decision.retry and task.attempt < task.max_attempts:
+        if decision.verdict is Verdict.DENY and decision.retry and task.attempt < budget:
             backoff = Backoff.from_config(skill.config.retry)
             due = self.clock() + backoff.delay(task.attempt, self.rng)
             retry_task = task.next_attempt(feedback=decision.reason)
@@ -260,36 +270,39 @@ def _decision_events(item: Judged) -> list[AuditEvent]:
             )
         ]
     result = delivery.message
-    trace = result.trace_id if result else None
-    base = {"tenant": delivery.tenant, "session": decision.session, "task_id": decision.task_id}
+    # One record carries the Result's facts and the verdict on it: the decision is what
+    # an auditor reads, and the Result it judged belongs beside it.
+    data: dict[str, JsonValue] = {
+        "verdict": decision.verdict.value,
+        "reason": decision.reason,
+        "policy": decision.policy,
+        "confidence": decision.confidence,
+        "thresholds": decision.thresholds.model_dump() if decision.thresholds else None,
+        "retry": decision.retry,
+        "genuine": item.task is not None,
+        "skill": decision.skill,
+    }
+    if result is not None:
+        data.update(
+            status=result.status.value,
+            attempt=result.attempt,
+            error=result.error,
+            error_kind=result.error_kind.value if result.error_kind else None,
+            worker=result.worker,
+            latency_ms=round(result.latency_ms, 3),
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+        )
     return [
         AuditEvent(
-            type=AuditEventType.RESULT,
-            trace_id=trace,
-            actor=f"worker:{result.worker}" if result else "unknown",
-            data={
-                "status": result.status.value if result else None,
-                "confidence": decision.confidence,
-                "attempt": result.attempt if result else None,
-                "error": result.error if result else None,
-            },
-            **base,
-        ),
-        AuditEvent(
             type=AuditEventType.DECISION,
-            trace_id=trace,
+            tenant=delivery.tenant,
+            session=decision.session,
+            task_id=decision.task_id,
+            trace_id=result.trace_id if result else None,
             actor=decision.actor,
-            data={
-                "verdict": decision.verdict.value,
-                "reason": decision.reason,
-                "policy": decision.policy,
-                "confidence": decision.confidence,
-                "thresholds": decision.thresholds.model_dump() if decision.thresholds else None,
-                "retry": decision.retry,
-                "genuine": item.task is not None,
-            },
-            **base,
-        ),
+            data=data,
+        )
     ]
 
 

@@ -41,5 +41,5 @@ def decide_by_thresholds(item: PolicyInput, policy: str) -> Decision:
     else:
         verdict = Verdict.DENY
         reason = f"confidence {confidence:.3f} < review_at {thresholds.review_at}"
-        retry = item.settings.on_deny == "retry" and item.task.attempt < item.task.max_attempts
+        retry = item.settings.on_deny == "retry" and item.task.attempt < item.max_attempts
     return Decision.on(result, verdict, reason, policy, thresholds, retry)

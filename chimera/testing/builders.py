@@ -76,7 +76,13 @@ def make_policy_input(
         on_deny=on_deny,
         options=options or {},
     )
-    return PolicyInput(result=result, task=task, settings=settings, sensitive=sensitive)
+    return PolicyInput(
+        result=result,
+        task=task,
+        settings=settings,
+        sensitive=sensitive,
+        max_attempts=task.max_attempts,
+    )
 
 
 def make_request(**overrides: Any) -> LLMRequest:

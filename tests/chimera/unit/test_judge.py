@@ -237,7 +237,7 @@ async def test_decision_is_audited_before_the_commit(stack: Stack, log: list[str
     stack.uow.apply = recording_apply  # type: ignore[method-assign]
     log.clear()
     await judge_all(stack)
-    assert log == ["audit:result,decision", "commit", "audit:committed"]
+    assert log == ["audit:decision", "commit", "audit:committed"]
 
 
 async def test_failing_sink_means_nothing_commits_and_result_stays_pending(
