@@ -33,7 +33,11 @@ class PermanentFault(Exception):
     """
 
     def __init__(self, where: str, cause: BaseException) -> None:
-        super().__init__(f"{where}: {type(cause).__name__}: {cause}")
+        text = str(cause)
+        # A pipelined command's error repeats the command (a whole Lua script): keep the
+        # server's own words.
+        _, marker, reason = text.partition("caused error: ")
+        super().__init__(f"{where}: {type(cause).__name__}: {reason if marker else text}")
         self.where = where
         self.cause = cause
 
@@ -68,7 +72,7 @@ def handle(
     """
     kind = classify(exc)
     if kind is Fault.PERMANENT:
-        log.error(where, error=f"{type(exc).__name__}: {exc}", next="stopping", **context)
+        # Not logged here: whoever stops the process reports it, once.
         raise PermanentFault(where, exc) from exc
     if kind is Fault.TRANSIENT:
         log.warning(where, error=f"{type(exc).__name__}: {exc}", next=next_step, **context)

@@ -1,0 +1,49 @@
+"""A permanent fault stops a worker with one line and a non-zero exit, not a stream of
+tracebacks: here a Redis user that may not run scripts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import redis.asyncio as aioredis
+
+from chimera.lib.keys import Keyspace
+from tests.conftest import REDIS_URL
+
+pytestmark = pytest.mark.redis
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+async def test_a_worker_that_may_not_run_scripts_stops_with_one_line(
+    real_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    user, password = f"chimera-test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    await real_redis.execute_command(
+        "ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all", "-@scripting"
+    )
+    try:
+        url = urlparse(REDIS_URL)
+        limited = f"redis://{user}:{password}@{url.hostname}:{url.port or 6379}/0"
+        done = subprocess.run(
+            [sys.executable, "-m", "chimera", "worker", "swarm.yaml"]
+            + ["--redis-url", limited, "--prefix", keyspace.prefix, "--grace", "1"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "CHIMERA_LOG_LEVEL": "WARNING"},
+        )
+    finally:
+        await real_redis.execute_command("ACL", "DELUSER", user)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "NOPERM" in errors[0] or "permission" in errors[0].lower()
