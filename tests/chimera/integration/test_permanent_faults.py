@@ -3,8 +3,8 @@ tracebacks: here a Redis user that may not run scripts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -31,19 +31,22 @@ async def test_a_worker_that_may_not_run_scripts_stops_with_one_line(
     try:
         url = urlparse(REDIS_URL)
         limited = f"redis://{user}:{password}@{url.hostname}:{url.port or 6379}/0"
-        done = subprocess.run(
-            [sys.executable, "-m", "chimera", "worker", "swarm.yaml"]
-            + ["--redis-url", limited, "--prefix", keyspace.prefix, "--grace", "1"],
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "chimera", "worker", "swarm.yaml", "--redis-url", limited),
+            *("--prefix", keyspace.prefix, "--grace", "1"),
             cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "CHIMERA_LOG_LEVEL": "WARNING"},
         )
+        _, raw_err = await asyncio.wait_for(process.communicate(), timeout=60)
     finally:
         await real_redis.execute_command("ACL", "DELUSER", user)
-    assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    stderr = raw_err.decode()
+    assert process.returncode == 1
+    assert "Traceback" not in stderr
+    assert password not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert "NOPERM" in errors[0] or "permission" in errors[0].lower()
