@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chimera.models.result import Result
 from chimera.models.thresholds import Thresholds
-from chimera.models.types import SessionId, SkillName, TaskId, TenantId, utc_now
+from chimera.models.types import MAX_TEXT_CHARS, SessionId, SkillName, TaskId, TenantId, utc_now
 
 
 class Verdict(StrEnum):
@@ -39,8 +39,8 @@ class Decision(BaseModel):
     session: SessionId
     skill: SkillName
     verdict: Verdict
-    reason: str
-    policy: str
+    reason: str = Field(max_length=MAX_TEXT_CHARS)
+    policy: str = Field(max_length=256)
     confidence: float = Field(ge=0.0, le=1.0)
     thresholds: Thresholds | None = None
     retry: bool = False
@@ -64,7 +64,8 @@ class Decision(BaseModel):
             session=result.session,
             skill=result.skill,
             verdict=verdict,
-            reason=reason,
+            # Reasons quote errors and outputs; keep them within the bound, never fail on it.
+            reason=reason[:MAX_TEXT_CHARS],
             policy=policy,
             confidence=result.confidence,
             thresholds=thresholds,

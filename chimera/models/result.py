@@ -7,7 +7,15 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chimera.models.types import JsonObject, SessionId, SkillName, TaskId, TenantId, TraceId
+from chimera.models.types import (
+    MAX_TEXT_CHARS,
+    JsonObject,
+    SessionId,
+    SkillName,
+    TaskId,
+    TenantId,
+    TraceId,
+)
 
 
 class ResultStatus(StrEnum):
@@ -65,11 +73,11 @@ class Result(BaseModel):
     attempt: int = Field(ge=1)
     status: ResultStatus
     output: JsonObject | None = None
-    error: str | None = None
+    error: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     error_kind: ErrorKind | None = None
     confidence: float = Field(ge=0.0, le=1.0)
     usage: Usage = Field(default_factory=Usage)
-    worker: str = Field(min_length=1)
+    worker: str = Field(min_length=1, max_length=256)
     trace_id: TraceId
     started_at: datetime
     finished_at: datetime

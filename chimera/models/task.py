@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ulid import ULID
 
 from chimera.models.types import (
+    MAX_TEXT_CHARS,
     JsonObject,
     SessionId,
     SkillName,
@@ -36,7 +37,7 @@ class Task(BaseModel):
     input: JsonObject
     attempt: int = Field(default=1, ge=1)
     max_attempts: int = Field(default=3, ge=1)
-    feedback: str | None = None
+    feedback: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     trace_id: TraceId = Field(default_factory=new_trace_id)
     created_at: datetime = Field(default_factory=utc_now)
 

@@ -13,6 +13,7 @@ from ulid import ULID
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MAX_PAYLOAD_DEPTH",
+    "MAX_TEXT_CHARS",
     "SAFE_ID_PATTERN",
     "JsonObject",
     "JsonValue",
@@ -89,6 +90,10 @@ def _depth(value: Any) -> int:
         stack.extend((child, level + 1) for child in children)
     return deepest
 
+
+#: Longest free text a message carries (feedback, an error, a reason). Text that a backend
+#: or a human wrote can be long, but a stream entry is no place for a document.
+MAX_TEXT_CHARS = 16_384
 
 JsonObject = Annotated[dict[str, JsonValue], AfterValidator(check_payload_size)]
 

@@ -413,3 +413,20 @@ def test_payloads_nested_too_deep_to_read_back_are_rejected() -> None:
         Task(tenant="acme", session="s", skill="k", input=deep)
     fine = {"a": [{"b": [1, 2, {"c": None}]}]}
     assert Task(tenant="acme", session="s", skill="k", input=fine).input == fine
+
+
+def test_feedback_is_bounded_like_every_free_text() -> None:
+    from chimera.models.types import MAX_TEXT_CHARS
+
+    assert make_task(feedback="x" * MAX_TEXT_CHARS).feedback is not None
+    with pytest.raises(ValidationError):
+        make_task(feedback="x" * (MAX_TEXT_CHARS + 1))
+
+
+def test_a_decision_quoting_a_huge_error_is_cut_not_refused() -> None:
+    from chimera.models.decision import Decision, Verdict
+    from chimera.models.types import MAX_TEXT_CHARS
+    from chimera.testing import make_result
+
+    decision = Decision.on(make_result(), Verdict.DENY, "because " + "x" * 50_000, "validation")
+    assert len(decision.reason) == MAX_TEXT_CHARS
