@@ -27,6 +27,17 @@ class RetryConfig(_Strict):
     jitter: float = Field(default=0.2, ge=0, le=1, description="Random spread, as a fraction.")
 
 
+class MockToolCall(_Strict):
+    """One tool call the ``mock`` backend makes, for offline demos and tests of tool loops."""
+
+    tool: str = Field(min_length=1, description="The tool's name as the skill lists it.")
+    arguments: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Arguments; a string may be a template over the task's input "
+        "(exactly '{{ name }}' passes the value itself, not its text).",
+    )
+
+
 class MockConfig(_Strict):
     """Behaviour of the built-in ``mock`` backend for one skill."""
 
@@ -42,6 +53,11 @@ class MockConfig(_Strict):
     crash_process: bool = Field(
         default=False,
         description="Kill the whole worker process on every call: a poison task, for tests.",
+    )
+    tool_calls: list[list[MockToolCall]] = Field(
+        default_factory=list,
+        description="Tool calls the mock makes before its final answer: one list per step "
+        "(calls in one list are made at once). Argument strings are templates over the input.",
     )
 
 

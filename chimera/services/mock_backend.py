@@ -17,9 +17,10 @@ from typing import Any
 from pydantic_core import to_json
 
 from chimera.models.config import MockConfig
-from chimera.models.llm import LLMRequest, LLMResponse
+from chimera.models.llm import ConfidenceSource, LLMRequest, LLMResponse
 from chimera.models.result import ErrorKind, Usage
 from chimera.ports.llm import BackendError
+from chimera.services.mock_script import MockScript, MockScriptError, render, tool_results
 
 #: Derived confidences fall in [LOW, HIGH): wide enough to meet every Judge band.
 _CONFIDENCE_LOW, _CONFIDENCE_HIGH = 0.3, 1.0
@@ -50,20 +51,49 @@ class MockBackend:
             await asyncio.sleep(latency / 1000.0)
         if config.failure_rate and random.random() < config.failure_rate:
             raise BackendError("simulated backend failure", ErrorKind.BACKEND)
+        variables = {**request.input, "input": request.input}
+        usage = Usage(prompt_tokens=_prompt_chars(request) // 4)
+        if config.tool_calls:
+            try:
+                calls = MockScript(config.tool_calls).calls(request.step, variables)
+            except MockScriptError as exc:
+                raise BackendError(str(exc), ErrorKind.INVALID_INPUT) from None
+            if calls is not None:
+                return LLMResponse(tool_calls=calls, usage=usage)
+            variables["tools"] = tool_results(request.messages)
         seed = _seed(request.skill, request.input)
-        output = (
-            config.output if config.output is not None else _generate(request.output_schema, seed)
-        )
+        if config.output is not None:
+            try:
+                output = render(config.output, variables) if config.tool_calls else config.output
+            except MockScriptError as exc:
+                raise BackendError(str(exc), ErrorKind.INVALID_INPUT) from None
+        else:
+            output = _generate(request.output_schema, seed)
         confidence = config.confidence
         if confidence is None:
             fraction = int(seed[:8], 16) / 0xFFFFFFFF
             confidence = round(_CONFIDENCE_LOW + fraction * (_CONFIDENCE_HIGH - _CONFIDENCE_LOW), 4)
             confidence = min(confidence, 0.9999)
-        # Rough token counts (about four bytes a token), enough for usage accounting demos.
-        usage = Usage(
-            prompt_tokens=len(request.prompt) // 4, completion_tokens=len(to_json(output)) // 4
+        usage = Usage.model_construct(
+            prompt_tokens=usage.prompt_tokens, completion_tokens=len(to_json(output)) // 4
         )
-        return LLMResponse(output=output, confidence=confidence, usage=usage)
+        fixed = config.confidence is not None
+        # Built without validation: the output is generated for the schema or comes from
+        # validated config, and the Worker checks it against the output schema anyway.
+        return LLMResponse.model_construct(
+            output=output,
+            tool_calls=[],
+            confidence=confidence,
+            confidence_source=ConfidenceSource.REPORTED if fixed else ConfidenceSource.MOCK,
+            usage=usage,
+            model="mock",
+            raw=None,
+        )
+
+
+def _prompt_chars(request: LLMRequest) -> int:
+    # Rough token counts (about four bytes a token), enough for usage accounting demos.
+    return sum(len(m.content or "") for m in request.messages)
 
 
 def _seed(skill: str, value: Any) -> str:
