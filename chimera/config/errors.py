@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,3 +27,15 @@ class ConfigError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(set(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def unknown_message(kind: str, name: str, allowed: Iterable[str]) -> str:
+    """``unknown <kind> '<name>'``, with the closest known name and the known names."""
+    options = sorted(allowed)
+    message = f"unknown {kind} {name!r}"
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    if options:
+        message += f" (expected one of: {', '.join(options)})"
+    return message

@@ -6,7 +6,6 @@ at fault, so a user fixes a broken swarm in one pass rather than one error per r
 
 from __future__ import annotations
 
-import difflib
 import glob
 import types
 import typing
@@ -19,7 +18,8 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import BaseModel, ValidationError
 
-from chimera.config.errors import ConfigError, Problem
+from chimera.config.errors import ConfigError, Problem, unknown_message
+from chimera.config.mcp_checks import check_mcp
 from chimera.config.swarm import SchemaCheck, Skill, Swarm, compile_validator, judge_levels
 from chimera.config.templates import PromptTemplate, TemplateProblem
 from chimera.config.yaml_source import KEY, Loc, SourceMap, load_yaml
@@ -35,6 +35,7 @@ class KnownNames:
     backends: Collection[str] | None = None
     policies: Collection[str] | None = None
     sinks: Collection[str] | None = None
+    tool_backends: Collection[str] | None = None
 
 
 @dataclass
@@ -66,6 +67,7 @@ def load_swarm(path: str | Path, known: KnownNames | None = None) -> Swarm:
     _check_tenants(config, skills, source, state)
     _check_judge(config, skills, source, state, known or KnownNames())
     _check_jobs(config, skills, source, state)
+    state.problems.extend(check_mcp(config, skills, source, (known or KnownNames()).tool_backends))
     if state.problems:
         raise ConfigError(state.problems)
     return Swarm(config=config, path=swarm_path, skills=skills)
@@ -158,14 +160,7 @@ def _short(value: Any) -> str:
 
 
 def _unknown(kind: str, name: str, allowed: Iterable[str]) -> str:
-    options = sorted(allowed)
-    message = f"unknown {kind} {name!r}"
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
-    if close:
-        message += f"; did you mean {close[0]!r}?"
-    if options:
-        message += f" (expected one of: {', '.join(options)})"
-    return message
+    return unknown_message(kind, name, allowed)
 
 
 def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:

@@ -10,6 +10,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chimera.models.mcp_config import (
+    DEFAULT_MAX_STEPS,
+    McpServerConfig,
+    ServerName,
+    TenantMcpOverride,
+    ToolRefText,
+)
 from chimera.models.thresholds import Thresholds
 from chimera.models.types import JsonObject, JsonValue, SessionId, SkillName, TenantId
 
@@ -82,6 +89,17 @@ class SkillConfig(_Strict):
         default_factory=dict, description="Passed to the backend as is (temperature, ...)."
     )
     mock: MockConfig = Field(default_factory=MockConfig)
+    tools: list[ToolRefText] = Field(
+        default_factory=list,
+        description="MCP tools the agent may call: 'server.tool', or 'server.*' for every "
+        "tool the server allows.",
+    )
+    max_steps: int = Field(
+        default=DEFAULT_MAX_STEPS,
+        ge=1,
+        le=100,
+        description="Most LLM steps (answers with tool calls, then the final one) per attempt.",
+    )
 
 
 class JudgeSettings(_Strict):
@@ -121,6 +139,10 @@ class TenantConfig(_Strict):
 
     skills: list[SkillName] = Field(min_length=1)
     judge: TenantJudgeConfig = Field(default_factory=TenantJudgeConfig)
+    mcp_servers: dict[ServerName, TenantMcpOverride] = Field(
+        default_factory=dict,
+        description="This tenant's own env (stdio) or headers (HTTP) per MCP server.",
+    )
 
 
 class AuditConfig(_Strict):
@@ -148,6 +170,9 @@ class SwarmConfig(_Strict):
     tenants: dict[TenantId, TenantConfig] = Field(min_length=1)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    mcp_servers: dict[ServerName, McpServerConfig] = Field(
+        default_factory=dict, description="MCP servers whose tools skills may call."
+    )
     jobs: list[JobConfig] = Field(default_factory=list)
 
 
