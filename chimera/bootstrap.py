@@ -25,17 +25,20 @@ from chimera.lib.redis_connect import check_reachable, connect
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
+from chimera.lib.redis_task_status import RedisTaskStatusStore
 from chimera.lib.redis_uow import RedisUnitOfWork
 from chimera.plugins.context import PluginContext
 from chimera.plugins.manager import Registry, build_registry, get_plugin_manager
 from chimera.ports.judge import AuditSink, CommitOutcome, Judged, JudgePolicy
 from chimera.ports.llm import LLMBackend
 from chimera.ports.queue import DeadLetter, Delivery
+from chimera.ports.tools import Toolbox
 from chimera.services.audit import FanoutAuditLogger
 from chimera.services.dead_letters import DeadLetterService
 from chimera.services.judge import Judge, JudgeSettings
 from chimera.services.planner import Planner
 from chimera.services.review import ReviewService
+from chimera.services.tenant_api import TenantApi
 from chimera.services.worker import Worker, WorkerSettings
 
 log = get_logger("chimera.bootstrap")
@@ -78,6 +81,7 @@ class Runtime:
     plugin_manager: pluggy.PluginManager
     registry: Registry
     sinks: list[AuditSink] = field(default_factory=list)
+    toolbox: Toolbox | None = None
 
     def planner(self) -> Planner:
         """A Planner writing to this runtime's queue."""
@@ -156,9 +160,27 @@ class Runtime:
         """Committed results."""
         return RedisResultStore(self.client, self.keyspace)
 
+    def tenant_api(self, tenant: str) -> TenantApi:
+        """One tenant's view of the swarm (what ``chimera mcp serve`` answers with).
+
+        Raises:
+            ApiError: unknown tenant.
+        """
+        return TenantApi(
+            tenant,
+            self.swarm,
+            self.planner(),
+            RedisReviewStore(self.client, self.keyspace),
+            self.audit,
+            self.results(),
+            RedisTaskStatusStore(self.client, self.keyspace),
+            self.queue,
+        )
+
     async def close(self) -> None:
-        """Close plugin objects that hold resources (``aclose``), then the Redis pool."""
-        for thing in [*self.backends.values(), *self.policies.values(), *self.sinks]:
+        """Close MCP sessions, plugin objects that hold resources (``aclose``), then Redis."""
+        things: list[Any] = [self.toolbox] if self.toolbox is not None else []
+        for thing in [*things, *self.backends.values(), *self.policies.values(), *self.sinks]:
             closer = getattr(thing, "aclose", None)
             if closer is not None:
                 try:
@@ -234,4 +256,18 @@ async def _assemble(
         plugin_manager=pm,
         registry=registry,
         sinks=sinks,
+        toolbox=_toolbox(swarm),
     )
+
+
+def _toolbox(swarm: Swarm) -> Toolbox | None:
+    """The MCP toolbox when the swarm has servers (sessions open on first use).
+
+    Imported here: the MCP SDK takes most of a second to import, which commands that use
+    no tools should not pay.
+    """
+    if not swarm.config.mcp_servers:
+        return None
+    from chimera.lib.mcp import build_toolbox
+
+    return build_toolbox(swarm)

@@ -7,6 +7,7 @@ import click
 from chimera.cli import (
     commands_config,
     commands_dlq,
+    commands_mcp,
     commands_ops,
     commands_plugins,
     commands_review,
@@ -48,3 +49,4 @@ commands_ops.register(cli)
 commands_review.register(cli)
 commands_dlq.register(cli)
 commands_plugins.register(cli)
+commands_mcp.register(cli)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from chimera.models.decision import Decision
@@ -65,4 +66,47 @@ class ResultStore(Protocol):
 
     async def committed(self, tenant: str) -> list[Result]:
         """Every committed Result of ``tenant``."""
+        ...
+
+
+class TaskState(StrEnum):
+    """Where a task stands, as far as the stored records tell."""
+
+    PENDING = "pending"
+    """Submitted and not yet settled: queued, running, or waiting to be retried."""
+    IN_REVIEW = "in_review"
+    """Its Result waits for a human."""
+    COMMITTED = "committed"
+    DENIED = "denied"
+    DEAD_LETTERED = "dead_lettered"
+    UNKNOWN = "unknown"
+    """No record of it for this tenant (never submitted, another tenant's, or expired)."""
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """A task's state with what is known of it.
+
+    Attributes:
+        task_id: the id asked about.
+        tenant: the tenant asked for.
+        state: where the task stands.
+        task: the Task, while it is pending or in review.
+        result: the committed Result, or the Result waiting for review.
+        decision: the Judge's decision that parked it for review.
+    """
+
+    task_id: str
+    tenant: str
+    state: TaskState
+    task: Task | None = None
+    result: Result | None = None
+    decision: Decision | None = None
+
+
+class TaskStatusStore(Protocol):
+    """Looks up one task by id within one tenant (async)."""
+
+    async def status(self, tenant: str, task_id: str) -> TaskStatus:
+        """The state of ``task_id`` among ``tenant``'s tasks; ``UNKNOWN`` when none."""
         ...
