@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TextIO
 
 import anyio
 import httpx2
@@ -74,7 +74,7 @@ def connect(target: ServerTarget, on_closed: Callable[[], None]) -> Client:
         params = StdioServerParameters(
             command=config.command, args=list(config.args), env=target.env, cwd=target.cwd
         )
-        transport = stdio_client(params, errlog=sys.stderr)
+        transport = stdio_client(params, errlog=_errlog())
     else:
         assert config.url is not None  # the model allows only one of command and url
         slowest = max([config.call_timeout_for(tool) for tool in config.tool_settings] or [0.0])
@@ -150,6 +150,19 @@ class _WatchedReadStream:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _errlog() -> TextIO:
+    """Where a stdio server's stderr goes.
+
+    Ours, or the process's real one when ours is not a file (a test runner capturing
+    output): the child needs a file descriptor.
+    """
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.__stderr__ or sys.stderr
+    return sys.stderr
 
 
 def _version() -> str:
