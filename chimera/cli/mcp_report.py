@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chimera.config.swarm import Swarm
-from chimera.config.yaml_source import load_yaml
+from chimera.config.yaml_source import KEY, load_yaml
 from chimera.lib.mcp import build_toolbox
 from chimera.models.llm import ToolSpec
 from chimera.models.mcp_config import McpServerConfig
@@ -93,7 +93,8 @@ class ToolsReport:
             config = swarm.config.mcp_servers[name]
             if isinstance(outcome, ToolUnavailable):
                 report.servers.append(ServerTools(name, config, None, str(outcome)))
-                report.problems.append(str(source.problem(("mcp_servers", name), str(outcome))))
+                where = ("mcp_servers", name, KEY)
+                report.problems.append(str(source.problem(where, str(outcome))))
                 continue
             if isinstance(outcome, BaseException):
                 raise outcome
