@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +126,14 @@ def serve(
                 apis[name] = runtime.tenant_api(name)
             return apis[name]
 
-        stop = asyncio.Event()
-        stop_on_signals(stop)
         if auth is None:
             assert tenant is not None
             server = surface.build_server(runtime.swarm, api_for, surface.bound_tenant(tenant))
-            await surface.serve_stdio(server, stop)
+            exit_on_signals()
+            await surface.serve_stdio(server)
             return
+        stop = asyncio.Event()
+        stop_on_signals(stop)
         server = surface.build_server(runtime.swarm, api_for, surface.token_tenant, auth)
 
         def ready() -> None:
@@ -143,6 +145,18 @@ def serve(
             raise InputError(str(exc)) from None
 
     with_runtime(swarm, redis_url, prefix, body, role="mcp")
+
+
+def exit_on_signals() -> None:
+    """End the process at once, exit 0, on SIGINT or SIGTERM (the stdio server).
+
+    Its stdin is read by a thread blocked in ``read()`` that cannot be cancelled, so a
+    graceful stop would wait for the client's next line. Nothing is lost: every tool call
+    is one atomic step in Redis, and the client's own requests in flight simply fail.
+    """
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, os._exit, 0)
 
 
 def _stdio_tenant(swarm: Swarm, tenant: str | None) -> str:

@@ -124,22 +124,22 @@ async def skill_tools(
     servers: Mapping[str, McpServerConfig],
     toolbox: Toolbox,
     tenant: str,
-) -> list[ToolBinding]:
-    """The tools ``skill`` may call for ``tenant``, listed through ``toolbox``.
+) -> dict[str, ToolBinding]:
+    """The tools ``skill`` may call for ``tenant``, by the name the model sees them under.
 
     The toolbox caches each server's listing per session, so after the first task this
     makes no round trip.
 
     Raises:
-        ToolUnavailable: a server could not be reached to list its tools.
-        MissingTool: a named tool is not offered.
+        ToolUnavailable: a server could not be reached to list its tools (retryable).
+        MissingTool: a named tool is not offered (the files and the server disagree).
         ToolCatalogError: two selected tools share a name.
     """
     if not skill.tools:
-        return []
+        return {}
     offered = {
         name: await toolbox.tools(name, tenant)
         for name in referenced_servers(skill.tools)
         if name in servers
     }
-    return select_tools(skill.tools, servers, offered)
+    return {b.spec.name: b for b in select_tools(skill.tools, servers, offered)}

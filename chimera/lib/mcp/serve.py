@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import socket
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -251,6 +252,9 @@ async def serve_http(
 
     ``on_ready`` runs once the port accepts connections.
 
+    Raises:
+        OSError: the port cannot be bound (one line, naming host and port).
+
     The caller owns the signal handling (``stop``), so uvicorn's own, which re-raises the
     signal once it has shut down, is left out.
     """
@@ -273,24 +277,32 @@ async def serve_http(
         await stop.wait()
         web.should_exit = True
 
+    listener = _listen(host, port)
     watcher = asyncio.create_task(watch())
     try:
-        await web.serve()
-    except SystemExit:  # uvicorn exits the process when it cannot bind
-        raise OSError(f"cannot serve on {host}:{port} (is the port in use?)") from None
+        await web.serve(sockets=[listener])
     finally:
         watcher.cancel()
+        listener.close()
 
 
-async def serve_stdio(server: MCPServer[Any], stop: asyncio.Event) -> None:
-    """Serve ``server`` on standard input and output until the client leaves or ``stop``."""
-    serving = asyncio.create_task(server.run_stdio_async())
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not serving.done():
-        serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await serving
-        return
-    serving.result()
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the port here: uvicorn would log its own error and exit the process."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+async def serve_stdio(server: MCPServer[Any]) -> None:
+    """Serve ``server`` on standard input and output until the client closes its input.
+
+    The SDK reads stdin in a worker thread that nothing can interrupt, so this ends only at
+    end of input; a signal must end the process itself (see ``chimera mcp serve``).
+    """
+    await server.run_stdio_async()

@@ -235,3 +235,40 @@ async def test_mcp_serve_over_http_keeps_tenants_apart(http_server: str) -> None
     assert theirs.structured_content == {"task_id": task_id, "state": "unknown"}
     results = await tool(http_server, globex, "list_results")
     assert results.structured_content == {"results": []}
+
+
+def test_mcp_serve_over_stdio_stops_on_sigterm(
+    real_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, *chimera_args(keyspace, "--tenant", "acme")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    process.stdin.write((json.dumps(hello) + "\n").encode())
+    process.stdin.flush()
+    assert process.stdout.readline()  # serving: it answered
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+
+
+def test_mcp_serve_on_a_port_in_use(real_redis: aioredis.Redis, keyspace: Keyspace) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, *chimera_args(keyspace, "--transport", "http", "--port", str(port))],
+            env={**os.environ, **TOKENS},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == f"error: cannot serve on 127.0.0.1:{port}: Address already in use"
+    )

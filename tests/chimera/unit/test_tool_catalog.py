@@ -132,12 +132,13 @@ def skill(tools: list[str]) -> SkillConfig:
 
 async def test_skill_tools_lists_only_the_servers_the_skill_names() -> None:
     toolbox = ListingToolbox(OFFERED)
-    bindings = await skill_tools(skill(["web.fetch"]), SERVERS, toolbox, "acme")
-    assert [b.tool for b in bindings] == ["fetch"]
-    assert toolbox.listed == [("web", "acme")]
+    bindings = await skill_tools(skill(["web.fetch", "desk.search_kb"]), SERVERS, toolbox, "acme")
+    assert list(bindings) == ["fetch", "search_kb"]
+    assert bindings["fetch"].server == "web"
+    assert toolbox.listed == [("web", "acme"), ("desk", "acme")]
 
 
 async def test_a_skill_without_tools_lists_nothing() -> None:
     toolbox = ListingToolbox(OFFERED)
-    assert await skill_tools(skill([]), SERVERS, toolbox, "acme") == []
+    assert await skill_tools(skill([]), SERVERS, toolbox, "acme") == {}
     assert toolbox.listed == []
