@@ -55,6 +55,9 @@ def tools(swarm: Path, tenant: str | None, only: tuple[str, ...], as_json: bool)
         known = ", ".join(loaded.config.mcp_servers) or "none"
         raise InputError(f"unknown MCP server {unknown[0]!r} (known: {known})")
     names = list(only) or list(loaded.config.mcp_servers)
+    if not names and not as_json:
+        click.echo(f"{swarm}: no mcp_servers")
+        return
     report = run_async(ToolsReport.collect(loaded, names, tenant))
     if as_json:
         click.echo(json.dumps(report.as_json()))

@@ -272,3 +272,11 @@ def test_mcp_serve_on_a_port_in_use(real_redis: aioredis.Redis, keyspace: Keyspa
     assert (
         result.stderr.strip() == f"error: cannot serve on 127.0.0.1:{port}: Address already in use"
     )
+
+
+def test_mcp_tools_without_servers() -> None:
+    result = CliRunner().invoke(cli, ["mcp", "tools", str(SWARM)])
+    assert result.exit_code == 0
+    assert result.stdout == f"{SWARM}: no mcp_servers\n"
+    listed = CliRunner().invoke(cli, ["mcp", "tools", str(SWARM), "--json"])
+    assert json.loads(listed.stdout) == {"tenant": None, "servers": [], "problems": []}

@@ -7,6 +7,7 @@ from its environment) in a log file: the tests count server processes and kill t
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -16,9 +17,14 @@ from pathlib import Path
 import pytest
 
 from chimera.lib.mcp import McpToolbox
-from chimera.models.llm import ToolSpec
+from chimera.models.config import SkillConfig
+from chimera.models.llm import LLMRequest, LLMResponse, Role, ToolCall, ToolSpec
 from chimera.models.mcp_config import McpServerConfig, TenantMcpOverride
 from chimera.ports.tools import ToolBinding, ToolUnavailable
+from chimera.services.tool_catalog import skill_tools
+from chimera.services.worker.agent import AgentLimits, run_agent
+from chimera.services.worker.core import Answer
+from chimera.testing import make_request
 
 pytestmark = pytest.mark.slow
 
@@ -161,3 +167,57 @@ async def test_a_missing_program_is_unavailable(tmp_path: Path) -> None:
 async def test_an_unknown_server_is_a_key_error(toolbox: McpToolbox) -> None:
     with pytest.raises(KeyError, match="no MCP server called 'mail'"):
         await toolbox.tools("mail")
+
+
+class ScriptedBackend:
+    """Asks for two tools at once, then answers from what the tools returned."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.requests: list[LLMRequest] = []
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        self.requests.append(request)
+        if len(self.requests) == 1:
+            return LLMResponse(
+                tool_calls=[
+                    ToolCall(id="c1", name="lookup_order", arguments={"order_id": "A-1001"}),
+                    ToolCall(id="c2", name="lookup_order", arguments={"order_id": "B-9"}),
+                    ToolCall(id="c3", name="search_kb", arguments={"query": "charged twice"}),
+                ]
+            )
+        answers = {m.tool_call_id: m for m in request.messages if m.role is Role.TOOL}
+        order = json.loads(answers["c1"].content or "{}")
+        return LLMResponse(output={"reply": f"Refund for {order['customer']}"}, confidence=0.9)
+
+
+async def test_the_agent_loop_calls_the_demo_servers_tools(starts: Path) -> None:
+    servers = {"desk": desk_server(starts, tools=["lookup_order", "search_kb"])}
+    toolbox = McpToolbox(servers)
+    skill = SkillConfig(
+        name="answer",
+        prompt="p",
+        input_schema={"type": "object"},
+        output_schema={"type": "object"},
+        tools=["desk.*"],
+    )
+    tools = await skill_tools(skill, servers, toolbox, "acme")
+    assert list(tools) == ["lookup_order", "search_kb"]
+    backend = ScriptedBackend()
+    request = make_request(tools=[b.spec for b in tools.values()])
+    limits = AgentLimits(max_steps=4, timeout_s=30, default_confidence=0.5)
+    run = await run_agent(request, backend, limits, "acme", tools, toolbox)
+    assert isinstance(run.outcome, Answer)
+    assert run.outcome.output == {"reply": "Refund for Dana"}
+    assert [(r.tool, r.is_error) for r in run.tool_calls] == [
+        ("lookup_order", False),
+        ("lookup_order", True),
+        ("search_kb", False),
+    ]
+    answers = {m.tool_call_id: m for m in backend.requests[1].messages if m.role is Role.TOOL}
+    assert answers["c2"].is_error
+    assert "no order 'B-9'" in (answers["c2"].content or "")
+    assert "KB-1" in (answers["c3"].content or "")
+    assert len(started(starts)) == 1
+    await toolbox.aclose()
