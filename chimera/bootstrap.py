@@ -17,7 +17,7 @@ import pluggy
 import redis.asyncio as aioredis
 
 from chimera.config.errors import ConfigError
-from chimera.config.swarm import Swarm
+from chimera.config.swarm import Skill, Swarm
 from chimera.lib import redis_faults
 from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
 from chimera.lib.logging import get_logger
@@ -32,13 +32,14 @@ from chimera.plugins.manager import Registry, build_registry, get_plugin_manager
 from chimera.ports.judge import AuditSink, CommitOutcome, Judged, JudgePolicy
 from chimera.ports.llm import LLMBackend
 from chimera.ports.queue import DeadLetter, Delivery
-from chimera.ports.tools import Toolbox
+from chimera.ports.tools import ToolBinding, Toolbox
 from chimera.services.audit import FanoutAuditLogger
 from chimera.services.dead_letters import DeadLetterService
 from chimera.services.judge import Judge, JudgeSettings
 from chimera.services.planner import Planner
 from chimera.services.review import ReviewService
 from chimera.services.tenant_api import TenantApi
+from chimera.services.tool_catalog import skill_tools
 from chimera.services.worker import Worker, WorkerSettings
 
 log = get_logger("chimera.bootstrap")
@@ -105,8 +106,15 @@ class Runtime:
             settings=settings,
             audit=self.audit,
             on_dead_letter=on_dead_letter,
+            toolbox=self.toolbox,
+            tools_for=self._tools_for if self.toolbox is not None else None,
             classify=redis_faults.classify,
         )
+
+    async def _tools_for(self, skill: Skill, tenant: str) -> dict[str, ToolBinding]:
+        """The tools ``skill`` may call for ``tenant`` (the toolbox caches server listings)."""
+        assert self.toolbox is not None
+        return await skill_tools(skill.config, self.swarm.config.mcp_servers, self.toolbox, tenant)
 
     def judge(
         self,

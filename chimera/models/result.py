@@ -35,6 +35,7 @@ class ErrorKind(StrEnum):
     INVALID_OUTPUT = "invalid_output"
     TOOL = "tool"
     MAX_STEPS = "max_steps"
+    CONFIG = "config"
 
     @property
     def retryable(self) -> bool:
@@ -43,9 +44,10 @@ class ErrorKind(StrEnum):
         Timeouts, backend errors, rate limits and tool servers that are down are transient;
         an output that breaks the schema may come out right next time (LLMs are not
         deterministic). Input that breaks the skill's schema never will, so it fails at
-        once, and so does an agent that used up its ``max_steps``.
+        once, and so does an agent that used up its ``max_steps`` or a skill whose
+        configuration its tool servers contradict (``config``).
         """
-        return self not in (ErrorKind.INVALID_INPUT, ErrorKind.MAX_STEPS)
+        return self not in (ErrorKind.INVALID_INPUT, ErrorKind.MAX_STEPS, ErrorKind.CONFIG)
 
 
 class Usage(BaseModel):

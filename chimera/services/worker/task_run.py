@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,7 +20,8 @@ from chimera.models.task import Task
 from chimera.models.types import utc_now
 from chimera.ports.llm import LLMBackend
 from chimera.ports.queue import DeadLetter, Delivery
-from chimera.ports.tools import ToolBinding, Toolbox
+from chimera.ports.tools import ToolBinding, Toolbox, ToolUnavailable
+from chimera.services.tool_catalog import ToolCatalogError
 from chimera.services.worker.agent import (
     AgentLimits,
     NeedsApproval,
@@ -78,7 +79,7 @@ class TaskRunner:
         consumer: str,
         max_deliveries: int,
         toolbox: Toolbox | None = None,
-        tools_for: Callable[[Skill], Mapping[str, ToolBinding]] | None = None,
+        tools_for: Callable[[Skill, str], Awaitable[Mapping[str, ToolBinding]]] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -127,12 +128,14 @@ class TaskRunner:
         backend = self.backends.get(config.backend)
         if backend is None:
             return Failure(ErrorKind.BACKEND, f"backend {config.backend!r} is not installed"), []
-        tools = self.tools_for(prepared.skill) if self.tools_for is not None else {}
+        tools = await self._tools(prepared.skill, tenant)
+        if isinstance(tools, Failure):
+            return tools, []
         request = prepared.request
         if tools:
             request = request.model_copy(update={"tools": [b.spec for b in tools.values()]})
         limits = AgentLimits(
-            max_steps=_max_steps(prepared.skill) if tools else SINGLE_STEP,
+            max_steps=config.max_steps if tools else SINGLE_STEP,
             timeout_s=config.timeout_s,
             default_confidence=config.default_confidence,
         )
@@ -149,7 +152,16 @@ class TaskRunner:
                 outcome = Failure(ErrorKind.INVALID_OUTPUT, message[:MAX_ERROR_CHARS])
         return outcome, agent.tool_calls
 
-
-def _max_steps(skill: Skill) -> int:
-    steps = getattr(skill.config, "max_steps", None)
-    return int(steps) if isinstance(steps, int) and steps > 0 else SINGLE_STEP
+    async def _tools(self, skill: Skill, tenant: str) -> Mapping[str, ToolBinding] | Failure:
+        """The skill's tools for ``tenant``, or why they cannot be had."""
+        if not skill.config.tools:
+            return {}
+        if self.tools_for is None:
+            return Failure(ErrorKind.CONFIG, "the skill has tools but this worker has no toolbox")
+        try:
+            return await self.tools_for(skill, tenant)
+        except ToolUnavailable as exc:
+            return Failure(ErrorKind.TOOL, f"tool server unavailable: {exc}")
+        except ToolCatalogError as exc:
+            # The files and the servers disagree: another attempt cannot fix that.
+            return Failure(ErrorKind.CONFIG, str(exc))

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from chimera.config.swarm import Skill, Swarm
 from chimera.lib.logging import get_logger
@@ -76,7 +76,7 @@ class Worker:
         on_dead_letter: Callable[[Delivery[Task], DeadLetter], None] | None = None,
         on_retry: Callable[[Task], None] | None = None,
         toolbox: Toolbox | None = None,
-        tools_for: Callable[[Skill], Mapping[str, ToolBinding]] | None = None,
+        tools_for: Callable[[Skill, str], Awaitable[Mapping[str, ToolBinding]]] | None = None,
         classify: FaultClassifier = classify_builtin,
     ) -> None:
         self.swarm = swarm

@@ -27,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from chimera.cli.app import cli
 from chimera.lib.keys import Keyspace
+from tests.chimera.helpers import ECHO_SKILL, write_swarm
 from tests.conftest import REDIS_URL
 
 REPO = Path(__file__).resolve().parents[3]
@@ -274,9 +275,11 @@ def test_mcp_serve_on_a_port_in_use(real_redis: aioredis.Redis, keyspace: Keyspa
     )
 
 
-def test_mcp_tools_without_servers() -> None:
-    result = CliRunner().invoke(cli, ["mcp", "tools", str(SWARM)])
+def test_mcp_tools_without_servers(tmp_path: Path) -> None:
+    write_swarm(tmp_path, skills=[{**ECHO_SKILL, "backend": "mock"}])
+    swarm = tmp_path / "swarm.yaml"
+    result = CliRunner().invoke(cli, ["mcp", "tools", str(swarm)])
     assert result.exit_code == 0
-    assert result.stdout == f"{SWARM}: no mcp_servers\n"
-    listed = CliRunner().invoke(cli, ["mcp", "tools", str(SWARM), "--json"])
+    assert result.stdout == f"{swarm}: no mcp_servers\n"
+    listed = CliRunner().invoke(cli, ["mcp", "tools", str(swarm), "--json"])
     assert json.loads(listed.stdout) == {"tenant": None, "servers": [], "problems": []}

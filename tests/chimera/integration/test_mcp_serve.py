@@ -131,6 +131,7 @@ async def test_skills_are_resources_of_the_tenants_that_run_them(runtime: Runtim
     async with client_for(runtime, "acme") as acme, client_for(runtime, "globex") as globex:
         acme_uris = sorted(str(r.uri) for r in (await acme.list_resources()).resources)
         assert acme_uris == [
+            "chimera://skills/answer_order",
             "chimera://skills/classify",
             "chimera://skills/draft_reply",
             "chimera://skills/summarise",

@@ -62,7 +62,7 @@ def test_validate_repo_swarm(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     summary = result.stdout.strip()
-    assert summary.startswith(f"{swarm}: ok: 2 tenants (acme, globex), 3 skills ")
+    assert summary.startswith(f"{swarm}: ok: 2 tenants (acme, globex), 4 skills ")
     assert "(classify, draft_reply, summarise)" in summary
     assert "policies: threshold" in summary
     assert summary.endswith("12 jobs")
@@ -75,9 +75,9 @@ def test_validate_json(runner: CliRunner) -> None:
     assert json.loads(result.stdout) == {
         "swarm": "support-desk",
         "tenants": ["acme", "globex"],
-        "skills": ["classify", "draft_reply", "summarise"],
+        "skills": ["answer_order", "classify", "draft_reply", "summarise"],
         "policies": ["threshold"],
-        "jobs": 12,
+        "jobs": 13,
     }
 
 

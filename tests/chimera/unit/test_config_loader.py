@@ -142,7 +142,7 @@ def test_repo_swarm_loads() -> None:
     swarm = load_swarm(REPO / "swarm.yaml")
     assert swarm.config.name == "support-desk"
     assert swarm.tenants == ["acme", "globex"]
-    assert set(swarm.skills) == {"summarise", "classify", "draft_reply"}
+    assert set(swarm.skills) == {"summarise", "classify", "draft_reply", "answer_order"}
     assert len(swarm.config.jobs) == 12
     assert swarm.skill("draft_reply").config.sensitive
     globex = swarm.judge_for("globex", "summarise")
@@ -157,7 +157,7 @@ def test_repo_swarm_loads_with_the_installed_plugin_names() -> None:
     from chimera.cli.loading import known_names
 
     swarm = load_swarm(REPO / "swarm.yaml", known_names())
-    assert set(swarm.skills) == {"summarise", "classify", "draft_reply"}
+    assert set(swarm.skills) == {"summarise", "classify", "draft_reply", "answer_order"}
 
 
 def test_load_skill_alone(project: Project) -> None:

@@ -184,6 +184,7 @@ def test_error_kinds_are_their_wire_strings() -> None:
         "invalid_output",
         "tool",
         "max_steps",
+        "config",
     }
     assert ErrorKind("rate_limit") is ErrorKind.RATE_LIMIT
 
