@@ -143,7 +143,7 @@ def test_repo_swarm_loads() -> None:
     assert swarm.config.name == "support-desk"
     assert swarm.tenants == ["acme", "globex"]
     assert set(swarm.skills) == {"summarise", "classify", "draft_reply", "answer_order"}
-    assert len(swarm.config.jobs) == 12
+    assert len(swarm.config.jobs) == 13
     assert swarm.skill("draft_reply").config.sensitive
     globex = swarm.judge_for("globex", "summarise")
     assert (globex.thresholds.approve_at, globex.thresholds.review_at) == (0.7, 0.5)
