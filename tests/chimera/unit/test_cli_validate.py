@@ -65,7 +65,7 @@ def test_validate_repo_swarm(runner: CliRunner) -> None:
     assert summary.startswith(f"{swarm}: ok: 2 tenants (acme, globex), 4 skills ")
     assert "(answer_order, classify, draft_reply, summarise)" in summary
     assert "policies: threshold" in summary
-    assert summary.endswith("12 jobs")
+    assert summary.endswith("13 jobs")
     assert len(result.stdout.splitlines()) == 1
 
 
