@@ -14,7 +14,7 @@ from chimera.services.audit import AuditFailed
     [
         (
             RedisConnectionError("Connection reset by peer"),
-            "error: Redis failed: Connection reset by peer",
+            "error: Redis failed: connection lost: Connection reset by peer",
         ),
         (
             AuditFailed("audit sink 'jsonl' failed: disk full"),
