@@ -16,7 +16,7 @@ from chimera.cli.errors import InputError, fail, reports_input_errors
 from chimera.cli.jsonl import read_submissions
 from chimera.cli.options import json_option, prefix_option, redis_url_option
 from chimera.cli.render import print_run_report
-from chimera.cli.runtime import with_runtime
+from chimera.cli.runtime import run_until_stopped, with_runtime
 from chimera.cli.signals import EarlyStop, interrupt_on_sigterm, stop_on_signals, worker_signals
 from chimera.lib.redis_connect import safe_url
 from chimera.services.judge import JudgeSettings
@@ -238,7 +238,7 @@ def worker(
             loops.append(
                 runtime.judge(tenants=chosen, settings=JudgeSettings(lease_ms=lease_ms)).run(stop)
             )
-        await asyncio.gather(*loops)
+        await run_until_stopped(loops, stop)
 
     # A SIGTERM that arrives while the swarm loads or Redis connects still means "stop
     # cleanly": it is recorded (from process start, when `main()` saw this command coming)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +46,22 @@ def with_runtime(
         return run_async(main())
     except (RedisError, RedisPermanentError) as exc:
         raise RedisFault(redis_url, exc) from exc
+
+
+async def run_until_stopped(
+    loops: Sequence[Coroutine[Any, Any, None]], stop: asyncio.Event
+) -> None:
+    """Run ``loops`` (each returns once ``stop`` is set) together until all have returned.
+
+    When one raises (a permanent Redis fault, say), ``stop`` is set so the others stop
+    cleanly too — handing their work back — and then the first failure propagates.
+    """
+    running = [asyncio.create_task(loop) for loop in loops]
+    try:
+        await asyncio.gather(*running)
+    finally:
+        stop.set()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 def run_async(coroutine: Coroutine[Any, Any, R]) -> R:
