@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -35,24 +36,18 @@ class LogSettings:
         configure_logging(level=self.level, json=self.json)
 
 
-def level_option(**extra: object) -> click.Option:
-    """The ``--log-level`` option."""
+def level_option(**extra: Any) -> click.Option:
+    """The ``--log-level`` option (``extra``: more ``click.Option`` arguments)."""
+    settings: dict[str, Any] = {"help": LEVEL_HELP, **extra}
     return click.Option(
-        ["--log-level"],
-        type=click.Choice(LEVELS, case_sensitive=False),
-        help=LEVEL_HELP,
-        **extra,  # type: ignore[arg-type]
+        ["--log-level"], type=click.Choice(LEVELS, case_sensitive=False), **settings
     )
 
 
-def json_option(**extra: object) -> click.Option:
-    """The ``--log-json/--log-console`` flag."""
-    return click.Option(
-        ["--log-json/--log-console"],
-        default=None,
-        help=JSON_HELP,
-        **extra,  # type: ignore[arg-type]
-    )
+def json_option(**extra: Any) -> click.Option:
+    """The ``--log-json/--log-console`` flag (``extra``: more ``click.Option`` arguments)."""
+    settings: dict[str, Any] = {"help": JSON_HELP, "default": None, **extra}
+    return click.Option(["--log-json/--log-console"], **settings)
 
 
 def configure_from_group(ctx: click.Context, level: str | None, json: bool | None) -> None:
@@ -82,9 +77,22 @@ def add_log_options(command: click.Command) -> None:
     """Give ``command`` (and, for a group, each of its subcommands) the logging options."""
     names = {param.name for param in command.params}
     if "log_level" not in names:
-        command.params.append(level_option(expose_value=False, callback=_override))
+        command.params.append(
+            level_option(
+                expose_value=False,
+                callback=_override,
+                metavar="LEVEL",
+                help="DEBUG, INFO, WARNING or ERROR; as `chimera --log-level`.",
+            )
+        )
     if "log_json" not in names:
-        command.params.append(json_option(expose_value=False, callback=_override))
+        command.params.append(
+            json_option(
+                expose_value=False,
+                callback=_override,
+                help="As `chimera --log-json/--log-console`.",
+            )
+        )
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             add_log_options(sub)
