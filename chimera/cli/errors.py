@@ -48,7 +48,8 @@ class RedisFault(Exception):
 
     def __init__(self, url: str | None, error: BaseException) -> None:
         self.url = safe_url(url)
-        super().__init__(f"Redis at {self.url} failed: {describe_fault(error)}")
+        where = f"Redis at {self.url}" if url else self.url
+        super().__init__(f"{where} failed: {describe_fault(error)}")
 
 
 def _say(line: str) -> None:

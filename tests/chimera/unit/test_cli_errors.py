@@ -86,7 +86,7 @@ def test_a_permanent_fault_from_a_command_body_is_one_line_naming_redis(
         command()
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.splitlines() == [
-        "error: Redis at the embedded Redis failed: no permission: "
+        "error: the embedded Redis failed: no permission: "
         "the worker may not run its scripts"
     ]
 
