@@ -22,13 +22,13 @@ from chimera.config.errors import ConfigError
 from chimera.lib.logging import redact_value
 from chimera.lib.redis_connect import (
     InvalidRedisUrl,
-    RedisPermanentError,
     RedisUnavailable,
     describe_fault,
     safe_url,
 )
 from chimera.services.audit import AuditFailed
 from chimera.services.errors import RequestError
+from chimera.services.faults import PermanentFault
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -93,7 +93,10 @@ def reports_input_errors(func: Callable[P, R]) -> Callable[P, R]:
         except RedisFault as exc:
             _traceback_if_debug(exc)
             fail([f"error: {exc}"], FAULT)
-        except (RedisPermanentError, RedisError) as exc:
+        except PermanentFault as exc:
+            _traceback_if_debug(exc)
+            fail([f"error: {exc}; stopped"], FAULT)
+        except RedisError as exc:
             _traceback_if_debug(exc)
             fail([f"error: Redis failed: {describe_fault(exc)}"], FAULT)
         raise AssertionError("unreachable")  # pragma: no cover

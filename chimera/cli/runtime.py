@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from chimera.bootstrap import Runtime, build_runtime
 from chimera.cli.errors import RedisFault
 from chimera.cli.loading import load_for_cli
-from chimera.lib.redis_connect import RedisPermanentError
+from chimera.services.faults import PermanentFault
 
 R = TypeVar("R")
 
@@ -27,7 +27,8 @@ def with_runtime(
     """Load the swarm, connect, run ``body(runtime)`` on a fresh event loop, close.
 
     Raises:
-        RedisFault: Redis failed while ``body`` ran (naming the URL, without credentials).
+        RedisFault: Redis failed while ``body`` ran, or a loop stopped on a permanent Redis
+            fault (naming the URL, without credentials).
     """
     from chimera.plugins.manager import get_plugin_manager
 
@@ -44,8 +45,13 @@ def with_runtime(
 
     try:
         return run_async(main())
-    except (RedisError, RedisPermanentError) as exc:
+    except RedisError as exc:
         raise RedisFault(redis_url, exc) from exc
+    except PermanentFault as exc:
+        # A loop stopped on a Redis error retrying cannot cure: name the Redis too.
+        if isinstance(exc.__cause__, RedisError):
+            raise RedisFault(redis_url, exc) from exc
+        raise
 
 
 async def run_until_stopped(

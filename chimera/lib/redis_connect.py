@@ -2,8 +2,9 @@
 
 Also the vocabulary every command uses to talk about Redis trouble: a URL rendered without
 its credentials (:func:`safe_url`), a URL that cannot work (:class:`InvalidRedisUrl`), a
-server that does not answer (:class:`RedisUnavailable`), and faults no retry can cure
-(:class:`RedisPermanentError`, :func:`is_permanent`).
+server that does not answer (:class:`RedisUnavailable`), a refusal of access
+(:func:`is_access_denied`) and a fault in a few words (:func:`describe_fault`). Which faults
+are worth retrying is :mod:`chimera.lib.redis_faults`' business.
 """
 
 from __future__ import annotations
@@ -100,32 +101,6 @@ class RedisUnavailable(Exception):
         super().__init__(f"cannot reach Redis at {self.url}: {reason}")
 
 
-class RedisPermanentError(Exception):
-    """A Redis fault that retrying cannot cure: no permission, wrong or missing password.
-
-    The Worker and Judge loops raise it (with the Redis error as ``__cause__``) to stop
-    instead of retrying forever; ``chimera worker`` prints it as one line and exits 1.
-    """
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """Tell whether ``exc`` is a Redis fault that will not go away by retrying.
-
-    True for ACL refusals (``NOPERM``, also when raised inside a Lua script), wrong or
-    missing credentials (``WRONGPASS``, ``NOAUTH``) and :class:`RedisPermanentError`;
-    false for lost connections, timeouts, and everything else.
-    """
-    if isinstance(exc, RedisPermanentError | NoPermissionError):
-        return True
-    if isinstance(exc, AuthenticationError | AuthenticationWrongNumberOfArgsError):
-        return True
-    if isinstance(exc, ResponseError):
-        # A refusal inside a script arrives as a generic error reply that quotes the code.
-        text = str(exc)
-        return any(code in text for code in ("NOPERM", "WRONGPASS", "NOAUTH"))
-    return False
-
-
 def is_access_denied(exc: BaseException) -> bool:
     """Tell whether ``exc`` is Redis refusing this user a key or command (``NOPERM``)."""
     if isinstance(exc, NoPermissionError):
@@ -138,9 +113,11 @@ def describe_fault(exc: BaseException) -> str:
 
     Examples: ``connection lost: Connection reset by peer``, ``no permission: User acme
     has no permissions to run the 'xadd' command``, ``timed out: Timeout reading from
-    socket``.
+    socket``. An error that wraps a Redis error (a loop's ``PermanentFault``) is named by
+    the kind of what it wraps, with its own message.
     """
-    cause = exc.__cause__ if isinstance(exc, RedisPermanentError) and exc.__cause__ else exc
+    wrapped = exc.__cause__
+    cause = wrapped if wrapped is not None and not isinstance(exc, RedisError) else exc
     if is_access_denied(cause):
         kind = "no permission"
     elif isinstance(cause, AuthenticationError | AuthenticationWrongNumberOfArgsError):

@@ -14,8 +14,9 @@ from chimera.bootstrap import Runtime
 from chimera.cli.errors import reports_input_errors
 from chimera.cli.runtime import run_until_stopped, with_runtime
 from chimera.lib.keys import Keyspace
-from chimera.lib.redis_connect import InvalidRedisUrl, RedisPermanentError
+from chimera.lib.redis_connect import InvalidRedisUrl
 from chimera.services.audit import AuditFailed
+from chimera.services.faults import PermanentFault
 from chimera.services.tenants import UnknownTenant
 
 SWARM = Path(__file__).resolve().parents[3] / "swarm.yaml"
@@ -66,9 +67,10 @@ def test_request_errors_and_bad_urls_are_one_line_and_exit_2(
         assert capsys.readouterr().err.splitlines() == [line]
 
 
-def permanent() -> RedisPermanentError:
-    error = RedisPermanentError("the worker may not run its scripts")
-    error.__cause__ = NoPermissionError("User w has no permissions to run the 'evalsha' command")
+def permanent() -> PermanentFault:
+    cause = NoPermissionError("this user has no permissions to run the 'evalsha' command")
+    error = PermanentFault("worker.read", cause)
+    error.__cause__ = cause
     return error
 
 
@@ -86,8 +88,23 @@ def test_a_permanent_fault_from_a_command_body_is_one_line_naming_redis(
         command()
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.splitlines() == [
-        "error: the embedded Redis failed: no permission: "
-        "the worker may not run its scripts"
+        "error: the embedded Redis failed: no permission: worker.read: NoPermissionError: "
+        "this user has no permissions to run the 'evalsha' command"
+    ]
+
+
+def test_a_permanent_fault_of_something_else_is_one_line_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    @reports_input_errors
+    def command() -> None:
+        raise PermanentFault("judge.batch", AuditFailed("audit sink 'jsonl' failed: read-only"))
+
+    with pytest.raises(SystemExit) as exit_info:
+        command()
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: judge.batch: AuditFailed: audit sink 'jsonl' failed: read-only; stopped"
     ]
 
 
@@ -118,7 +135,7 @@ async def test_when_one_loop_fails_the_others_stop_and_the_failure_propagates() 
         await stop.wait()
         stopped_cleanly.append("judge")
 
-    with pytest.raises(RedisPermanentError):
+    with pytest.raises(PermanentFault):
         await run_until_stopped([failing(), patient()], stop)
     assert stopped_cleanly == ["judge"]
 

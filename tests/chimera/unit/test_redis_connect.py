@@ -13,15 +13,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chimera.lib.redis_connect import (
     InvalidRedisUrl,
-    RedisPermanentError,
     RedisUnavailable,
     check_url,
     connect,
     describe_fault,
     is_access_denied,
-    is_permanent,
     safe_url,
 )
+from chimera.services.faults import PermanentFault
 
 
 @pytest.mark.parametrize(
@@ -101,21 +100,17 @@ def test_unavailable_names_the_url_without_credentials() -> None:
 
 
 @pytest.mark.parametrize(
-    ("error", "permanent", "denied"),
+    ("error", "denied"),
     [
-        (NoPermissionError("User acme has no permissions to run the 'xadd' command"), True, True),
-        (ResponseError("Error running script: NOPERM User acme has no permissions"), True, True),
-        (AuthenticationError("invalid username-password pair"), True, False),
-        (ResponseError("WRONGPASS invalid username-password pair"), True, False),
-        (RedisPermanentError("the worker may not run its scripts"), True, False),
-        (RedisConnectionError("Connection reset by peer"), False, False),
-        (RedisTimeoutError("Timeout reading from socket"), False, False),
-        (ResponseError("BUSYGROUP Consumer Group name already exists"), False, False),
-        (ValueError("not Redis at all"), False, False),
+        (NoPermissionError("User acme has no permissions to run the 'xadd' command"), True),
+        (ResponseError("Error running script: NOPERM User acme has no permissions"), True),
+        (AuthenticationError("invalid username-password pair"), False),
+        (RedisConnectionError("Connection reset by peer"), False),
+        (ResponseError("BUSYGROUP Consumer Group name already exists"), False),
+        (ValueError("not Redis at all"), False),
     ],
 )
-def test_faults_are_classified(error: Exception, permanent: bool, denied: bool) -> None:
-    assert is_permanent(error) is permanent
+def test_refusals_of_access_are_told_apart(error: Exception, denied: bool) -> None:
     assert is_access_denied(error) is denied
 
 
@@ -134,8 +129,11 @@ def test_faults_are_described_by_kind(error: Exception, text: str) -> None:
     assert describe_fault(error) == text
 
 
-def test_a_permanent_error_is_described_by_its_cause() -> None:
-    cause = NoPermissionError("User acme has no permissions to run the 'evalsha' command")
-    error = RedisPermanentError("the worker may not run its scripts")
+def test_an_error_wrapping_a_redis_error_is_described_by_what_it_wraps() -> None:
+    cause = NoPermissionError("this user has no permissions to run the 'evalsha' command")
+    error = PermanentFault("worker.read", cause)
     error.__cause__ = cause
-    assert describe_fault(error) == "no permission: the worker may not run its scripts"
+    assert describe_fault(error) == (
+        "no permission: worker.read: NoPermissionError: "
+        "this user has no permissions to run the 'evalsha' command"
+    )
