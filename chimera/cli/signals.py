@@ -7,6 +7,8 @@
   :func:`stop_on_signals`).
 - ``chimera run`` treats SIGTERM like Ctrl-C: it unwinds, closes its connections and exits
   130 (SIGINT) or 143 (SIGTERM) (:func:`interrupt_on_sigterm`).
+- ``chimera mcp serve`` over HTTP stops like a worker (:func:`stop_on_signals`); over stdio
+  it ends the process at once (:func:`exit_on_signals`).
 
 This module imports nothing heavy: ``main()`` installs the early handlers before the CLI's
 own imports start.
@@ -88,6 +90,21 @@ def stop_on_signals(stop: asyncio.Event, early: EarlyStop | None = None) -> None
         loop.add_signal_handler(sig, stop.set)
     if early is not None and early.stopped:
         stop.set()
+
+
+def exit_on_signals() -> None:
+    """End the process at once, exit 0, on SIGINT or SIGTERM (the stdio MCP server).
+
+    Its stdin is read by a thread blocked in ``read()`` that cannot be cancelled, so a
+    graceful stop would wait for the client's next line. Nothing is lost: every tool call
+    is one atomic step in Redis, and the client's own requests in flight simply fail.
+    """
+    import asyncio
+    import os
+
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, os._exit, 0)
 
 
 class Interruption:
