@@ -21,7 +21,8 @@ from chimera.config.swarm import Skill, Swarm
 from chimera.lib import redis_faults
 from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
 from chimera.lib.logging import get_logger
-from chimera.lib.redis_connect import check_reachable, connect
+from chimera.lib.redis_audit import RedisAuditTrail
+from chimera.lib.redis_connect import check_reachable, connect, is_access_denied
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
@@ -34,11 +35,16 @@ from chimera.ports.llm import LLMBackend
 from chimera.ports.queue import DeadLetter, Delivery
 from chimera.ports.tools import ToolBinding, Toolbox
 from chimera.services.audit import FanoutAuditLogger
+from chimera.services.audit_trail import AuditReader
 from chimera.services.dead_letters import DeadLetterService
 from chimera.services.judge import Judge, JudgeSettings
 from chimera.services.planner import Planner
+from chimera.services.results import CommittedResults
 from chimera.services.review import ReviewService
+from chimera.services.sessions import SessionControl
+from chimera.services.status import SwarmStatus
 from chimera.services.tenant_api import TenantApi
+from chimera.services.tenants import TenantScope
 from chimera.services.tool_catalog import skill_tools
 from chimera.services.worker import Worker, WorkerSettings
 
@@ -164,9 +170,26 @@ class Runtime:
             RedisDeadLetterStore(self.client, self.keyspace), self.audit, self.swarm.tenants
         )
 
-    def results(self) -> RedisResultStore:
+    @property
+    def scope(self) -> TenantScope:
+        """The swarm's tenants, for the services that check a requested tenant."""
+        return TenantScope(self.swarm.tenants)
+
+    def results(self) -> CommittedResults:
         """Committed results."""
-        return RedisResultStore(self.client, self.keyspace)
+        return CommittedResults(RedisResultStore(self.client, self.keyspace), self.scope)
+
+    def session_control(self) -> SessionControl:
+        """Listing, halting and resuming sessions."""
+        return SessionControl(self.sessions, self.scope)
+
+    def status(self) -> SwarmStatus:
+        """Per-tenant queue figures; a tenant this Redis user may not read says so."""
+        return SwarmStatus(self.queue, self.scope, access_denied=is_access_denied)
+
+    def audit_trail(self) -> AuditReader:
+        """Reading back the ``redis`` audit sink's hash-chained trail."""
+        return AuditReader(RedisAuditTrail(self.client, self.keyspace), self.scope)
 
     def tenant_api(self, tenant: str) -> TenantApi:
         """One tenant's view of the swarm (what ``chimera mcp serve`` answers with).
@@ -180,7 +203,7 @@ class Runtime:
             self.planner(),
             RedisReviewStore(self.client, self.keyspace),
             self.audit,
-            self.results(),
+            RedisResultStore(self.client, self.keyspace),
             RedisTaskStatusStore(self.client, self.keyspace),
             self.queue,
         )
@@ -209,7 +232,8 @@ async def build_runtime(
     """Connect to Redis (embedded when ``redis_url`` is empty) and build every adapter.
 
     Raises:
-        RedisUnavailable: the server did not answer.
+        InvalidRedisUrl: ``redis_url`` cannot name a Redis server.
+        RedisUnavailable: the server did not answer, or refused the credentials.
     """
     client = client or connect(redis_url, client_name=f"chimera-{role}-{os.getpid()}")
     try:
@@ -226,7 +250,7 @@ async def _assemble(
     prefix: str,
     plugin_manager: pluggy.PluginManager | None,
 ) -> Runtime:
-    await check_reachable(client, redis_url or "the embedded Redis")
+    await check_reachable(client, redis_url)
     keyspace = Keyspace(prefix)
     pm = plugin_manager or get_plugin_manager()
     registry = build_registry(pm)

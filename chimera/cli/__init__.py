@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 
-#: Signals that reached a ``chimera worker`` before it could set up its own handlers.
-early_signals: list[int] = []
+from chimera.cli.signals import EarlyStop
 
 
 def main() -> None:
     """Console-script entry point.
 
     A worker that is told to stop while it is still importing must stop cleanly (exit 0)
-    rather than die of the signal, so record SIGINT/SIGTERM before the heavy imports; the
-    worker command looks at what was recorded once its event loop runs.
+    rather than die of the signal, so SIGINT/SIGTERM are recorded before the heavy imports
+    and handed to the command (see :mod:`chimera.cli.signals`). Standard output and error
+    are made to write every byte (see :mod:`chimera.cli.stdio`).
     """
-    if _subcommand(sys.argv[1:]) == "worker":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda number, _frame: early_signals.append(number))
+    early = EarlyStop().install() if _subcommand(sys.argv[1:]) == "worker" else None
     from chimera.cli.app import cli
+    from chimera.cli.stdio import complete_standard_streams
 
-    cli(prog_name="chimera")
+    complete_standard_streams()
+    cli(prog_name="chimera", obj=early)
 
 
 def _subcommand(args: list[str]) -> str | None:

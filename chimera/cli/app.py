@@ -13,25 +13,23 @@ from chimera.cli import (
     commands_review,
     commands_run,
 )
-from chimera.lib.logging import configure_logging
+from chimera.cli.log_options import add_log_options, configure_from_group, json_option, level_option
+
+
+class ChimeraGroup(click.Group):
+    """A group whose every command also accepts the logging options after its name."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Register ``cmd`` (see :func:`~chimera.cli.log_options.add_log_options`)."""
+        add_log_options(cmd)
+        super().add_command(cmd, name)
 
 
 @click.group(
+    cls=ChimeraGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(package_name="chimera-swarm", prog_name="chimera")
-@click.option(
-    "--log-level",
-    envvar="CHIMERA_LOG_LEVEL",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    help="Log level on stderr (default: INFO for `worker`, WARNING otherwise). "
-    "Env: CHIMERA_LOG_LEVEL.",
-)
-@click.option(
-    "--log-json/--log-console",
-    default=None,
-    help="JSON log lines, or readable ones (default: readable on a terminal, JSON otherwise).",
-)
 @click.pass_context
 def cli(ctx: click.Context, log_level: str | None, log_json: bool | None) -> None:
     """Run observable, multi-tenant agent swarms declared in YAML.
@@ -39,9 +37,10 @@ def cli(ctx: click.Context, log_level: str | None, log_json: bool | None) -> Non
     Write skills as YAML, list tenants, skills and Judge thresholds in swarm.yaml, check
     it with `chimera validate swarm.yaml` and run it with `chimera run swarm.yaml`.
     """
-    default = "INFO" if ctx.invoked_subcommand == "worker" else "WARNING"
-    configure_logging(level=log_level or default, json=log_json)
+    configure_from_group(ctx, log_level, log_json)
 
+
+cli.params += [level_option(envvar="CHIMERA_LOG_LEVEL"), json_option()]
 
 commands_config.register(cli)
 commands_run.register(cli)

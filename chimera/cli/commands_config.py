@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from chimera.cli.errors import reports_input_errors
 from chimera.cli.loading import load_for_cli
 from chimera.models.config import SkillConfig, SwarmConfig
+from chimera.services.planner import count_jobs
 
 SWARM_ARG = click.argument(
     "swarm", type=click.Path(dir_okay=False, path_type=Path), metavar="SWARM"
@@ -36,7 +37,7 @@ def validate(swarm: Path, as_json: bool) -> None:
         }
     )
     tenants, skills = loaded.tenants, sorted(loaded.skills)
-    jobs = sum(job.repeat for job in loaded.config.jobs)
+    jobs = count_jobs(loaded.config.jobs)
     if as_json:
         summary = {
             "swarm": loaded.config.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from chimera.cli.options import distributed_redis, prefix_option, tenant_listing
 from chimera.cli.render import print_table
 from chimera.cli.runtime import with_runtime
 from chimera.models.session import SessionState
+from chimera.services.sessions import SessionControl
 
 
 @click.group()
@@ -100,13 +102,10 @@ def session_list(
     """Sessions with their state and counters."""
 
     async def body(runtime: Runtime) -> list[dict[str, Any]]:
-        rows = []
-        for name in [tenant] if tenant else runtime.swarm.tenants:
-            for info in await runtime.sessions.list(name):
-                rows.append(
-                    {**info.model_dump(exclude={"stored_state"}), "state": info.state.value}
-                )
-        return rows
+        return [
+            {**info.model_dump(exclude={"stored_state"}), "state": info.state.value}
+            for info in await runtime.session_control().list(tenant)
+        ]
 
     rows = with_runtime(swarm, redis_url, prefix, body)
     if as_json:
@@ -129,17 +128,18 @@ def session_list(
         )
 
 
-def _set_state(
-    swarm: Path, redis_url: str, prefix: str, tenant: str, session_id: str, state: SessionState
+def _move(
+    swarm: Path,
+    redis_url: str,
+    prefix: str,
+    tenant: str,
+    session_id: str,
+    action: Callable[[SessionControl], Callable[[str, str], Awaitable[SessionState]]],
 ) -> None:
-    async def body(runtime: Runtime) -> None:
-        if tenant not in runtime.swarm.config.tenants:
-            raise InputError(f"unknown tenant {tenant!r}")
-        if await runtime.sessions.get(tenant, session_id) is None:
-            raise InputError(f"tenant {tenant!r} has no session {session_id!r}")
-        await runtime.sessions.set_state(tenant, session_id, state)
+    async def body(runtime: Runtime) -> SessionState:
+        return await action(runtime.session_control())(tenant, session_id)
 
-    with_runtime(swarm, redis_url, prefix, body)
+    state = with_runtime(swarm, redis_url, prefix, body)
     click.echo(f"{tenant}/{session_id}: {state.value}")
 
 
@@ -152,7 +152,7 @@ def _set_state(
 @reports_input_errors
 def session_halt(swarm: Path, session_id: str, tenant: str, redis_url: str, prefix: str) -> None:
     """Halt SESSION_ID: its tasks are not started (they wait, nothing is lost)."""
-    _set_state(swarm, redis_url, prefix, tenant, session_id, SessionState.HALTED)
+    _move(swarm, redis_url, prefix, tenant, session_id, lambda control: control.halt)
 
 
 @session.command("resume")
@@ -164,7 +164,7 @@ def session_halt(swarm: Path, session_id: str, tenant: str, redis_url: str, pref
 @reports_input_errors
 def session_resume(swarm: Path, session_id: str, tenant: str, redis_url: str, prefix: str) -> None:
     """Resume a halted SESSION_ID: its waiting tasks run again."""
-    _set_state(swarm, redis_url, prefix, tenant, session_id, SessionState.RUNNING)
+    _move(swarm, redis_url, prefix, tenant, session_id, lambda control: control.resume)
 
 
 def register(group: click.Group) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,10 @@ from chimera.cli.commands_config import SWARM_ARG
 from chimera.cli.errors import InputError, reports_input_errors
 from chimera.cli.options import distributed_redis, json_option, prefix_option
 from chimera.cli.render import print_table
-from chimera.cli.runtime import run_async, stop_on_signals, with_runtime
+from chimera.cli.runtime import run_async, with_runtime
+from chimera.cli.signals import exit_on_signals, stop_on_signals
 from chimera.config.swarm import Swarm
+from chimera.services.tenants import TenantScope
 
 #: Exit code of ``mcp tools`` when a server is unreachable or lacks a tool a skill names:
 #: the files are valid (that would be 2) but the servers disagree with them.
@@ -48,8 +49,8 @@ def tools(swarm: Path, tenant: str | None, only: tuple[str, ...], as_json: bool)
     from chimera.cli.mcp_report import ToolsReport
 
     loaded = load_for_cli(swarm)
-    if tenant is not None and tenant not in loaded.config.tenants:
-        raise InputError(f"unknown tenant {tenant!r} (known: {', '.join(loaded.tenants)})")
+    if tenant is not None:
+        TenantScope(loaded.tenants).check([tenant])
     unknown = sorted(set(only) - set(loaded.config.mcp_servers))
     if unknown:
         known = ", ".join(loaded.config.mcp_servers) or "none"
@@ -111,8 +112,8 @@ def serve(
     from chimera.cli.loading import load_for_cli
 
     loaded = load_for_cli(swarm)
-    if tenant is not None and tenant not in loaded.config.tenants:
-        raise InputError(f"unknown tenant {tenant!r} (known: {', '.join(loaded.tenants)})")
+    if tenant is not None:
+        TenantScope(loaded.tenants).check([tenant])
     if transport == "stdio":
         tenant = _stdio_tenant(loaded, tenant)
         auth = None
@@ -148,18 +149,6 @@ def serve(
             raise InputError(str(exc)) from None
 
     with_runtime(swarm, redis_url, prefix, body, role="mcp")
-
-
-def exit_on_signals() -> None:
-    """End the process at once, exit 0, on SIGINT or SIGTERM (the stdio server).
-
-    Its stdin is read by a thread blocked in ``read()`` that cannot be cancelled, so a
-    graceful stop would wait for the client's next line. Nothing is lost: every tool call
-    is one atomic step in Redis, and the client's own requests in flight simply fail.
-    """
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, os._exit, 0)
 
 
 def _stdio_tenant(swarm: Swarm, tenant: str | None) -> str:

@@ -11,11 +11,12 @@ import click
 from chimera.bootstrap import Runtime
 from chimera.cli.commands_config import SWARM_ARG
 from chimera.cli.errors import InputError, reports_input_errors
-from chimera.cli.jsonl import iter_submissions, parse_submission
-from chimera.cli.options import distributed_redis, json_option, prefix_option
+from chimera.cli.jsonl import input_object, read_submissions
+from chimera.cli.options import distributed_redis, json_option, prefix_option, tenant_filter
 from chimera.cli.render import print_table
 from chimera.cli.runtime import with_runtime
-from chimera.services.planner import PlanningError
+from chimera.services.planner import Submission
+from chimera.services.status import TenantStatus
 
 
 @click.command()
@@ -50,22 +51,16 @@ def submit(
     Either one task (--tenant, --skill, --input) or many (--file, submitted in batches).
     Nothing is enqueued unless every task is valid.
     """
-    defaults = {k: v for k, v in {"tenant": tenant, "skill": skill}.items() if v}
     if input_file is None:
         if not (tenant and skill and input_json is not None):
             raise InputError("give --tenant, --skill and --input, or --file")
-        items = [
-            parse_submission(json.dumps({**defaults, "input": _object(input_json)}), "--input")
-        ]
+        items = [Submission(tenant, skill, input_object(input_json), where="--input")]
     else:
-        items = list(iter_submissions(input_file, defaults))
+        defaults = {k: v for k, v in {"tenant": tenant, "skill": skill}.items() if v}
+        items = read_submissions(input_file, defaults)
 
     async def body(runtime: Runtime) -> list[dict[str, Any]]:
-        planner = runtime.planner()
-        try:
-            tasks = await planner.submit(items, session)
-        except PlanningError as exc:
-            raise InputError("; ".join(exc.problems)) from None
+        tasks = await runtime.planner().submit(items, session)
         return [
             {"task_id": t.id, "tenant": t.tenant, "session": t.session, "skill": t.skill}
             for t in tasks
@@ -79,59 +74,74 @@ def submit(
             click.echo(row["task_id"])
 
 
-def _object(text: str) -> Any:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"--input:{exc.colno}: invalid JSON: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise InputError("--input must be a JSON object")
-    return value
-
-
 @click.command()
 @SWARM_ARG
 @distributed_redis
 @prefix_option
+@tenant_filter
 @json_option
 @reports_input_errors
-def status(swarm: Path, redis_url: str, prefix: str, as_json: bool) -> None:
-    """Per tenant: stream lengths, pending entries, consumers, lag, retries, review, DLQ."""
+def status(swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_json: bool) -> None:
+    """Per tenant: stream lengths, pending entries, consumers, lag, retries, review, DLQ.
 
-    async def body(runtime: Runtime) -> list[dict[str, Any]]:
-        rows = []
-        for tenant in runtime.swarm.tenants:
-            stats = await runtime.queue.stats(tenant)
-            rows.append(
-                {
-                    "tenant": tenant,
-                    "tasks": stats.tasks.length,
-                    "tasks_pending": stats.tasks.pending,
-                    "tasks_lag": stats.tasks.lag,
-                    "workers": stats.tasks.consumers,
-                    "results": stats.results.length,
-                    "results_pending": stats.results.pending,
-                    "judges": stats.results.consumers,
-                    "delayed": stats.delayed,
-                    "review": stats.review,
-                    "dead_lettered": stats.dead_lettered,
-                    "committed": stats.committed,
-                }
-            )
-        return rows
+    A tenant whose keys the Redis user may not read is shown as `no permission`.
+    """
 
-    rows = with_runtime(swarm, redis_url, prefix, body)
+    async def body(runtime: Runtime) -> list[TenantStatus]:
+        return await runtime.status().tenants(tenant)
+
+    rows = [_status_row(s) for s in with_runtime(swarm, redis_url, prefix, body)]
     if as_json:
         click.echo(json.dumps({"tenants": rows}))
     else:
-        print_table("Tenants", rows, list(rows[0]) if rows else [])
+        print_table("Tenants", rows, STATUS_COLUMNS)
+
+
+STATUS_COLUMNS = [
+    "tenant",
+    "access",
+    "tasks",
+    "tasks_pending",
+    "tasks_lag",
+    "workers",
+    "results",
+    "results_pending",
+    "judges",
+    "delayed",
+    "review",
+    "dead_lettered",
+    "committed",
+]
+
+
+def _status_row(status: TenantStatus) -> dict[str, Any]:
+    stats = status.stats
+    if stats is None:
+        row: dict[str, Any] = dict.fromkeys(STATUS_COLUMNS)
+        return {**row, "tenant": status.tenant, "access": "no permission", "error": status.denied}
+    return {
+        "tenant": status.tenant,
+        "access": "ok",
+        "tasks": stats.tasks.length,
+        "tasks_pending": stats.tasks.pending,
+        "tasks_lag": stats.tasks.lag,
+        "workers": stats.tasks.consumers,
+        "results": stats.results.length,
+        "results_pending": stats.results.pending,
+        "judges": stats.results.consumers,
+        "delayed": stats.delayed,
+        "review": stats.review,
+        "dead_lettered": stats.dead_lettered,
+        "committed": stats.committed,
+        "error": None,
+    }
 
 
 @click.command()
 @SWARM_ARG
 @distributed_redis
 @prefix_option
-@click.option("--tenant", help="Only this tenant.")
+@tenant_filter
 @click.option("--session", help="Only this session.")
 @json_option
 @reports_input_errors
@@ -141,16 +151,8 @@ def results(
     """List committed results (one JSON object per line with --json)."""
 
     async def body(runtime: Runtime) -> list[dict[str, Any]]:
-        if tenant and tenant not in runtime.swarm.config.tenants:
-            raise InputError(f"unknown tenant {tenant!r}")
-        rows = []
-        store = runtime.results()
-        for name in [tenant] if tenant else runtime.swarm.tenants:
-            for result in await store.committed(name):
-                if session and result.session != session:
-                    continue
-                rows.append(json.loads(result.model_dump_json()))
-        return rows
+        found = await runtime.results().list(tenant, session)
+        return [json.loads(result.model_dump_json()) for result in found]
 
     rows = with_runtime(swarm, redis_url, prefix, body)
     if as_json:

@@ -11,12 +11,11 @@ import click
 
 from chimera.bootstrap import Runtime
 from chimera.cli.commands_config import SWARM_ARG
-from chimera.cli.errors import InputError, reports_input_errors
+from chimera.cli.errors import FAULT, reports_input_errors
 from chimera.cli.options import distributed_redis, json_option, prefix_option, tenant_listing
 from chimera.cli.render import print_table
 from chimera.cli.runtime import with_runtime
-from chimera.lib.redis_audit import read_chain
-from chimera.services.review import ReviewNotFound
+from chimera.models.audit import ChainCheck
 
 actor_option = click.option(
     "--actor",
@@ -39,7 +38,6 @@ def review_list(
     """List the Results waiting for a human."""
 
     async def body(runtime: Runtime) -> list[dict[str, Any]]:
-        _check_tenant(runtime, tenant)
         items = await runtime.review().pending(tenant)
         return [
             {
@@ -76,10 +74,7 @@ def _decide(
     note: str | None,
 ) -> None:
     async def body(runtime: Runtime) -> str:
-        try:
-            decision = await runtime.review().decide(task_id, approve, actor, note)
-        except ReviewNotFound as exc:
-            raise InputError(str(exc)) from None
+        decision = await runtime.review().decide(task_id, approve, actor, note)
         return decision.outcome
 
     outcome = with_runtime(swarm, redis_url, prefix, body)
@@ -132,9 +127,8 @@ def audit(
 ) -> None:
     """List a tenant's audit events and, with --verify, check their hash chain."""
 
-    async def body(runtime: Runtime) -> Any:
-        _check_tenant(runtime, tenant)
-        return await read_chain(runtime.client, runtime.keyspace, tenant, verify=verify)
+    async def body(runtime: Runtime) -> ChainCheck:
+        return await runtime.audit_trail().read(tenant, verify)
 
     check = with_runtime(swarm, redis_url, prefix, body)
     shown = check.records[-limit:] if limit else check.records
@@ -170,12 +164,7 @@ def audit(
             click.echo(f"chain verified: {len(check.records)} records")
     if verify and not check.ok:
         click.echo(f"audit chain broken at seq {check.broken_at}: {check.problem}", err=True)
-        raise SystemExit(1)
-
-
-def _check_tenant(runtime: Runtime, tenant: str | None) -> None:
-    if tenant and tenant not in runtime.swarm.config.tenants:
-        raise InputError(f"unknown tenant {tenant!r} (known: {', '.join(runtime.swarm.tenants)})")
+        raise SystemExit(FAULT)
 
 
 def register(group: click.Group) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,17 +11,21 @@ from typing import Any
 import click
 
 from chimera.bootstrap import Runtime
-from chimera.cli import early_signals
 from chimera.cli.commands_config import SWARM_ARG
-from chimera.cli.errors import InputError, reports_input_errors
+from chimera.cli.errors import InputError, fail, reports_input_errors
 from chimera.cli.jsonl import read_submissions
 from chimera.cli.options import json_option, prefix_option, redis_url_option
 from chimera.cli.render import print_run_report
-from chimera.cli.runtime import stop_on_signals, with_runtime
+from chimera.cli.runtime import run_until_stopped, with_runtime
+from chimera.cli.signals import EarlyStop, interrupt_on_sigterm, stop_on_signals, worker_signals
+from chimera.lib.redis_connect import safe_url
 from chimera.services.judge import JudgeSettings
-from chimera.services.orchestrator import Orchestrator, RunReport
-from chimera.services.planner import PlanningError, Submission
+from chimera.services.orchestrator import OUTCOMES, Orchestrator, RunReport
+from chimera.services.planner import expand_jobs
 from chimera.services.worker import WorkerSettings
+
+#: ``chimera run`` exit code when a task ended in an outcome named by ``--fail-on``.
+FAILED_ON_OUTCOME = 3
 
 
 @click.command()
@@ -50,6 +53,14 @@ from chimera.services.worker import WorkerSettings
 )
 @click.option("--session", help="Session id for the submitted tasks (default: a new one).")
 @click.option("--no-jobs", is_flag=True, help="Do not submit the swarm file's jobs: section.")
+@click.option(
+    "--fail-on",
+    metavar="OUTCOMES",
+    default="",
+    callback=lambda _ctx, _param, value: _outcomes(value),
+    help="Exit 3 when a task ends in one of these outcomes (comma-separated: denied, review, "
+    "dead_lettered). A dead-lettered task always exits 1.",
+)
 @json_option
 @reports_input_errors
 def run(
@@ -61,6 +72,7 @@ def run(
     concurrency: int,
     session: str | None,
     no_jobs: bool,
+    fail_on: frozenset[str],
     as_json: bool,
 ) -> None:
     """Run SWARM's jobs (and --input) to completion in this process.
@@ -68,19 +80,14 @@ def run(
     Plans the tasks, runs a Worker and the Judge on one event loop, and returns when every
     task is committed, denied, waiting for review or dead-lettered. Without
     --redis-url it needs no server: it uses an embedded in-process Redis.
+
+    Exits 1 when a task was dead-lettered, 3 when one ended as --fail-on names.
     """
-    submissions: list[Submission] = []
     interactive = sys.stdout.isatty() and not as_json
+    extra = read_submissions(input_file) if input_file is not None else []
 
     async def body(runtime: Runtime) -> RunReport:
-        if not no_jobs:
-            for job in runtime.swarm.config.jobs:
-                submissions.extend(
-                    Submission(job.tenant, job.skill, job.input, job.session)
-                    for _ in range(job.repeat)
-                )
-        if input_file is not None:
-            submissions.extend(read_submissions(input_file))
+        submissions = ([] if no_jobs else expand_jobs(runtime.swarm)) + extra
         if not submissions:
             raise InputError("nothing to run: the swarm has no jobs and no --input was given")
         progress = _progress_bar() if interactive else None
@@ -98,28 +105,17 @@ def run(
         )
         try:
             return await orchestrator.run(submissions, session)
-        except PlanningError as exc:
-            raise InputError("; ".join(exc.problems)) from None
         finally:
             if progress:
                 progress.close()
 
-    received: list[int] = []
-
-    def terminate(number: int, _frame: object) -> None:
-        # SIGTERM ends `run` like Ctrl-C does: unwind, close connections, one line.
-        received.append(number)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        report = with_runtime(swarm, redis_url, prefix, body)
-    except KeyboardInterrupt:
-        where = redis_url or "the embedded Redis (now gone)"
-        click.echo(f"interrupted: unfinished tasks stay in {where}", err=True)
-        raise SystemExit(143 if received else 130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with interrupt_on_sigterm() as interruption:
+        try:
+            report = with_runtime(swarm, redis_url, prefix, body)
+        except KeyboardInterrupt:
+            where = safe_url(redis_url) if redis_url else "the embedded Redis (now gone)"
+            click.echo(f"interrupted: unfinished tasks stay in {where}", err=True)
+            raise SystemExit(interruption.exit_code) from None
     if out_file is not None:
         with out_file.open("w", encoding="utf-8") as handle:
             for outcome in report.outcomes.values():
@@ -128,6 +124,33 @@ def run(
         click.echo(json.dumps(report.as_json()))
     else:
         print_run_report(report, show_tasks=len(report.outcomes) <= 50, redis_url=redis_url)
+    _exit_for_outcomes(report, fail_on)
+
+
+def _outcomes(value: str) -> frozenset[str]:
+    """Parse ``--fail-on``: outcome names separated by commas."""
+    names = frozenset(part.strip() for part in value.split(",") if part.strip())
+    allowed = [name for name in OUTCOMES if name != "committed"]
+    unknown = sorted(names - set(allowed))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown outcome(s) {', '.join(unknown)}; choose from {', '.join(allowed)}"
+        )
+    return names
+
+
+def _exit_for_outcomes(report: RunReport, fail_on: frozenset[str]) -> None:
+    """Exit 1 if a task was dead-lettered (a fault), 3 if one ended as ``fail_on`` names."""
+    totals = report.totals()
+    if totals["dead_lettered"]:
+        fail([f"error: {totals['dead_lettered']} task(s) dead-lettered"], code=1)
+    failing = {name: totals[name] for name in sorted(fail_on) if totals[name]}
+    if failing:
+        counts = ", ".join(f"{count} {name}" for name, count in failing.items())
+        fail(
+            [f"failed: {counts} (--fail-on {','.join(sorted(fail_on))})"],
+            code=FAILED_ON_OUTCOME,
+        )
 
 
 class _Progress:
@@ -179,8 +202,10 @@ def _progress_bar() -> _Progress:
     type=float,
     help="Seconds in-flight tasks may finish after SIGTERM before being handed back.",
 )
+@click.pass_context
 @reports_input_errors
 def worker(
+    ctx: click.Context,
     swarm: Path,
     redis_url: str,
     prefix: str,
@@ -200,23 +225,11 @@ def worker(
     """
     if no_judge and judge_only:
         raise InputError("--no-judge and --judge-only exclude each other")
-    # A SIGTERM that arrives while the swarm loads or Redis connects still means "stop
-    # cleanly": remember it and start stopped.
-    early = early_signals
-    previous = {
-        sig: signal.signal(sig, lambda number, _frame: early.append(number))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
 
-    async def body(runtime: Runtime) -> None:
-        unknown = [t for t in tenants if t not in runtime.swarm.config.tenants]
-        if unknown:
-            raise InputError(f"unknown tenant(s): {', '.join(unknown)}")
+    async def body(runtime: Runtime, early: EarlyStop) -> None:
+        chosen = runtime.scope.check(tenants) or None
         stop = asyncio.Event()
-        stop_on_signals(stop)
-        if early:
-            stop.set()
-        chosen = list(tenants) or None
+        stop_on_signals(stop, early)
         loops = []
         if not judge_only:
             settings = WorkerSettings(concurrency=concurrency, lease_ms=lease_ms, grace_s=grace)
@@ -225,13 +238,13 @@ def worker(
             loops.append(
                 runtime.judge(tenants=chosen, settings=JudgeSettings(lease_ms=lease_ms)).run(stop)
             )
-        await asyncio.gather(*loops)
+        await run_until_stopped(loops, stop)
 
-    try:
-        with_runtime(swarm, redis_url, prefix, body, role="worker")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    # A SIGTERM that arrives while the swarm loads or Redis connects still means "stop
+    # cleanly": it is recorded (from process start, when `main()` saw this command coming)
+    # and the loops start stopped.
+    with worker_signals(ctx.find_object(EarlyStop)) as early:
+        with_runtime(swarm, redis_url, prefix, lambda runtime: body(runtime, early), role="worker")
 
 
 def register(group: click.Group) -> None:

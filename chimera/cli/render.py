@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from chimera.lib.redis_connect import safe_url
 from chimera.services.orchestrator import RunReport
 
 
@@ -74,7 +75,7 @@ def print_run_report(report: RunReport, show_tasks: bool, redis_url: str | None 
     if totals["review"] and redis_url:
         out.print(
             f"{totals['review']} results wait for a human: `chimera review list SWARM "
-            f"--redis-url {redis_url}`, then `chimera review approve SWARM ID` or "
+            f"--redis-url {safe_url(redis_url)}`, then `chimera review approve SWARM ID` or "
             "`chimera review reject SWARM ID --reason TEXT`."
         )
     elif totals["review"]:

@@ -1,15 +1,18 @@
-"""Running async command bodies with a Runtime, and turning signals into a stop event."""
+"""Running a command's async body with a Runtime on a fresh event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from redis.exceptions import RedisError
+
 from chimera.bootstrap import Runtime, build_runtime
+from chimera.cli.errors import RedisFault
 from chimera.cli.loading import load_for_cli
+from chimera.services.faults import PermanentFault
 
 R = TypeVar("R")
 
@@ -21,7 +24,12 @@ def with_runtime(
     body: Callable[[Runtime], Awaitable[R]],
     role: str = "cli",
 ) -> R:
-    """Load the swarm, connect, run ``body(runtime)`` on a fresh event loop, close."""
+    """Load the swarm, connect, run ``body(runtime)`` on a fresh event loop, close.
+
+    Raises:
+        RedisFault: Redis failed while ``body`` ran, or a loop stopped on a permanent Redis
+            fault (naming the URL, without credentials).
+    """
     from chimera.plugins.manager import get_plugin_manager
 
     # One plugin manager per command: plugins load (and warn) once.
@@ -35,14 +43,39 @@ def with_runtime(
         finally:
             await runtime.close()
 
-    return run_async(main())
+    try:
+        return run_async(main())
+    except RedisError as exc:
+        raise RedisFault(redis_url, exc) from exc
+    except PermanentFault as exc:
+        # A loop stopped on a Redis error retrying cannot cure: name the Redis too.
+        if isinstance(exc.__cause__, RedisError):
+            raise RedisFault(redis_url, exc) from exc
+        raise
+
+
+async def run_until_stopped(
+    loops: Sequence[Coroutine[Any, Any, None]], stop: asyncio.Event
+) -> None:
+    """Run ``loops`` (each returns once ``stop`` is set) together until all have returned.
+
+    When one raises (a permanent Redis fault, say), ``stop`` is set so the others stop
+    cleanly too — handing their work back — and then the first failure propagates.
+    """
+    running = [asyncio.create_task(loop) for loop in loops]
+    try:
+        await asyncio.gather(*running)
+    finally:
+        stop.set()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 def run_async(coroutine: Coroutine[Any, Any, R]) -> R:
     """Run ``coroutine`` on a new event loop: uvloop where installed, else asyncio's own.
 
     uvloop's loop is written in C on libuv; on the Worker's hot path (a task, a timer and
-    a callback per LLM call) it cuts the loop's own overhead noticeably.
+    a callback per LLM call) it cuts the loop's own overhead noticeably. (What it does to a
+    later write on a pipe is handled in :mod:`chimera.cli.stdio`.)
     """
     try:
         import uvloop
@@ -50,10 +83,3 @@ def run_async(coroutine: Coroutine[Any, Any, R]) -> R:
         return asyncio.run(coroutine)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coroutine)
-
-
-def stop_on_signals(stop: asyncio.Event) -> None:
-    """Set ``stop`` on SIGINT or SIGTERM (a second signal is handled the same way)."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)

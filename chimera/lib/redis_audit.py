@@ -106,3 +106,15 @@ async def read_chain(
                 broken_at, problem = min(expected_seq, record.seq), f"entry {entry_id}: {found}"
         prev, expected_seq = record.hash, record.seq + 1
     return ChainCheck(records=records, broken_at=broken_at, problem=problem)
+
+
+class RedisAuditTrail:
+    """Implements :class:`~chimera.ports.audit.AuditTrail` over the ``redis`` sink's streams."""
+
+    def __init__(self, client: aioredis.Redis, keyspace: Keyspace) -> None:
+        self.client = client
+        self.keys = keyspace
+
+    async def read(self, tenant: str, verify: bool) -> ChainCheck:
+        """Read ``tenant``'s audit stream; with ``verify``, check every link."""
+        return await read_chain(self.client, self.keys, tenant, verify=verify)

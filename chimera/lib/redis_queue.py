@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 
 from chimera.lib import redis_scripts as lua
 from chimera.lib.keys import (
@@ -318,6 +318,10 @@ class RedisQueue:
             pipe.xlen(keys.dlq)
             pipe.hlen(keys.committed)
             replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            # A missing stream's XINFO error reads as zeros; a refusal must not (NOPERM).
+            if isinstance(reply, NoPermissionError):
+                raise reply
         task_groups, task_len, result_groups, result_len, delayed, review, dlq, committed = replies
         return TenantStats(
             tenant=tenant,

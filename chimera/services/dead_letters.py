@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from chimera.models.audit import AuditEvent, AuditEventType
 from chimera.ports.judge import AuditLogger
 from chimera.ports.stores import DeadLetterEntry, DeadLetterStore
+from chimera.services.tenants import TenantScope
 
 
 class DeadLetterService:
@@ -15,12 +16,16 @@ class DeadLetterService:
     def __init__(self, store: DeadLetterStore, audit: AuditLogger, tenants: Sequence[str]) -> None:
         self.store = store
         self.audit = audit
-        self.tenants = list(tenants)
+        self.scope = TenantScope(tenants)
 
     async def entries(self, tenant: str | None = None) -> list[DeadLetterEntry]:
-        """Every dead letter, optionally of one tenant."""
+        """Every dead letter, optionally of one tenant.
+
+        Raises:
+            UnknownTenant: the swarm has no such tenant.
+        """
         out: list[DeadLetterEntry] = []
-        for name in [tenant] if tenant else self.tenants:
+        for name in self.scope.select(tenant):
             out.extend(await self.store.list(name))
         return out
 

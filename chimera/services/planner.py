@@ -10,18 +10,21 @@ from pydantic import ValidationError
 
 from chimera.config.swarm import Swarm
 from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.config import JobConfig
 from chimera.models.session import SessionState
 from chimera.models.task import Task
 from chimera.models.types import new_id
 from chimera.ports.judge import AuditLogger
 from chimera.ports.queue import TaskQueue
 from chimera.ports.session import SessionStore
+from chimera.services.errors import RequestError
+from chimera.services.tenants import TenantScope, UnknownTenant
 
 #: Tasks per enqueue call: one round trip each, small enough to keep Redis responsive.
 DEFAULT_BATCH = 500
 
 
-class PlanningError(Exception):
+class PlanningError(RequestError):
     """Submissions that cannot become Tasks; nothing was enqueued. One message per problem."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -31,12 +34,35 @@ class PlanningError(Exception):
 
 @dataclass(frozen=True)
 class Submission:
-    """A request to run ``skill`` for ``tenant`` on ``input``."""
+    """A request to run ``skill`` for ``tenant`` on ``input``.
+
+    ``where`` says where the request came from (``tasks.jsonl:7``, ``swarm.yaml: jobs[2]``)
+    so that a problem with it names that place; without it, problems name the position.
+    """
 
     tenant: str
     skill: str
     input: Any
     session: str | None = None
+    where: str | None = None
+
+
+def expand_jobs(swarm: Swarm) -> list[Submission]:
+    """The submissions the swarm file's ``jobs:`` section asks for, each ``repeat`` times."""
+    return [
+        Submission(job.tenant, job.skill, job.input, job.session, where=_job_origin(swarm, n))
+        for n, job in enumerate(swarm.config.jobs)
+        for _ in range(job.repeat)
+    ]
+
+
+def count_jobs(jobs: Sequence[JobConfig]) -> int:
+    """How many tasks :func:`expand_jobs` makes of ``jobs``."""
+    return sum(job.repeat for job in jobs)
+
+
+def _job_origin(swarm: Swarm, index: int) -> str:
+    return f"{swarm.path}: jobs[{index}]"
 
 
 class Planner:
@@ -63,6 +89,7 @@ class Planner:
         self.sessions = sessions
         self.audit = audit
         self.batch_size = batch_size
+        self.scope = TenantScope(swarm.tenants)
 
     def build(self, item: Submission, default_session: str) -> Task:
         """Validate one submission and return its Task.
@@ -71,8 +98,10 @@ class Planner:
             PlanningError: unknown tenant or skill, skill not allowed for the tenant, or
                 input that does not match the skill's input schema.
         """
-        if item.tenant not in self.swarm.config.tenants:
-            raise PlanningError([f"unknown tenant {item.tenant!r}"])
+        try:
+            self.scope.check([item.tenant])
+        except UnknownTenant as exc:
+            raise PlanningError([str(exc)]) from None
         if item.skill not in self.swarm.skills:
             raise PlanningError([f"unknown skill {item.skill!r}"])
         if not self.swarm.tenant_may_run(item.tenant, item.skill):
@@ -105,7 +134,8 @@ class Planner:
             The enqueued Tasks, in order.
 
         Raises:
-            PlanningError: listing every invalid submission (by position); none enqueued.
+            PlanningError: listing every invalid submission (by its ``where``, else by
+                position: ``item N``); none enqueued.
         """
         default_session = session or new_id()
         tasks: list[Task] = []
@@ -114,7 +144,8 @@ class Planner:
             try:
                 tasks.append(self.build(item, default_session))
             except PlanningError as exc:
-                problems.extend(f"item {index}: {p}" for p in exc.problems)
+                origin = item.where or f"item {index}"
+                problems.extend(f"{origin}: {p}" for p in exc.problems)
         if problems:
             raise PlanningError(problems)
         for tenant, session_id in sorted({(t.tenant, t.session) for t in tasks}):

@@ -10,11 +10,13 @@ from chimera.models.audit import AuditEvent, AuditEventType
 from chimera.models.types import JsonValue
 from chimera.ports.judge import AuditLogger
 from chimera.ports.stores import ReviewItem, ReviewStore
+from chimera.services.errors import RequestError
+from chimera.services.tenants import TenantScope
 
 log = get_logger("chimera.review")
 
 
-class ReviewNotFound(Exception):
+class ReviewNotFound(RequestError):
     """No parked Result has that task id (never parked, or already decided)."""
 
 
@@ -36,12 +38,16 @@ class ReviewService:
     def __init__(self, store: ReviewStore, audit: AuditLogger, tenants: Sequence[str]) -> None:
         self.store = store
         self.audit = audit
-        self.tenants = list(tenants)
+        self.scope = TenantScope(tenants)
 
     async def pending(self, tenant: str | None = None) -> list[tuple[str, ReviewItem]]:
-        """Every parked item as ``(tenant, item)``, optionally for one tenant."""
+        """Every parked item as ``(tenant, item)``, optionally for one tenant.
+
+        Raises:
+            UnknownTenant: the swarm has no such tenant.
+        """
         out: list[tuple[str, ReviewItem]] = []
-        for name in [tenant] if tenant else self.tenants:
+        for name in self.scope.select(tenant):
             out.extend((name, item) for item in await self.store.list(name))
         return out
 

@@ -19,6 +19,7 @@ from chimera.ports.queue import QueueStats, TenantStats
 from chimera.ports.stores import ResultStore, ReviewItem, ReviewStore, TaskStatus, TaskStatusStore
 from chimera.services.planner import Planner, PlanningError, Submission
 from chimera.services.review import HumanDecision, ReviewNotFound, ReviewService
+from chimera.services.tenants import TenantScope, UnknownTenant
 
 #: Most committed results one listing returns.
 MAX_RESULTS = 500
@@ -66,8 +67,10 @@ class TenantApi:
         tasks: TaskStatusStore,
         stats: QueueStats,
     ) -> None:
-        if tenant not in swarm.config.tenants:
-            raise ApiError(f"unknown tenant {tenant!r}")
+        try:
+            TenantScope(swarm.tenants).check([tenant])
+        except UnknownTenant as exc:
+            raise ApiError(str(exc)) from None
         self.tenant = tenant
         self.swarm = swarm
         self._planner = planner

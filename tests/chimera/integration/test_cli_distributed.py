@@ -353,7 +353,7 @@ def test_submit_input_breaking_the_schema_enqueues_nothing(
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     line = usage_error(chimera("submit", SWARM, "--file", str(path)))
-    assert "item 3: input does not match skill 'summarise'" in line
+    assert line.startswith(f"error: {path}:3: input does not match skill 'summarise'")
     assert "message" in line
     status = chimera.status()
     assert {t: (row["tasks"], row["committed"]) for t, row in status.items()} == {
@@ -416,7 +416,7 @@ def test_results_filters_by_tenant_and_session(chimera: Chimera, ran: dict[str, 
 
 def test_results_unknown_tenant_exits_2(chimera: Chimera) -> None:
     assert usage_error(chimera("results", SWARM, "--tenant", "initech")) == (
-        "error: unknown tenant 'initech'"
+        "error: unknown tenant 'initech' (known: acme, globex)"
     )
 
 
@@ -478,8 +478,10 @@ def test_run_on_the_embedded_redis_says_where_reviews_went(
 
 
 def test_worker_rejects_unknown_tenants_before_starting(chimera: Chimera) -> None:
-    line = usage_error(chimera("worker", SWARM, "--tenant", "acme", "--tenant", "initech"))
-    assert line == "error: unknown tenant(s): initech"
+    line = usage_error(
+        chimera("worker", SWARM, "--tenant", "acme", "--tenant", "initech", "--tenant", "x")
+    )
+    assert line == "error: unknown tenants 'initech', 'x' (known: acme, globex)"
 
 
 def test_run_of_many_tasks_prints_totals_without_a_task_table(
@@ -710,7 +712,7 @@ def test_session_halt_of_unknown_session_or_tenant_exits_2(chimera: Chimera) -> 
     line = usage_error(chimera("session", "halt", SWARM, "nope", "--tenant", "acme"))
     assert line == "error: tenant 'acme' has no session 'nope'"
     line = usage_error(chimera("session", "resume", SWARM, "nope", "--tenant", "initech"))
-    assert line == "error: unknown tenant 'initech'"
+    assert line == "error: unknown tenant 'initech' (known: acme, globex)"
     assert chimera.sessions() == {}
 
 
