@@ -12,7 +12,7 @@ from typing import Any
 import pluggy
 import pytest
 
-from chimera.plugins import builtins, manager, registry
+from chimera.plugins import builtins, manager
 from chimera.plugins.context import PluginContext
 from chimera.plugins.hookspecs import hookimpl
 from chimera.plugins.manager import (
