@@ -153,7 +153,7 @@ def _arguments(value: Any) -> tuple[dict[str, Any], str | None, str | None]:
     if value is None or (isinstance(value, str) and not value.strip()):
         return {}, None, None  # a tool without parameters
     if not isinstance(value, str):
-        return {}, f"the arguments are a {type(value).__name__}, not a JSON object", str(value)
+        return {}, f"the arguments are not a JSON object (got {type(value).__name__})", str(value)
     text = value[:_RAW_ARGUMENTS_LIMIT]
     try:
         parsed = json.loads(value, parse_constant=_reject_constant)
