@@ -43,8 +43,8 @@ def _redis_sink(context: PluginContext) -> AuditSink:
 
 @hookimpl
 def register_backends(register: BackendRegistrar) -> None:
-    """Register the offline ``mock`` backend (it does not call tools yet)."""
-    register("mock", _mock)
+    """Register the offline ``mock`` backend; it plays the tool calls a skill scripts."""
+    register("mock", _mock, tools=True)
 
 
 @hookimpl
