@@ -39,21 +39,20 @@ def plugin_problems(swarm: Swarm, registry: Registry, pm: pluggy.PluginManager) 
 
 def _skill_problems(skill: Skill, registry: Registry, pm: pluggy.PluginManager) -> list[Problem]:
     backend = skill.config.backend
-    if skill.source is None or backend not in registry.backends:
+    if backend not in registry.backends:
         return []  # an unknown backend is the loader's problem to report
     return _ask_owner(
         registry,
         pm,
         _Question("backends", backend, {"backend": backend, "skill": skill.config}),
-        skill.source,
+        skill.source or SourceMap(skill.path),  # built in code: no positions, still reported
         root=(),
         anchor=("backend",),
     )
 
 
 def _judge_problems(swarm: Swarm, registry: Registry, pm: pluggy.PluginManager) -> list[Problem]:
-    if swarm.source is None:
-        return []
+    source = swarm.source or SourceMap(swarm.path)
     problems: list[Problem] = []
     asked: set[tuple[str, Loc]] = set()
     for tenant, tenant_config in swarm.config.tenants.items():
@@ -68,7 +67,7 @@ def _judge_problems(swarm: Swarm, registry: Registry, pm: pluggy.PluginManager) 
                 settings.policy,
                 {"policy": settings.policy, "options": settings.options},
             )
-            problems += _ask_owner(registry, pm, question, swarm.source, root=where, anchor=where)
+            problems += _ask_owner(registry, pm, question, source, root=where, anchor=where)
     return problems
 
 
@@ -97,7 +96,7 @@ def _ask_owner(
     owner = registry.owner(question.kind, question.name)
     plugin = pm.get_plugin(owner)
     if plugin is None:
-        return []
+        raise ValueError(f"plugin {owner!r} is not loaded by this plugin manager")
     try:
         results: list[Any] = hook_of(pm, plugin, question.hook)(**question.arguments)
         issues = [issue for result in results for issue in (result or [])]

@@ -155,3 +155,48 @@ def test_a_clean_swarm_loads(tmp_path: Path) -> None:
     assert swarm.skill("echo").config.backend == "fake"
     assert swarm.source is not None
     assert swarm.skill("echo").source is not None
+
+
+def test_options_written_per_skill_are_located_at_that_level(tmp_path: Path) -> None:
+    checker = Checker()
+    judge = {"policy": "strict", "options": {"limit": 1}, "skills": {"echo": {"options": {}}}}
+    tenants = {
+        "acme": {"skills": ["echo"]},
+        "globex": {"skills": ["echo"], "judge": {"skills": {"echo": {"options": {"x": 1}}}}},
+    }
+    write_swarm(tmp_path, skills=[ECHO_SKILL], sinks=["log"], judge=judge, tenants=tenants)
+    found = problems(tmp_path / "swarm.yaml", manager(checker))
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "policy 'strict' needs options.limit",
+        "policy 'strict' needs options.limit",
+    ]
+    assert checker.options == [("strict", {}), ("strict", {"x": 1})]
+    lines = sorted(int(line.split(":")[1]) for line in found)
+    text = (tmp_path / "swarm.yaml").read_text().splitlines()
+    # A block mapping starts at its first key: that is where its problems point.
+    assert [text[n - 1].strip() for n in lines] == ["options: {}", "x: 1"]
+
+
+def test_a_swarm_built_in_code_still_gets_its_problems_at_the_file(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from chimera.plugins.checks import plugin_problems
+    from chimera.plugins.registry import build_registry
+
+    checker = Checker()
+    pm = manager(checker)
+    swarm = write_swarm(tmp_path, skills=[SKILL], sinks=["log"])
+    bare = replace(swarm, source=None, skills={"echo": replace(swarm.skill("echo"), source=None)})
+    (problem,) = plugin_problems(bare, build_registry(pm), pm)
+    assert (problem.file.name, problem.line, problem.col) == ("echo.yaml", 1, 1)
+    assert problem.message == "unknown option 'colour'"
+
+
+def test_a_registry_of_another_plugin_manager_is_a_bug(tmp_path: Path) -> None:
+    from chimera.plugins.checks import plugin_problems
+    from chimera.plugins.registry import build_registry
+
+    swarm = write_swarm(tmp_path, skills=[SKILL], sinks=["log"])
+    registry = build_registry(manager(Checker()))
+    with pytest.raises(ValueError, match="plugin 'plugin-0' is not loaded"):
+        plugin_problems(swarm, registry, get_plugin_manager(load_entry_points=False))
