@@ -79,6 +79,17 @@ async def test_the_whole_conversation_and_the_tools_are_sent(make: Any) -> None:
     assert "parallel_tool_calls" not in body
 
 
+async def test_a_tool_error_is_said_once(make: Any) -> None:
+    server = FakeServer(ok())
+    conversation = [
+        Message.user("Is A-1 shipped?"),
+        Message(role=Role.ASSISTANT, tool_calls=[ToolCall(id="c", name="lookup_order")]),
+        Message(role=Role.TOOL, content="Error executing: boom", tool_call_id="c", is_error=True),
+    ]
+    await make(server).complete(make_tool_request(messages=conversation))
+    assert server.bodies[0]["messages"][-1]["content"] == "Error executing: boom"
+
+
 async def test_a_request_without_tools_sends_no_tool_fields(make: Any) -> None:
     server = FakeServer(ok())
     await make(server).complete(make_request(options={"tool_choice": "required"}))

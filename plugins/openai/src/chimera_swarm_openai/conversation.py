@@ -40,12 +40,11 @@ def chat_messages(request: LLMRequest, system_parts: Sequence[str]) -> list[dict
 def _message(message: Message) -> dict[str, Any]:
     if message.role is Role.TOOL:
         text = message.content or ""
-        # OpenAI's tool message has no error flag; say it in the text the model reads.
-        return {
-            "role": "tool",
-            "tool_call_id": message.tool_call_id,
-            "content": f"Error: {text}" if message.is_error else text,
-        }
+        # OpenAI's tool message has no error flag; say it in the text the model reads
+        # (unless the text already does, as the MCP SDK's "Error executing tool ..." does).
+        if message.is_error and not text.lower().startswith("error"):
+            text = f"Error: {text}"
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": text}
     if message.role is Role.ASSISTANT and message.tool_calls:
         return {
             "role": "assistant",
