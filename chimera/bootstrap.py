@@ -16,7 +16,6 @@ from typing import Any
 import pluggy
 import redis.asyncio as aioredis
 
-from chimera.config.errors import ConfigError
 from chimera.config.swarm import Skill, Swarm
 from chimera.lib import redis_faults
 from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
@@ -29,7 +28,9 @@ from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, Red
 from chimera.lib.redis_task_status import RedisTaskStatusStore
 from chimera.lib.redis_uow import RedisUnitOfWork
 from chimera.plugins.context import PluginContext
-from chimera.plugins.manager import Registry, build_registry, get_plugin_manager
+from chimera.plugins.contracts import PluginError as PluginError  # re-exported for the CLI
+from chimera.plugins.manager import get_plugin_manager
+from chimera.plugins.registry import Registry, build_registry
 from chimera.ports.judge import AuditSink, CommitOutcome, Judged, JudgePolicy
 from chimera.ports.llm import LLMBackend
 from chimera.ports.queue import DeadLetter, Delivery
@@ -49,22 +50,6 @@ from chimera.services.tool_catalog import skill_tools
 from chimera.services.worker import Worker, WorkerSettings
 
 log = get_logger("chimera.bootstrap")
-
-
-class PluginError(Exception):
-    """A plugin's factory failed to build the object the swarm asked for."""
-
-
-def _build(
-    kind: str, name: str, factory: Callable[[PluginContext], Any], context: PluginContext
-) -> Any:
-    try:
-        return factory(context)
-    except ConfigError:
-        raise  # already a file:line message about the user's configuration
-    except Exception as exc:
-        message = f"{kind} {name!r} could not be created: {type(exc).__name__}: {exc}"
-        raise PluginError(message) from exc
 
 
 def consumer_name(role: str) -> str:
@@ -257,7 +242,7 @@ async def _assemble(
     context = PluginContext(redis=client, keyspace=keyspace, swarm=swarm)
     backend_names = {skill.config.backend for skill in swarm.skills.values()}
     backends = {
-        name: _build("backend", name, registry.backends[name], context)
+        name: registry.build_backend(name, context)
         for name in backend_names
         if name in registry.backends
     }
@@ -267,14 +252,11 @@ async def _assemble(
         for skill in swarm.config.tenants[tenant].skills
     }
     policies = {
-        name: _build("policy", name, registry.policies[name], context)
+        name: registry.build_policy(name, context)
         for name in policy_names
         if name in registry.policies
     }
-    sinks = [
-        _build("audit sink", name, registry.sinks[name], context)
-        for name in swarm.config.audit.sinks
-    ]
+    sinks = [registry.build_sink(name, context) for name in swarm.config.audit.sinks]
     return Runtime(
         swarm=swarm,
         client=client,

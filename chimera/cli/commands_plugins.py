@@ -14,7 +14,7 @@ from chimera.cli.render import print_table
 @json_option
 def plugins(as_json: bool) -> None:
     """List loaded plugins (built-ins included), their versions and what they register."""
-    from chimera.plugins.manager import build_registry
+    from chimera.plugins.registry import build_registry
 
     registry = build_registry()
     rows = [

@@ -6,22 +6,20 @@ from pathlib import Path
 
 import pluggy
 
-from chimera.config.loader import KnownNames, load_swarm
+from chimera.config.loader import KnownNames
 from chimera.config.swarm import Swarm
 
 
 def known_names(pm: pluggy.PluginManager | None = None) -> KnownNames:
     """Names of backends, policies and sinks available to this process."""
-    from chimera.plugins.manager import build_registry
+    from chimera.plugins.loading import known_names_of
+    from chimera.plugins.registry import build_registry
 
-    registry = build_registry(pm)
-    return KnownNames(
-        backends=sorted(registry.backends),
-        policies=sorted(registry.policies),
-        sinks=sorted(registry.sinks),
-    )
+    return known_names_of(build_registry(pm))
 
 
 def load_for_cli(path: Path, pm: pluggy.PluginManager | None = None) -> Swarm:
-    """Load ``path`` checking plugin names; raises ``ConfigError`` on problems."""
-    return load_swarm(path, known_names(pm))
+    """Load ``path`` checking plugin names and what plugins check; raises ``ConfigError``."""
+    from chimera.plugins.loading import load_checked
+
+    return load_checked(path, pm)

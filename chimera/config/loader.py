@@ -70,7 +70,7 @@ def load_swarm(path: str | Path, known: KnownNames | None = None) -> Swarm:
     state.problems.extend(check_mcp(config, skills, source, (known or KnownNames()).tool_backends))
     if state.problems:
         raise ConfigError(state.problems)
-    return Swarm(config=config, path=swarm_path, skills=skills)
+    return Swarm(config=config, path=swarm_path, skills=skills, source=source)
 
 
 def load_skill(path: Path, known: KnownNames | None = None) -> Skill:
@@ -117,6 +117,7 @@ def load_skill(path: Path, known: KnownNames | None = None) -> Skill:
         output_validator=validators["output_schema"],
         input_check=SchemaCheck.compile(config.input_schema),
         output_check=SchemaCheck.compile(config.output_schema),
+        source=source,
     )
 
 

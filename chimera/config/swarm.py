@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
@@ -13,6 +13,9 @@ from jsonschema.protocols import Validator
 from chimera.config.templates import PromptTemplate
 from chimera.models.config import JudgeSettings, ResolvedJudge, SkillConfig, SwarmConfig
 from chimera.models.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    from chimera.config.yaml_source import SourceMap
 
 #: Keywords whose meaning is the same in draft 7 and 2020-12; a schema made only of these
 #: may be checked by fastjsonschema (draft 7), which compiles it to plain Python.
@@ -89,6 +92,8 @@ class Skill:
     output_validator: Validator
     input_check: SchemaCheck | None = None
     output_check: SchemaCheck | None = None
+    #: Where each value of the skill file is (``source.problem(loc, message)``).
+    source: SourceMap | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -135,6 +140,8 @@ class Swarm:
     path: Path
     skills: Mapping[str, Skill]
     _judge_cache: dict[tuple[str, str], ResolvedJudge] = field(default_factory=dict)
+    #: Where each value of swarm.yaml is (``source.problem(loc, message)``).
+    source: SourceMap | None = field(default=None, compare=False, repr=False)
 
     @property
     def tenants(self) -> list[str]:

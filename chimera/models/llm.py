@@ -30,6 +30,12 @@ class ToolCall(BaseModel):
 
     ``id`` is the backend's own id for the call (OpenAI's ``call_…``); the tool's result
     message names it so the model can match answers to calls made in parallel.
+
+    A model sometimes writes arguments that are not a JSON object (cut short, a stray
+    quote). The backend then sets ``arguments_error`` (why) and ``raw_arguments`` (the text
+    as written) and leaves ``arguments`` empty: the Worker does not call the tool but
+    answers the call with that error, so the model can correct itself on the next step.
+    A backend sending the conversation back sends ``raw_arguments`` as written.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -37,6 +43,8 @@ class ToolCall(BaseModel):
     id: str = Field(min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=200)
     arguments: JsonObject = Field(default_factory=dict)
+    arguments_error: str | None = Field(default=None, max_length=2000)
+    raw_arguments: str | None = None
 
 
 class Message(BaseModel):

@@ -1,40 +1,52 @@
 """The hooks a chimera plugin may implement.
 
 Every hook is synchronous and is called once per plugin manager. The ``register_*`` hooks
-receive a ``register(name, factory)`` callback; a factory takes a
+receive a typed registrar (:mod:`chimera.plugins.registrars`); a factory takes a
 :class:`~chimera.plugins.context.PluginContext` and returns the object, whose methods are
 ``async`` (an LLM backend's ``complete``, a policy's ``decide``, a sink's ``write``). The
-lifecycle hooks (``chimera_after_*``) are called synchronously on the event loop after the
-fact: keep them fast, and never block on I/O there.
+``check_*`` hooks run whenever a command loads a swarm (``chimera validate`` included) and
+return the problems they find. The lifecycle hooks (``chimera_after_*``) are called
+synchronously on the event loop after the fact: keep them fast, and never block on I/O
+there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pluggy
+
+from chimera.models.types import JsonValue
+from chimera.plugins.registrars import (
+    BackendRegistrar,
+    ConfigIssue,
+    PolicyRegistrar,
+    SinkRegistrar,
+)
+
+if TYPE_CHECKING:
+    from chimera.models.config import SkillConfig
+    from chimera.models.decision import Decision
 
 hookspec = pluggy.HookspecMarker("chimera")
 hookimpl = pluggy.HookimplMarker("chimera")
 
-#: ``register(name, factory)``: a factory takes a PluginContext and returns the object.
-Register = Callable[[str, Callable[[Any], Any]], None]
-
 
 @hookspec
-def register_backends(register: Register) -> None:
+def register_backends(register: BackendRegistrar) -> None:
     """Register LLM backends by name.
 
-    Call ``register("name", factory)`` once per backend. ``factory(context)`` returns an
-    object with ``name: str`` and ``async def complete(request: LLMRequest) ->
-    LLMResponse``; it raises ``BackendError`` on failure. Skills pick a backend with
-    ``backend: name``.
+    Call ``register("name", factory, tools=...)`` once per backend. ``factory(context)``
+    returns an object with ``name: str`` and ``async def complete(request: LLMRequest) ->
+    LLMResponse``; it raises ``BackendError`` on failure. ``tools=True`` declares that the
+    backend answers with tool calls when the request offers tools. Skills pick a backend
+    with ``backend: name``.
     """
 
 
 @hookspec
-def register_policies(register: Register) -> None:
+def register_policies(register: PolicyRegistrar) -> None:
     """Register Judge policies by name.
 
     ``factory(context)`` returns an object with ``name: str`` and ``async def decide(item:
@@ -44,7 +56,7 @@ def register_policies(register: Register) -> None:
 
 
 @hookspec
-def register_audit_sinks(register: Register) -> None:
+def register_audit_sinks(register: SinkRegistrar) -> None:
     """Register audit sinks by name.
 
     ``factory(context)`` returns an object with ``name: str`` and ``async def write(events:
@@ -55,7 +67,29 @@ def register_audit_sinks(register: Register) -> None:
 
 
 @hookspec
-def chimera_after_decision(decision: Any) -> None:
+def check_skill(backend: str, skill: SkillConfig) -> list[ConfigIssue] | None:
+    """Check the ``model`` and ``options`` of a skill that runs on one of your backends.
+
+    Called for every skill of a swarm when it loads, only on the plugin whose registration
+    of ``backend`` is in use. Return a :class:`ConfigIssue` per problem, its ``path`` taken
+    from the top of the skill file (``("options", "temprature")``); an empty list or
+    ``None`` when all is well.
+    """
+
+
+@hookspec
+def check_judge_options(policy: str, options: Mapping[str, JsonValue]) -> list[ConfigIssue] | None:
+    """Check the ``judge.options`` that one of your policies will be given.
+
+    Called when a swarm loads, once per policy and place in swarm.yaml where options that
+    reach it are written, only on the plugin whose registration of ``policy`` is in use.
+    ``options`` is ``{}`` when none are set. Return a :class:`ConfigIssue` per problem, its
+    ``path`` taken from the ``options`` mapping (``("max_chars",)``).
+    """
+
+
+@hookspec
+def chimera_after_decision(decision: Decision) -> None:
     """Called after the Judge decided on a Result and the audit sinks stored it.
 
     ``decision`` is the :class:`~chimera.models.decision.Decision`. Runs before the commit;

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from chimera.models.audit import AuditEvent, AuditEventType
 from chimera.models.config import ResolvedJudge
-from chimera.models.llm import LLMRequest, Message
+from chimera.models.llm import LLMRequest, LLMResponse, Message, Role, ToolSpec
 from chimera.models.result import Result, ResultStatus
 from chimera.models.task import Task
 from chimera.models.thresholds import Thresholds
@@ -100,6 +100,75 @@ def make_request(**overrides: Any) -> LLMRequest:
     }
     fields.update(overrides)
     return LLMRequest(**fields)
+
+
+#: The tools :func:`make_tool_request` offers: an order look-up and a stock check.
+DEFAULT_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="lookup_order",
+        description="Find an order by its id; returns its status.",
+        input_schema={
+            "type": "object",
+            "required": ["order_id"],
+            "properties": {"order_id": {"type": "string"}},
+        },
+    ),
+    ToolSpec(
+        name="check_stock",
+        description="How many of an item are in stock.",
+        input_schema={
+            "type": "object",
+            "required": ["sku"],
+            "properties": {"sku": {"type": "string"}},
+        },
+    ),
+)
+
+
+def make_tool_request(**overrides: Any) -> LLMRequest:
+    """An LLMRequest offering :data:`DEFAULT_TOOLS`, asking about an order and a stock level."""
+    fields: dict[str, Any] = {
+        "prompt": (
+            "Is order A-1 shipped, and is SKU-9 in stock? Use the tools, then reply as JSON: "
+            '{"answer": "..."}'
+        ),
+        "tools": list(DEFAULT_TOOLS),
+    }
+    fields.update(overrides)
+    return make_request(**fields)
+
+
+def continue_with_tool_results(
+    request: LLMRequest,
+    response: LLMResponse,
+    results: Mapping[str, str] | None = None,
+    errors: Collection[str] = (),
+) -> LLMRequest:
+    """The next step of a conversation whose last answer asked for tool calls.
+
+    Appends the assistant's tool calls from ``response`` and one ``tool`` message
+    answering each, as the Worker does.
+
+    Args:
+        request: the step that was answered.
+        response: the backend's answer, with ``tool_calls``.
+        results: the text each call's tool returned, by call id (default ``"ok"``).
+        errors: ids of calls whose tool failed; their message is marked ``is_error``.
+    """
+    messages = [
+        *request.messages,
+        Message(role=Role.ASSISTANT, content=response.raw, tool_calls=response.tool_calls),
+    ]
+    for call in response.tool_calls:
+        failed = call.id in errors
+        default = f"{call.name} failed: not found" if failed else "ok"
+        text = (results or {}).get(call.id, default)
+        messages.append(
+            Message(
+                role=Role.TOOL, content=text, tool_call_id=call.id, name=call.name, is_error=failed
+            )
+        )
+    return request.model_copy(update={"messages": messages, "step": request.step + 1})
 
 
 def make_event(kind: AuditEventType = AuditEventType.DECISION, **overrides: Any) -> AuditEvent:

@@ -16,10 +16,12 @@ from chimera.models.audit import AuditEventType
 from chimera.models.decision import Decision, Verdict
 from chimera.models.llm import LLMResponse
 from chimera.testing.builders import (
+    continue_with_tool_results,
     make_event,
     make_policy_input,
     make_request,
     make_result,
+    make_tool_request,
 )
 
 
@@ -27,13 +29,27 @@ class BackendConformance:
     """Contract of an LLM backend. Provide a ``backend`` fixture answering ``make_request()``.
 
     Override ``request_for_backend`` to give the request your backend can answer (for example one
-    matching what your fake server returns).
+    matching what your fake server returns). A backend registered with ``tools=True`` also
+    overrides ``backend_calls_tools`` to return ``True``; it must then answer
+    ``tool_request_for_backend`` (default :func:`make_tool_request`) with calls to the
+    offered tools, and the follow-up carrying their results (one of them an error) with an
+    answer or further calls.
     """
 
     @pytest.fixture
     def request_for_backend(self) -> Any:
         """The request sent in the checks; override to fit your backend."""
         return make_request()
+
+    @pytest.fixture
+    def backend_calls_tools(self) -> bool:
+        """Whether the backend is registered with ``tools=True``; override to say so."""
+        return False
+
+    @pytest.fixture
+    def tool_request_for_backend(self) -> Any:
+        """A request offering tools, which the backend answers with tool calls."""
+        return make_tool_request()
 
     def test_backend_has_a_name(self, backend: Any) -> None:
         """Skills name backends; the object must say which one it is."""
@@ -55,6 +71,48 @@ class BackendConformance:
         validator = compile_validator(request_for_backend.output_schema)
         assert list(validator.iter_errors(response.output)) == []
         assert response.confidence is None or 0.0 <= response.confidence <= 1.0
+
+    async def test_tool_calls_name_offered_tools(
+        self, backend: Any, backend_calls_tools: bool, tool_request_for_backend: Any
+    ) -> None:
+        """Offered tools, a tool-calling backend asks for calls the Worker can make.
+
+        Each call names an offered tool, has an id no other call of the answer has (tool
+        results are matched to calls by id), and JSON-object arguments, or says why its
+        arguments could not be read.
+        """
+        if not backend_calls_tools:
+            pytest.skip("the backend is not registered with tools=True")
+        response = await backend.complete(tool_request_for_backend)
+        assert isinstance(response, LLMResponse)
+        assert response.tool_calls, "tool_request_for_backend was answered without tool calls"
+        assert response.output is None
+        _check_calls(response, tool_request_for_backend)
+
+    async def test_tool_results_lead_to_an_answer_or_more_calls(
+        self, backend: Any, backend_calls_tools: bool, tool_request_for_backend: Any
+    ) -> None:
+        """Handed the tools' results, one of them an error, the backend carries on.
+
+        The conversation it is sent holds its own tool calls and a ``tool`` message for
+        each; it answers with an output valid for the schema, or with further calls.
+        """
+        from chimera.config.swarm import compile_validator
+
+        if not backend_calls_tools:
+            pytest.skip("the backend is not registered with tools=True")
+        first = await backend.complete(tool_request_for_backend)
+        assert first.tool_calls, "tool_request_for_backend was answered without tool calls"
+        follow_up = continue_with_tool_results(
+            tool_request_for_backend, first, errors=[first.tool_calls[0].id]
+        )
+        response = await backend.complete(follow_up)
+        assert isinstance(response, LLMResponse)
+        if response.output is not None:
+            validator = compile_validator(follow_up.output_schema)
+            assert list(validator.iter_errors(response.output)) == []
+        else:
+            _check_calls(response, follow_up)
 
 
 class PolicyConformance:
@@ -147,6 +205,18 @@ class SinkConformance:
             ids = [_event_id(e) for e in kept]
             expected = [(e.type.value, e.tenant, e.task_id) for e in events]
             assert [i for i in ids if i in expected] == expected
+
+
+def _check_calls(response: LLMResponse, request: Any) -> None:
+    offered = {tool.name for tool in request.tools}
+    ids = [call.id for call in response.tool_calls]
+    assert len(set(ids)) == len(ids), f"tool call ids repeat: {ids}"
+    for call in response.tool_calls:
+        assert call.name in offered, f"{call.name!r} is not an offered tool ({sorted(offered)})"
+        assert isinstance(call.arguments, dict)
+        if call.arguments_error is not None:
+            assert call.arguments == {}
+            assert call.arguments_error
 
 
 async def _maybe_await(value: Any) -> Any:

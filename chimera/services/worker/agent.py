@@ -124,27 +124,31 @@ async def run_agent(
             return run
         calls = response.tool_calls
         messages.append(Message(role=Role.ASSISTANT, tool_calls=calls, content=response.raw))
-        unknown = [c.name for c in calls if c.name not in tools]
-        if unknown:
-            # The model made up a tool: tell it, as a tool error, and let it try again.
-            messages.extend(
-                _tool_message(c, ToolResult(f"no tool named {c.name!r}", is_error=True))
-                for c in calls
-            )
-            continue
-        if any(tools[c.name].sensitive for c in calls):
-            run.outcome = NeedsApproval(messages, list(calls), usage, step)
+        # A call that cannot run (a made-up tool, arguments that are not a JSON object) is
+        # answered with an error the model sees, and it may correct itself next step.
+        refused: dict[str, ToolResult] = {}
+        for call in calls:
+            refusal = _refusal(call, tools)
+            if refusal is not None:
+                refused[call.id] = refusal
+        runnable = [c for c in calls if c.id not in refused]
+        if any(tools[c.name].sensitive for c in runnable):
+            messages.extend(_tool_message(c, refused[c.id]) for c in calls if c.id in refused)
+            run.outcome = NeedsApproval(messages, runnable, usage, step)
             return run
-        if toolbox is None:
-            run.outcome = Failure(ErrorKind.BACKEND, "the skill has tools but no toolbox is set")
-            return run
-        answered = await call_tools(calls, tools, toolbox, tenant, clock)
-        if isinstance(answered, Failure):
-            run.outcome = answered
-            return run
-        for call, result, record in answered:
-            run.tool_calls.append(record)
-            messages.append(_tool_message(call, result))
+        answers = dict(refused)
+        if runnable:
+            if toolbox is None:
+                run.outcome = Failure(ErrorKind.CONFIG, "the skill has tools but no toolbox")
+                return run
+            answered = await call_tools(runnable, tools, toolbox, tenant, clock)
+            if isinstance(answered, Failure):
+                run.outcome = answered
+                return run
+            for call, result, record in answered:
+                run.tool_calls.append(record)
+                answers[call.id] = result
+        messages.extend(_tool_message(c, answers[c.id]) for c in calls)
     run.outcome = Failure(
         ErrorKind.MAX_STEPS, f"no final answer within max_steps={limits.max_steps}"
     )
@@ -213,6 +217,16 @@ def _add(total: Usage, more: Usage) -> Usage:
         prompt_tokens=total.prompt_tokens + more.prompt_tokens,
         completion_tokens=total.completion_tokens + more.completion_tokens,
     )
+
+
+def _refusal(call: ToolCall, tools: Mapping[str, ToolBinding]) -> ToolResult | None:
+    """Why ``call`` cannot run, as the error result the model gets; ``None`` if it can."""
+    if call.name not in tools:
+        known = ", ".join(sorted(tools)) or "none"
+        return ToolResult(f"no tool named {call.name!r} (tools: {known})", is_error=True)
+    if call.arguments_error is not None:
+        return ToolResult(f"arguments are not a JSON object: {call.arguments_error}", is_error=True)
+    return None
 
 
 def _tool_message(call: ToolCall, result: ToolResult) -> Message:

@@ -18,10 +18,8 @@ from chimera_swarm_jsonl_audit import (
     read_chain,
 )
 
-from chimera.models.audit import GENESIS_HASH, AuditEvent, AuditEventType, AuditRecord
-from chimera.plugins.context import PluginContext
-from chimera.plugins.manager import build_registry, get_plugin_manager
-from chimera.testing import SinkConformance, make_event
+from chimera import GENESIS_HASH, AuditEvent, AuditEventType, AuditRecord, PluginContext
+from chimera.testing import SinkConformance, build_sink, installed_registry, make_event, run_cli
 
 HAS_PROC = Path("/proc/self/fd").is_dir()
 
@@ -270,9 +268,9 @@ def test_the_plugin_registers_the_jsonl_sink(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "trail"))
-    registry = build_registry(get_plugin_manager())
+    registry = installed_registry()
     assert "jsonl" in registry.sinks
-    sink = registry.sinks["jsonl"](PluginContext())
+    sink = build_sink("jsonl")
     assert isinstance(sink, JsonlAuditSink)
     assert sink.directory == tmp_path / "trail"
     (info,) = [p for p in registry.plugins if "jsonl" in p.registers.get("sinks", [])]
@@ -318,14 +316,10 @@ def write_swarm(tmp_path: Path) -> Path:
 def test_an_unusable_directory_stops_the_command_at_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, problem: str
 ) -> None:
-    from click.testing import CliRunner
-
-    from chimera.cli.app import cli
-
     path = write_swarm(tmp_path)
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv(ENV_VAR, str(tmp_path / where))
-    result = CliRunner().invoke(cli, ["run", str(path), "--json"])
+    result = run_cli("run", str(path), "--json")
     assert result.exit_code == 2
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"{path}:6:16: ")  # the `jsonl` entry of audit.sinks
@@ -336,14 +330,10 @@ def test_an_unusable_directory_stops_the_command_at_start(
 def test_chimera_run_writes_a_verifiable_trail(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from click.testing import CliRunner
-
-    from chimera.cli.app import cli
-
     path = write_swarm(tmp_path)
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "trail"))
-    result = CliRunner().invoke(cli, ["run", str(path), "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    result = run_cli("run", str(path), "--json")
+    assert result.exit_code == 0, result.stderr
     check = read_chain(tmp_path / "trail" / "acme.jsonl")
     assert check.ok, check.problem
     kinds = [r.event.type for r in check.records]

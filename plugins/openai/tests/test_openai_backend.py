@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -15,123 +14,26 @@ import pytest
 from chimera_swarm_openai import make_backend
 from chimera_swarm_openai.backend import OpenAIBackend
 from chimera_swarm_openai.settings import OpenAISettings
-from click.testing import CliRunner
+from openai_fakes import (
+    API_KEY,
+    BASE_URL,
+    URL,
+    FakeServer,
+    Sleeps,
+    completion,
+    error,
+    ok,
+    tool_calls_answer,
+)
 
-from chimera.cli import app as cli_app
-from chimera.models.llm import LLMResponse
-from chimera.models.result import ErrorKind
-from chimera.plugins.context import PluginContext
-from chimera.plugins.manager import build_registry, get_plugin_manager
-from chimera.ports.llm import BackendError, LLMBackend
-from chimera.testing import BackendConformance, make_request
-
-API_KEY = "sk-test-0123456789abcdefSECRET"
-BASE_URL = "http://llm.test/v1"
-URL = f"{BASE_URL}/chat/completions"
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def completion(
-    content: str | None = '{"answer": "4"}',
-    *,
-    logprobs: list[float] | None = None,
-    usage: dict[str, Any] | None = None,
-    finish_reason: str = "stop",
-    message: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A chat-completions body as OpenAI sends it."""
-    choice: dict[str, Any] = {
-        "index": 0,
-        "message": message if message is not None else {"role": "assistant", "content": content},
-        "finish_reason": finish_reason,
-    }
-    if logprobs is not None:
-        choice["logprobs"] = {
-            "content": [
-                {"token": f"t{i}", "logprob": lp, "bytes": [], "top_logprobs": []}
-                for i, lp in enumerate(logprobs)
-            ]
-        }
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "test-model",
-        "choices": [choice],
-        "usage": usage
-        if usage is not None
-        else {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
-    }
-
-
-class FakeServer:
-    """Answers each POST with the next scripted reply and keeps what it was sent."""
-
-    def __init__(self, *replies: httpx.Response | Handler | Exception) -> None:
-        self.replies = list(replies)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        if isinstance(reply, Exception):
-            raise reply
-        if callable(reply):
-            return reply(request)
-        return reply
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(r.content) for r in self.requests]
-
-
-def ok(body: dict[str, Any] | None = None) -> httpx.Response:
-    return httpx.Response(200, json=body if body is not None else completion())
-
-
-def error(status: int, message: str = "boom", **headers: str) -> httpx.Response:
-    return httpx.Response(
-        status, json={"error": {"message": message, "type": "x"}}, headers=headers
-    )
-
-
-class Sleeps:
-    """A recording stand-in for ``asyncio.sleep``."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-async def make(sleeps: Sleeps) -> AsyncIterator[Callable[..., OpenAIBackend]]:
-    """Build backends on a fake server; closes them afterwards."""
-    made: list[OpenAIBackend] = []
-
-    def build(server: FakeServer, **settings: Any) -> OpenAIBackend:
-        fields: dict[str, Any] = {"base_url": BASE_URL, "api_key": API_KEY, "max_retries": 2}
-        fields.update(settings)
-        backend = OpenAIBackend(
-            OpenAISettings(**fields),
-            transport=httpx.MockTransport(server),
-            sleep=sleeps,
-            rng=random.Random(7),
-            environ={},
-        )
-        made.append(backend)
-        return backend
-
-    yield build
-    for backend in made:
-        await backend.aclose()
+from chimera import BackendError, ConfidenceSource, ErrorKind, LLMBackend, LLMResponse
+from chimera.testing import (
+    BackendConformance,
+    build_backend,
+    installed_registry,
+    make_request,
+    run_cli,
+)
 
 
 async def failure(backend: OpenAIBackend, **request: Any) -> BackendError:
@@ -156,7 +58,11 @@ async def test_success_sends_schema_model_messages_options_and_key(make: Any) ->
     )
 
     assert response == LLMResponse(
-        output={"answer": "4"}, confidence=None, usage={"prompt_tokens": 12, "completion_tokens": 5}
+        output={"answer": "4"},
+        confidence=None,
+        usage={"prompt_tokens": 12, "completion_tokens": 5},
+        model="test-model",
+        raw='{"answer": "4"}',
     )
     (sent,) = server.requests
     assert sent.method == "POST"
@@ -196,19 +102,26 @@ async def test_system_message_and_alternative_response_formats(make: Any) -> Non
     )
     await backend.complete(make_request(options={"response_format": "none"}))
     first, second = server.bodies
-    assert first["messages"][0] == {"role": "system", "content": "Answer in JSON."}
+    schema = json.dumps(make_request().output_schema, separators=(",", ":"))
+    system = first["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].startswith("Answer in JSON.\n\nReply with one JSON object")
+    assert system["content"].endswith(schema)  # the server does not enforce it: the prompt says it
     assert first["response_format"] == {"type": "json_object"}
     assert "response_format" not in second
+    assert second["messages"][0]["content"].endswith(schema)
 
 
 async def test_extra_body_is_sent_but_cannot_override_core_fields(make: Any) -> None:
     server = FakeServer(ok())
+    extra = {"guided_decoding_backend": "xgrammar", "model": "x", "response_format": {"t": 1}}
     await make(server).complete(
-        make_request(options={"extra_body": {"guided_decoding_backend": "xgrammar", "model": "x"}})
+        make_request(options={"extra_body": extra, "response_format": "none"})
     )
     (body,) = server.bodies
     assert body["guided_decoding_backend"] == "xgrammar"
     assert body["model"] == "test-model"
+    assert "response_format" not in body
 
 
 async def test_usage_is_recorded_and_missing_usage_counts_zero(make: Any) -> None:
@@ -234,6 +147,7 @@ async def test_confidence_from_logprobs_is_exp_of_mean_logprob(make: Any) -> Non
 
     assert server.bodies[0]["logprobs"] is True
     assert response.confidence == pytest.approx(math.exp(-0.15))
+    assert response.confidence_source is ConfidenceSource.LOGPROBS
     # logprobs win over the self-reported number, which is still taken out of the answer.
     assert response.output == {"answer": "4"}
 
@@ -254,6 +168,7 @@ async def test_self_reported_confidence_is_popped_from_the_output(make: Any) -> 
     server = FakeServer(ok(completion('{"answer": "4", "confidence": 0.83}')))
     response = await make(server).complete(make_request())
     assert response.confidence == pytest.approx(0.83)
+    assert response.confidence_source is ConfidenceSource.REPORTED
     assert response.output == {"answer": "4"}
 
 
@@ -291,11 +206,24 @@ async def test_unusable_self_reported_confidence_is_ignored_and_left_in_place(
 async def test_default_confidence_when_the_answer_carries_none(make: Any) -> None:
     response = await make(FakeServer(ok()), default_confidence=0.65).complete(make_request())
     assert response.confidence == 0.65
+    assert response.confidence_source is ConfidenceSource.DEFAULT
 
 
 async def test_no_default_confidence_leaves_it_to_the_skill(make: Any) -> None:
     response = await make(FakeServer(ok())).complete(make_request())
     assert response.confidence is None
+    assert response.confidence_source is None  # the Worker applies the skill's default
+
+
+async def test_logprobs_asked_for_but_not_sent_do_not_pass_for_a_real_confidence(
+    make: Any,
+) -> None:
+    server = FakeServer(ok(completion('{"answer": "4", "confidence": 0.7}')), ok())
+    backend = make(server)
+    reported = await backend.complete(make_request(options={"logprobs": True}))
+    assert (reported.confidence, reported.confidence_source) == (0.7, ConfidenceSource.REPORTED)
+    nothing = await backend.complete(make_request(options={"logprobs": True}))
+    assert (nothing.confidence, nothing.confidence_source) == (None, None)
 
 
 # -- output parsing -----------------------------------------------------------------------
@@ -642,14 +570,15 @@ def test_plugin_registers_the_backend_through_the_entry_point(
     monkeypatch.setenv("CHIMERA_OPENAI_MAX_RETRIES", "4")
     monkeypatch.setenv("CHIMERA_PLUGINS", "openai")  # only ours, whatever else is installed
 
-    registry = build_registry(get_plugin_manager())
+    registry = installed_registry()
 
     assert "openai" in registry.backends
     assert registry.backends["openai"] is make_backend
+    assert "openai" in registry.tool_backends
     info = next(p for p in registry.plugins if p.name == "openai")
     assert (info.version, info.builtin) == ("0.1.0", False)
     assert info.registers == {"backends": ["openai"]}
-    backend = registry.backends["openai"](PluginContext())
+    backend = build_backend("openai")  # built and checked against the port, as chimera does
     assert isinstance(backend, OpenAIBackend)
     assert backend.settings.base_url == "http://localhost:8000/v1"
     assert backend.settings.max_retries == 4
@@ -657,9 +586,9 @@ def test_plugin_registers_the_backend_through_the_entry_point(
 
 def test_chimera_plugins_lists_the_distribution(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHIMERA_PLUGINS", "openai")  # only ours, whatever else is installed
-    result = CliRunner().invoke(cli_app.cli, ["plugins", "--json"])
-    assert result.exit_code == 0, result.output
-    rows = {row["name"]: row for row in json.loads(result.output)["plugins"]}
+    result = run_cli("plugins", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["plugins"]}
     assert rows["openai"]["version"] == "0.1.0"
     assert rows["openai"]["backends"] == ["openai"]
     assert rows["openai"]["builtin"] is False
@@ -674,6 +603,13 @@ class TestOpenAIConformance(BackendConformance):
         def answer(request: httpx.Request) -> httpx.Response:
             body = json.loads(request.content)
             assert body["response_format"]["json_schema"]["schema"] == make_request().output_schema
+            if body.get("tools") and body["messages"][-1]["role"] != "tool":
+                return ok(
+                    tool_calls_answer(
+                        ("call_a", "lookup_order", '{"order_id": "A-1"}'),
+                        ("call_b", "check_stock", '{"sku": "SKU-9"}'),
+                    )
+                )
             return ok(completion('```json\n{"answer": "4", "confidence": 0.9}\n```'))
 
         settings = OpenAISettings(base_url=BASE_URL)
@@ -681,3 +617,7 @@ class TestOpenAIConformance(BackendConformance):
             settings, transport=httpx.MockTransport(answer), sleep=sleeps
         ) as backend:
             yield backend
+
+    @pytest.fixture
+    def backend_calls_tools(self) -> bool:
+        return True

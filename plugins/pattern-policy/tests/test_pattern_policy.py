@@ -14,16 +14,17 @@ from chimera_swarm_pattern_policy import (
     PatternPolicy,
     compile_rules,
 )
-from click.testing import CliRunner
 
-from chimera.cli.app import cli
-from chimera.config.errors import ConfigError
-from chimera.config.loader import KnownNames, load_swarm
-from chimera.models.decision import Verdict
-from chimera.plugins.context import PluginContext
-from chimera.plugins.manager import build_registry, get_plugin_manager
-from chimera.services.judge_policy import decide_by_thresholds
-from chimera.testing import PolicyConformance, make_policy_input, make_result
+from chimera import ConfigError, Verdict, decide_by_thresholds
+from chimera.testing import (
+    PolicyConformance,
+    build_policy,
+    installed_registry,
+    load_swarm_checked,
+    make_policy_input,
+    make_result,
+    run_cli,
+)
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"  # AWS's documented example key
 SECRETS = {
@@ -230,8 +231,8 @@ class TestPatternConformance(PolicyConformance):
 
 
 def test_the_plugin_registers_the_patterns_policy() -> None:
-    registry = build_registry(get_plugin_manager())
-    assert isinstance(registry.policies["patterns"](PluginContext()), PatternPolicy)
+    assert isinstance(build_policy("patterns"), PatternPolicy)
+    registry = installed_registry()
     (info,) = [p for p in registry.plugins if "patterns" in p.registers.get("policies", [])]
     assert info.name == "pattern_policy"
     assert not info.builtin
@@ -271,17 +272,8 @@ def write_swarm(tmp_path: Path, policy: str = "patterns", answer: str = '"four"'
     return path
 
 
-def known() -> KnownNames:
-    registry = build_registry(get_plugin_manager())
-    return KnownNames(
-        backends=sorted(registry.backends),
-        policies=sorted(registry.policies),
-        sinks=sorted(registry.sinks),
-    )
-
-
 def test_a_swarm_using_the_policy_validates(tmp_path: Path) -> None:
-    swarm = load_swarm(write_swarm(tmp_path), known())
+    swarm = load_swarm_checked(write_swarm(tmp_path))
     settings = swarm.judge_for("acme", "answer")
     assert settings.policy == "patterns"
     assert "internal_host" in str(settings.options)
@@ -289,7 +281,7 @@ def test_a_swarm_using_the_policy_validates(tmp_path: Path) -> None:
 
 def test_an_unknown_policy_fails_validation_listing_patterns(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_swarm(write_swarm(tmp_path, policy="patterm"), known())
+        load_swarm_checked(write_swarm(tmp_path, policy="patterm"))
     (problem,) = caught.value.problems
     assert problem.line == 4
     assert "unknown policy 'patterm'" in problem.message
@@ -301,10 +293,8 @@ def test_an_unknown_policy_fails_validation_listing_patterns(tmp_path: Path) -> 
 def test_chimera_run_denies_a_leaked_key_without_echoing_it(tmp_path: Path) -> None:
     path = write_swarm(tmp_path, answer=json.dumps(f"the key is {AWS_KEY}"))
     out = tmp_path / "outcomes.jsonl"
-    result = CliRunner().invoke(
-        cli, ["run", str(path), "--json", "--out", str(out)], catch_exceptions=False
-    )
-    assert result.exit_code == 0, result.output
+    result = run_cli("run", str(path), "--json", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["totals"]["denied"] == 1
     (outcome,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert outcome["outcome"] == "denied"
@@ -316,7 +306,7 @@ def test_chimera_run_denies_a_leaked_key_without_echoing_it(tmp_path: Path) -> N
 def test_a_bad_regex_in_swarm_yaml_stops_the_run_at_start(tmp_path: Path) -> None:
     path = write_swarm(tmp_path)
     path.write_text(path.read_text().replace("[.]corp", "(corp"))
-    result = CliRunner().invoke(cli, ["run", str(path), "--json"])
+    result = run_cli("run", str(path), "--json")
     assert result.exit_code == 2
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
@@ -331,9 +321,8 @@ def test_bad_options_are_located_at_the_level_that_sets_them(tmp_path: Path) -> 
             "  acme:\n    skills: [answer]\n    judge:\n      options: {max_lengths: {answer: -1}}",
         )
     )
-    swarm = load_swarm(path, known())
     with pytest.raises(ConfigError) as caught:
-        build_registry(get_plugin_manager()).policies["patterns"](PluginContext(swarm=swarm))
+        load_swarm_checked(path)
     (problem,) = caught.value.problems
     assert (problem.file, problem.line) == (path, 11)
     assert problem.message == "judge.options.max_lengths.answer: expected a whole number >= 0"

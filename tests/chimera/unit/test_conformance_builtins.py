@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from chimera.lib.keys import Keyspace
 from chimera.lib.redis_audit import RedisAuditSink, read_chain
-from chimera.models.config import MockConfig
+from chimera.models.config import MockConfig, MockToolCall
 from chimera.services.audit import LogAuditSink
 from chimera.services.judge_policy import ThresholdPolicy
 from chimera.services.mock_backend import MockBackend
@@ -18,6 +18,7 @@ from chimera.testing import (
     PolicyConformance,
     RecordingSink,
     SinkConformance,
+    make_request,
     make_task,
 )
 
@@ -26,6 +27,26 @@ class TestMockBackend(BackendConformance):
     @pytest.fixture
     def backend(self) -> MockBackend:
         return MockBackend({"answer": MockConfig()})
+
+
+class TestMockBackendPlayingToolCalls(BackendConformance):
+    """The mock is registered with tools=True: scripted, it passes the tool-call cases."""
+
+    @pytest.fixture
+    def backend(self) -> MockBackend:
+        calls = [
+            MockToolCall(tool="lookup_order", arguments={"order_id": "A-1"}),
+            MockToolCall(tool="check_stock", arguments={"sku": "SKU-9"}),
+        ]
+        return MockBackend({"answer": MockConfig(tool_calls=[calls])})
+
+    @pytest.fixture
+    def backend_calls_tools(self) -> bool:
+        return True
+
+    @pytest.fixture
+    def request_for_backend(self) -> Any:
+        return make_request(skill="unscripted")  # a skill whose mock makes no tool calls
 
 
 class TestThresholdPolicy(PolicyConformance):

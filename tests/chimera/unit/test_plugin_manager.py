@@ -14,15 +14,15 @@ import pytest
 
 from chimera.plugins import builtins, manager
 from chimera.plugins.context import PluginContext
-from chimera.plugins.hookspecs import Register, hookimpl
+from chimera.plugins.hookspecs import hookimpl
 from chimera.plugins.manager import (
     DEFAULT_PLUGINS,
     ENTRY_POINT_GROUP,
-    PluginInfo,
     PluginWarning,
-    build_registry,
     get_plugin_manager,
 )
+from chimera.plugins.registrars import BackendRegistrar, SinkRegistrar
+from chimera.plugins.registry import PluginInfo, build_registry
 
 BUILTIN = "chimera.plugins.builtins"
 
@@ -74,7 +74,7 @@ def backend_plugin(*names: str, sinks: tuple[str, ...] = ()) -> ModuleType:
     """A plugin registering backends (and optionally sinks) whose factories return labels."""
 
     @hookimpl
-    def register_backends(register: Register) -> None:
+    def register_backends(register: BackendRegistrar) -> None:
         for name in names:
             register(name, factory(f"backend:{name}"))
 
@@ -82,7 +82,7 @@ def backend_plugin(*names: str, sinks: tuple[str, ...] = ()) -> ModuleType:
     if sinks:
 
         @hookimpl
-        def register_audit_sinks(register: Register) -> None:
+        def register_audit_sinks(register: SinkRegistrar) -> None:
             for name in sinks:
                 register(name, factory(f"sink:{name}"))
 
@@ -92,7 +92,7 @@ def backend_plugin(*names: str, sinks: tuple[str, ...] = ()) -> ModuleType:
 
 def misspelt_plugin() -> ModuleType:
     @hookimpl
-    def register_backend(register: Register) -> None:  # no such hook: register_backends
+    def register_backend(register: BackendRegistrar) -> None:  # no such hook: register_backends
         register("typo", factory("typo"))
 
     return module("misspelt", register_backend=register_backend)
@@ -369,11 +369,9 @@ def test_redis_sink_factory_needs_a_connection(monkeypatch: pytest.MonkeyPatch) 
     assert sink.keys is keyspace
 
 
-def test_registry_module_re_exports_the_manager_api() -> None:
-    from chimera.plugins import registry
-
-    assert registry.build_registry is build_registry
-    assert registry.Registry is manager.Registry
+def test_the_registry_is_built_in_its_own_module() -> None:
+    assert build_registry.__module__ == "chimera.plugins.registry"
+    assert not hasattr(manager, "build_registry")
 
 
 def test_an_entry_point_name_published_twice_loads_once_and_warns(
@@ -392,7 +390,7 @@ def test_hookimpls_under_another_function_name_are_honoured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     @hookimpl(specname="register_backends")
-    def add_my_backends(register: Register) -> None:
+    def add_my_backends(register: BackendRegistrar) -> None:
         register("renamed", factory("backend:renamed"))
 
     install(

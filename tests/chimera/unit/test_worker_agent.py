@@ -106,18 +106,32 @@ async def test_a_tools_own_error_goes_back_to_the_model() -> None:
     assert run.tool_calls[0].error == "no such order"
 
 
-async def test_a_made_up_tool_is_an_error_result_not_a_crash() -> None:
-    backend = ScriptedBackend([calls(("teleport", {})), FINAL])
+async def test_a_made_up_tool_is_an_error_result_and_the_real_calls_still_run() -> None:
+    toolbox = FakeToolbox({("shop", "lookup"): lambda a: ToolResult("found")})
+    backend = ScriptedBackend([calls(("teleport", {}), ("lookup", {"id": 1})), FINAL])
     run = await run_agent(
-        make_request(),
-        backend,
-        LIMITS,
-        "acme",
-        {"lookup": binding("shop", "lookup")},
-        FakeToolbox({}),
+        make_request(), backend, LIMITS, "acme", {"lookup": binding("shop", "lookup")}, toolbox
     )
     assert isinstance(run.outcome, Answer)
-    assert backend.requests[1].messages[-1].content == "no tool named 'teleport'"
+    answers = {m.tool_call_id: (m.is_error, m.content) for m in backend.requests[1].messages[2:]}
+    assert answers == {
+        "c0": (True, "no tool named 'teleport' (tools: lookup)"),
+        "c1": (False, "found"),
+    }
+
+
+async def test_arguments_that_are_not_json_are_handed_back_without_a_call() -> None:
+    toolbox = FakeToolbox({("shop", "lookup"): lambda a: ToolResult("found")})
+    broken = ToolCall(id="c0", name="lookup", arguments_error="Expecting ',' at char 9")
+    backend = ScriptedBackend([LLMResponse(tool_calls=[broken]), FINAL])
+    run = await run_agent(
+        make_request(), backend, LIMITS, "acme", {"lookup": binding("shop", "lookup")}, toolbox
+    )
+    assert isinstance(run.outcome, Answer)
+    assert toolbox.calls == []
+    answer = backend.requests[1].messages[-1]
+    assert answer.is_error
+    assert answer.content == "arguments are not a JSON object: Expecting ',' at char 9"
 
 
 async def test_a_server_that_is_down_fails_the_attempt_as_retryable() -> None:

@@ -22,18 +22,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chimera.config.errors import ConfigError
-from chimera.config.yaml_source import load_yaml
-from chimera.models.audit import (
+from chimera import (
     GENESIS_HASH,
     AuditEvent,
     AuditRecord,
     ChainCheck,
+    ConfigError,
+    PluginContext,
+    Problem,
+    SinkRegistrar,
+    hookimpl,
     link_problem,
 )
-from chimera.plugins import hookimpl
-from chimera.plugins.context import PluginContext
-from chimera.plugins.hookspecs import Register
 
 __all__ = [
     "DEFAULT_DIR",
@@ -310,13 +310,17 @@ def _jsonl(context: PluginContext) -> JsonlAuditSink:
         if problem is not None:
             sinks = list(swarm.config.audit.sinks)
             index = sinks.index("jsonl") if "jsonl" in sinks else 0
-            _, source = load_yaml(Path(swarm.path))
             message = f"{problem}; set {ENV_VAR} to a writable directory"
-            raise ConfigError([source.problem(("audit", "sinks", index), message)])
+            where = (
+                swarm.source.problem(("audit", "sinks", index), message)
+                if swarm.source is not None
+                else Problem(swarm.path, 1, 1, message)
+            )
+            raise ConfigError([where])
     return JsonlAuditSink(directory)
 
 
 @hookimpl
-def register_audit_sinks(register: Register) -> None:
+def register_audit_sinks(register: SinkRegistrar) -> None:
     """Register the ``jsonl`` sink (fsynced, hash-chained files, one per tenant)."""
     register("jsonl", _jsonl)

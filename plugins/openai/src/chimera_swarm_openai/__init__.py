@@ -1,9 +1,10 @@
 """chimera plugin: the ``openai`` LLM backend, for any OpenAI-compatible chat-completions API.
 
-Installed, it registers the backend ``openai`` through chimera's ``register_backends`` hook
-(entry point ``openai`` in the group ``chimera``). Skills use it with ``backend: openai``
-and ``model: <name>``; the server and key come from ``CHIMERA_OPENAI_*`` variables (see
-:class:`~chimera_swarm_openai.settings.OpenAISettings`).
+Installed, it registers the backend ``openai`` (with tool calling) through chimera's
+``register_backends`` hook (entry point ``openai`` in the group ``chimera``), and checks the
+``model`` and ``options`` of every skill on it when a swarm loads (``check_skill``). Skills
+use it with ``backend: openai`` and ``model: <name>``; the server and key come from
+``CHIMERA_OPENAI_*`` variables (see :class:`~chimera_swarm_openai.settings.OpenAISettings`).
 
 This module stays light: chimera imports it whenever it lists plugins, so ``httpx`` and the
 backend are imported only when a swarm actually builds the backend.
@@ -13,15 +14,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chimera.plugins import hookimpl
-from chimera.plugins.context import PluginContext
-from chimera.plugins.hookspecs import Register
+from chimera import BackendRegistrar, ConfigIssue, PluginContext, SkillConfig, hookimpl
+from chimera_swarm_openai.options import option_problems
 
 if TYPE_CHECKING:
     from chimera_swarm_openai.backend import OpenAIBackend
     from chimera_swarm_openai.settings import OpenAISettings
 
-__all__ = ["OpenAIBackend", "OpenAISettings", "make_backend", "register_backends"]
+__all__ = [
+    "OpenAIBackend",
+    "OpenAISettings",
+    "check_skill",
+    "make_backend",
+    "register_backends",
+]
+
+#: The name skills write as ``backend:``.
+BACKEND = "openai"
 
 
 def make_backend(context: PluginContext) -> OpenAIBackend:
@@ -40,9 +49,28 @@ def make_backend(context: PluginContext) -> OpenAIBackend:
 
 
 @hookimpl
-def register_backends(register: Register) -> None:
-    """Register the ``openai`` backend."""
-    register("openai", make_backend)
+def register_backends(register: BackendRegistrar) -> None:
+    """Register the ``openai`` backend; it calls tools OpenAI's way."""
+    register(BACKEND, make_backend, tools=True)
+
+
+@hookimpl
+def check_skill(backend: str, skill: SkillConfig) -> list[ConfigIssue]:
+    """Report a missing ``model`` and every unknown or ill-typed option of an openai skill."""
+    if backend != BACKEND:
+        return []
+    issues: list[ConfigIssue] = []
+    if not skill.model:
+        issues.append(
+            ConfigIssue(
+                ("backend",),
+                "backend 'openai' needs a model: add `model: <name>` to the skill "
+                "(for example gpt-4o-mini, or the name your local server serves)",
+            )
+        )
+    for problem in option_problems(skill.options):
+        issues.append(ConfigIssue(("options", problem.name), problem.message, key=problem.unknown))
+    return issues
 
 
 def __getattr__(name: str) -> Any:

@@ -181,9 +181,19 @@ def server_message(body: Any) -> str:
             return error
         if isinstance(body.get("message"), str):
             return str(body["message"])
-        if isinstance(body.get("detail"), str):
-            return str(body["detail"])
+        detail = body.get("detail")
+        if isinstance(detail, str):
+            return detail
+        if isinstance(detail, list):  # FastAPI's request-validation body
+            return "; ".join(_validation_item(item) for item in detail if isinstance(item, Mapping))
     return ""
+
+
+def _validation_item(item: Mapping[str, Any]) -> str:
+    loc = item.get("loc")
+    where = ".".join(str(part) for part in loc) if isinstance(loc, list | tuple) else ""
+    message = str(item.get("msg", ""))
+    return f"{where}: {message}" if where else message
 
 
 def token_count(usage: Any, key: str) -> int:

@@ -21,7 +21,9 @@ Everything is configured through ``judge.options`` in swarm.yaml, at any level::
         max_lengths: {summary: 2000, "*": 20000}
 
 Patterns are compiled once per distinct ``options`` and cached. The policy is pure: the
-same Result, task and settings always give the same decision.
+same Result, task and settings always give the same decision. Malformed options (a bad
+regex, a negative length) are reported by ``chimera validate``, and by every command that
+loads the swarm, with the ``file:line:col`` where they are written.
 """
 
 from __future__ import annotations
@@ -30,17 +32,19 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from chimera.config.errors import ConfigError, Problem
-from chimera.config.yaml_source import SourceMap, load_yaml
-from chimera.models.decision import Decision, Verdict
-from chimera.plugins import hookimpl
-from chimera.plugins.context import PluginContext
-from chimera.plugins.hookspecs import Register
-from chimera.ports.judge import PolicyInput
-from chimera.services.judge_policy import decide_by_thresholds
+from chimera import (
+    ConfigIssue,
+    Decision,
+    JsonValue,
+    PluginContext,
+    PolicyInput,
+    PolicyRegistrar,
+    Verdict,
+    decide_by_thresholds,
+    hookimpl,
+)
 
 __all__ = [
     "DEFAULT_DENY_PATTERNS",
@@ -48,6 +52,7 @@ __all__ = [
     "OptionsError",
     "PatternPolicy",
     "Rules",
+    "check_judge_options",
     "compile_rules",
     "register_policies",
 ]
@@ -135,8 +140,8 @@ class PatternPolicy:
         """Deny on a secret, ``review`` on personal data or an overlong field, else the bands.
 
         Raises:
-            OptionsError: ``judge.options`` is malformed (the plugin's factory reports this
-                at start-up for every tenant and skill of the swarm).
+            OptionsError: ``judge.options`` is malformed (``check_judge_options`` reports
+                that when the swarm loads, before any Result is judged).
         """
         rules = self.rules_for(item.settings.options)
         output = item.result.output or {}
@@ -279,58 +284,30 @@ def _decision(
 
 
 def _patterns(context: PluginContext) -> PatternPolicy:
-    """Build the policy, compiling the options of every tenant and skill that uses it.
-
-    A bad regex in swarm.yaml then stops ``chimera run`` or ``chimera worker`` at start-up
-    with a ``file:line:col`` message (a :class:`~chimera.config.errors.ConfigError`),
-    instead of failing every batch the Judge reads.
-    """
-    policy = PatternPolicy()
-    if context.swarm is not None:
-        _check_swarm(policy, context.swarm)
-    return policy
-
-
-def _check_swarm(policy: PatternPolicy, swarm: Any) -> None:
-    config = swarm.config
-    problems: list[Problem] = []
-    source: SourceMap | None = None
-    for tenant, tenant_config in config.tenants.items():
-        for skill in tenant_config.skills:
-            settings = swarm.judge_for(tenant, skill)
-            if settings.policy != PatternPolicy.name:
-                continue
-            try:
-                policy.rules_for(settings.options)
-            except OptionsError as exc:
-                if source is None:
-                    _, source = load_yaml(Path(swarm.path))
-                base = _options_loc(config, tenant, skill)
-                problems += [
-                    source.problem((*base, *loc), f"judge.options.{'.'.join(loc)}: {message}")
-                    for loc, message in exc.problems
-                ]
-    if problems:
-        raise ConfigError(problems)
-
-
-def _options_loc(config: Any, tenant: str, skill: str) -> tuple[str, ...]:
-    """Where in swarm.yaml the ``options`` that apply to ``tenant`` and ``skill`` are written."""
-    tenant_judge = config.tenants[tenant].judge
-    places = [
-        (config.judge, ("judge", "options")),
-        (tenant_judge, ("tenants", tenant, "judge", "options")),
-        (config.judge.skills.get(skill), ("judge", "skills", skill, "options")),
-        (tenant_judge.skills.get(skill), ("tenants", tenant, "judge", "skills", skill, "options")),
-    ]
-    found: tuple[str, ...] = ("judge", "options")
-    for level, loc in places:
-        if level is not None and level.options is not None:
-            found = loc
-    return found
+    return PatternPolicy()
 
 
 @hookimpl
-def register_policies(register: Register) -> None:
+def register_policies(register: PolicyRegistrar) -> None:
     """Register the ``patterns`` policy (secrets denied, personal data reviewed, then bands)."""
     register("patterns", _patterns)
+
+
+@hookimpl
+def check_judge_options(policy: str, options: Mapping[str, JsonValue]) -> list[ConfigIssue]:
+    """Report every malformed option of the ``patterns`` policy, where it is written.
+
+    chimera calls this when a swarm loads, for each place in swarm.yaml whose
+    ``judge.options`` reach this policy, so a bad regex stops ``chimera validate`` (and
+    ``run``, ``worker``) with a ``file:line:col`` instead of failing every batch.
+    """
+    if policy != PatternPolicy.name:
+        return []
+    try:
+        compile_rules(options)
+    except OptionsError as exc:
+        return [
+            ConfigIssue(loc, f"judge.options.{'.'.join(loc)}: {message}")
+            for loc, message in exc.problems
+        ]
+    return []
