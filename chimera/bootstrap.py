@@ -176,6 +176,10 @@ class Runtime:
         """Reading back the ``redis`` audit sink's hash-chained trail."""
         return AuditReader(RedisAuditTrail(self.client, self.keyspace), self.scope)
 
+    def task_states(self) -> RedisTaskStatusStore:
+        """Tasks looked up by id (``chimera run`` sees what other processes settled)."""
+        return RedisTaskStatusStore(self.client, self.keyspace)
+
     def tenant_api(self, tenant: str) -> TenantApi:
         """One tenant's view of the swarm (what ``chimera mcp serve`` answers with).
 

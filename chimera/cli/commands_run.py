@@ -102,6 +102,7 @@ def run(
                 settings=JudgeSettings(block_ms=200, max_consecutive_failures=10),
             ),
             progress=progress.update if progress else None,
+            states=runtime.task_states() if redis_url else None,
         )
         try:
             return await orchestrator.run(submissions, session)

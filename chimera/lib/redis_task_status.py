@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -52,6 +53,29 @@ class RedisTaskStatusStore:
             return TaskStatus(task_id, tenant, TaskState.PENDING, task=task)
         return TaskStatus(task_id, tenant, TaskState.UNKNOWN)
 
+    async def settled(self, tenant: str, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        """Of ``task_ids``, those with an outcome (review included); one round trip."""
+        ids = [task_id for task_id in task_ids if is_safe_id(task_id)]
+        if not ids:
+            return {}
+        keys = self.keys.tenant(tenant)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hmget(keys.committed, ids)
+            pipe.hmget(keys.settled, ids)
+            pipe.hmget(keys.review, ids)
+            committed, settled, review = await pipe.execute()
+        found: dict[str, TaskStatus] = {}
+        for task_id, result, state, parked in zip(ids, committed, settled, review, strict=True):
+            if result is not None:
+                found[task_id] = TaskStatus(
+                    task_id, tenant, TaskState.COMMITTED, result=Result.model_validate_json(result)
+                )
+            elif state is not None:
+                found[task_id] = TaskStatus(task_id, tenant, TaskState(state))
+            elif parked is not None:
+                found[task_id] = _in_review(task_id, tenant, json.loads(parked))
+        return found
+
 
 def _in_review(task_id: str, tenant: str, data: dict[str, Any]) -> TaskStatus:
     # Items parked for other reasons (a sensitive tool call) may carry other fields; the
@@ -59,7 +83,7 @@ def _in_review(task_id: str, tenant: str, data: dict[str, Any]) -> TaskStatus:
     return TaskStatus(
         task_id,
         tenant,
-        TaskState.IN_REVIEW,
+        TaskState.REVIEW,
         task=_parse(Task, data.get("task")),
         result=_parse(Result, data.get("result")),
         decision=_parse(Decision, data.get("decision")),

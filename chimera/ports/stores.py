@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -74,7 +75,7 @@ class TaskState(StrEnum):
 
     PENDING = "pending"
     """Submitted and not yet settled: queued, running, or waiting to be retried."""
-    IN_REVIEW = "in_review"
+    REVIEW = "review"
     """Its Result waits for a human."""
     COMMITTED = "committed"
     DENIED = "denied"
@@ -109,4 +110,11 @@ class TaskStatusStore(Protocol):
 
     async def status(self, tenant: str, task_id: str) -> TaskStatus:
         """The state of ``task_id`` among ``tenant``'s tasks; ``UNKNOWN`` when none."""
+        ...
+
+    async def settled(self, tenant: str, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        """Of ``task_ids``, those that reached an outcome (review included), in one round trip.
+
+        Committed ones carry their Result; tasks still pending are left out.
+        """
         ...

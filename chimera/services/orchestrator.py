@@ -9,110 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from chimera.lib.logging import get_logger
 from chimera.models.decision import Verdict
+from chimera.models.result import Result
 from chimera.models.task import Task
-from chimera.models.types import JsonValue, utc_now
+from chimera.models.types import utc_now
 from chimera.ports.judge import CommitOutcome, Judged
 from chimera.ports.queue import DeadLetter, Delivery
+from chimera.ports.stores import TaskState, TaskStatus, TaskStatusStore
 from chimera.services.judge import Judge
 from chimera.services.planner import Planner, Submission
+from chimera.services.run_report import OUTCOMES, RunReport, TaskOutcome
 from chimera.services.worker import Worker
 
-#: How a task ended, as the run summary and ``--out`` name it.
-OUTCOMES = ("committed", "denied", "review", "dead_lettered")
+log = get_logger("chimera.run")
 
-
-@dataclass(frozen=True)
-class TaskOutcome:
-    """Where one task ended, and how it got there."""
-
-    task_id: str
-    tenant: str
-    session: str
-    skill: str
-    outcome: str
-    attempts: int
-    latency_ms: float
-    confidence: float | None = None
-    reason: str | None = None
-    output: dict[str, JsonValue] | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (one line of ``--out``)."""
-        return {
-            "task_id": self.task_id,
-            "tenant": self.tenant,
-            "session": self.session,
-            "skill": self.skill,
-            "outcome": self.outcome,
-            "attempts": self.attempts,
-            "latency_ms": round(self.latency_ms, 3),
-            "confidence": self.confidence,
-            "reason": self.reason,
-            "output": self.output,
-        }
-
-
-@dataclass
-class RunReport:
-    """Every task's outcome, and the per-tenant, per-skill figures of the run."""
-
-    session: str
-    outcomes: dict[str, TaskOutcome] = field(default_factory=dict)
-    retried: Counter[tuple[str, str]] = field(default_factory=Counter)
-    duplicates: int = 0
-    elapsed_s: float = 0.0
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One row per tenant and skill: counts by outcome, retries, p50/p95 latency (ms)."""
-        groups: dict[tuple[str, str], list[TaskOutcome]] = defaultdict(list)
-        for outcome in self.outcomes.values():
-            groups[(outcome.tenant, outcome.skill)].append(outcome)
-        rows = []
-        for (tenant, skill), items in sorted(groups.items()):
-            counts = Counter(o.outcome for o in items)
-            latencies = sorted(o.latency_ms for o in items)
-            rows.append(
-                {
-                    "tenant": tenant,
-                    "skill": skill,
-                    "tasks": len(items),
-                    **{name: counts.get(name, 0) for name in OUTCOMES},
-                    "retried": self.retried.get((tenant, skill), 0),
-                    "p50_ms": round(_percentile(latencies, 50), 2),
-                    "p95_ms": round(_percentile(latencies, 95), 2),
-                }
-            )
-        return rows
-
-    def totals(self) -> dict[str, int]:
-        """Tasks by outcome over the whole run."""
-        counts = Counter(o.outcome for o in self.outcomes.values())
-        return {"tasks": len(self.outcomes), **{name: counts.get(name, 0) for name in OUTCOMES}}
-
-    def as_json(self) -> dict[str, Any]:
-        """The machine-readable summary ``chimera run --json`` prints."""
-        return {
-            "session": self.session,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "totals": {**self.totals(), "retried": sum(self.retried.values())},
-            "duplicates": self.duplicates,
-            "by_tenant_skill": self.rows(),
-        }
-
-
-def _percentile(values: Sequence[float], pct: int) -> float:
-    if not values:
-        return 0.0
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+__all__ = ["OUTCOMES", "Orchestrator", "RunReport", "TaskOutcome"]
 
 
 class Orchestrator:
@@ -123,6 +39,10 @@ class Orchestrator:
         make_worker: builds the Worker, given the dead-letter callback.
         make_judge: builds the Judge, given the outcome callback.
         progress: called with (settled, total) whenever a task settles.
+        states: looks tasks up by id, so that a task another process (a ``chimera worker``
+            on the same Redis) settled is seen too; ``None`` when this process is alone
+            (the embedded Redis).
+        poll_s: how often to look.
     """
 
     def __init__(
@@ -131,11 +51,15 @@ class Orchestrator:
         make_worker: Callable[[Callable[[Delivery[Task], DeadLetter], None]], Worker],
         make_judge: Callable[[Callable[[Judged, CommitOutcome], None]], Judge],
         progress: Callable[[int, int], None] | None = None,
+        states: TaskStatusStore | None = None,
+        poll_s: float = 0.5,
     ) -> None:
         self.planner = planner
         self.make_worker = make_worker
         self.make_judge = make_judge
         self.progress = progress
+        self.states = states
+        self.poll_s = poll_s
 
     async def run(self, submissions: Sequence[Submission], session: str | None = None) -> RunReport:
         """Submit everything, run Worker and Judge, return once every task has settled.
@@ -208,6 +132,9 @@ class Orchestrator:
             asyncio.create_task(worker.run(stop), name="run-worker"),
             asyncio.create_task(judge.run(stop), name="run-judge"),
         ]
+        if self.states is not None:
+            watch = self._watch(self.states, tasks_by_id, report, settle, stop)
+            loops.append(asyncio.create_task(watch, name="run-watch"))
         waiter = asyncio.create_task(settled.wait())
         try:
             done, _ = await asyncio.wait([waiter, *loops], return_when=asyncio.FIRST_COMPLETED)
@@ -223,8 +150,60 @@ class Orchestrator:
         report.elapsed_s = asyncio.get_running_loop().time() - started
         return report
 
+    async def _watch(
+        self,
+        states: TaskStatusStore,
+        tasks: dict[str, Task],
+        report: RunReport,
+        settle: Callable[[TaskOutcome], None],
+        stop: asyncio.Event,
+    ) -> None:
+        """Settle tasks that other processes took to an outcome (this Worker never saw them)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_s):
+                    await stop.wait()
+            waiting: dict[str, list[str]] = defaultdict(list)
+            for task_id, task in tasks.items():
+                if task_id not in report.outcomes:
+                    waiting[task.tenant].append(task_id)
+            for tenant, ids in waiting.items():
+                try:
+                    found = await states.settled(tenant, ids)
+                except Exception as exc:  # the next look may work; the callbacks go on anyway
+                    log.warning(
+                        "run.watch_failed", error=repr(exc), next=f"again in {self.poll_s}s"
+                    )
+                    break
+                for task_id, status in found.items():
+                    settle(_from_status(tasks[task_id], status))
 
-def _outcome(task: Task, outcome: str, **details: Any) -> TaskOutcome:
+
+def _from_status(task: Task, status: TaskStatus) -> TaskOutcome:
+    """The outcome of a task another process settled, from what the stores keep."""
+    result = status.result
+    if status.state is TaskState.COMMITTED and result is not None:
+        return _outcome(
+            task,
+            "committed",
+            confidence=result.confidence,
+            output=result.output,
+            attempts_of=result,
+        )
+    if status.state is TaskState.REVIEW:
+        reason = status.decision.reason if status.decision is not None else None
+        confidence = result.confidence if result is not None else None
+        return _outcome(task, "review", confidence=confidence, reason=reason, attempts_of=result)
+    reason = {
+        TaskState.DENIED: "denied (see `chimera audit` for the Judge's reason)",
+        TaskState.DEAD_LETTERED: "dead-lettered (see `chimera dlq list`)",
+    }.get(status.state)
+    return _outcome(task, status.state.value, reason=reason)
+
+
+def _outcome(
+    task: Task, outcome: str, attempts_of: Result | None = None, **details: Any
+) -> TaskOutcome:
     """Where ``task`` ended; its latency runs from its creation (retries keep that time)."""
     return TaskOutcome(
         task_id=task.id,
@@ -232,7 +211,7 @@ def _outcome(task: Task, outcome: str, **details: Any) -> TaskOutcome:
         session=task.session,
         skill=task.skill,
         outcome=outcome,
-        attempts=task.attempt,
+        attempts=attempts_of.attempt if attempts_of is not None else task.attempt,
         latency_ms=_since_ms(task),
         **details,
     )

@@ -44,7 +44,10 @@ class Stack:
     def worker(self, name: str = "w1", **settings: Any) -> Worker:
         on_dead = settings.pop("on_dead_letter", None)
         clock = settings.pop("clock", None)
-        kwargs: dict[str, Any] = {"on_dead_letter": on_dead}
+        kwargs: dict[str, Any] = {
+            "on_dead_letter": on_dead,
+            "tenants": settings.pop("tenants", None),
+        }
         if clock is not None:
             kwargs["clock"] = clock
         return Worker(
@@ -61,6 +64,7 @@ class Stack:
     def judge(
         self, name: str = "j1", on_outcome: Callable[..., None] | None = None, **settings: Any
     ) -> Judge:
+        tenants = settings.pop("tenants", None)
         return Judge(
             self.swarm,
             self.queue,
@@ -70,6 +74,7 @@ class Stack:
             consumer=name,
             settings=JudgeSettings(**{"block_ms": 20, **settings}),
             on_outcome=on_outcome,
+            tenants=tenants,
         )
 
     def keys(self, tenant: str = "acme") -> Any:

@@ -140,7 +140,7 @@ def _add_tools(server: MCPServer[Any], api: Callable[[], TenantApi]) -> None:
     ) -> dict[str, Any]:
         """A task's state and, once there is one, its result.
 
-        States: pending, in_review, committed, denied, dead_lettered, unknown.
+        States: pending, review, committed, denied, dead_lettered, unknown.
         """
         return _status(await api().task(task_id))
 

@@ -74,7 +74,7 @@ async def park_for_review(runtime: Runtime, client: Client) -> str:
     async with Running(worker, judge):
 
         async def parked() -> bool:
-            return (await call(client, "get_task", task_id=task_id))["state"] == "in_review"
+            return (await call(client, "get_task", task_id=task_id))["state"] == "review"
 
         await eventually(parked, within=20)
     return task_id
@@ -121,7 +121,7 @@ async def test_another_tenant_sees_and_decides_nothing_of_it(runtime: Runtime) -
         assert await call(globex, "list_reviews") == {"reviews": []}
         message = await refused(globex, "decide_review", task_id=task_id, approve=True)
         assert "no result waits for review" in message
-        assert (await call(acme, "get_task", task_id=task_id))["state"] == "in_review"
+        assert (await call(acme, "get_task", task_id=task_id))["state"] == "review"
         forbidden = await refused(globex, "submit_task", skill="draft_reply", input=REPLY)
         assert "tenant 'globex' may not run skill 'draft_reply'" in forbidden
         assert (await call(globex, "swarm_status"))["queue"]["review"] == 0

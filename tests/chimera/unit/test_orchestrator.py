@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,42 @@ async def test_worker_retries_are_counted_in_the_summary(
     assert report.as_json()["totals"]["retried"] == 2
     [row] = report.rows()
     assert row["retried"] == 2
+
+
+async def test_a_run_finishes_when_another_process_settles_its_tasks(
+    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    from chimera.lib.redis_task_status import RedisTaskStatusStore
+    from tests.chimera.helpers import Running
+
+    stack = Stack(write_swarm(tmp_path), fake_redis, keyspace, {"fake": FakeBackend()})
+    # This process's own Worker and Judge serve globex only; "another process" (a Worker
+    # and a Judge over the same Redis) takes every acme task.
+    orch = Orchestrator(
+        stack.planner(),
+        make_worker=lambda on_dead: stack.worker(
+            "mine", tenants=["globex"], on_dead_letter=on_dead
+        ),
+        make_judge=lambda on_outcome: stack.judge(
+            "my-judge", tenants=["globex"], on_outcome=on_outcome
+        ),
+        states=RedisTaskStatusStore(fake_redis, keyspace),
+        poll_s=0.05,
+    )
+    elsewhere = Running(stack.worker("theirs"), stack.judge("their-judge"))
+    async with elsewhere:
+        confidences = {"a": 0.9, "b": 0.6, "c": 0.1}
+        report = await asyncio.wait_for(
+            orch.run(
+                [
+                    Submission("acme", "echo", {"text": t, "confidence": c})
+                    for t, c in confidences.items()
+                ]
+            ),
+            timeout=10,
+        )
+    by_text = {o.task_id: o for o in report.outcomes.values()}
+    assert sorted(o.outcome for o in by_text.values()) == ["committed", "denied", "review"]
+    [committed] = [o for o in by_text.values() if o.outcome == "committed"]
+    assert committed.output == {"echo": "a"}
+    assert committed.confidence == 0.9

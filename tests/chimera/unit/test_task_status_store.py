@@ -38,7 +38,7 @@ async def test_each_record_gives_its_state(
     found = await store.status("acme", pending.id)
     assert (found.state, found.task) == (TaskState.PENDING, pending)
     found = await store.status("acme", parked.id)
-    assert (found.state, found.task, found.result) == (TaskState.IN_REVIEW, parked, parked_result)
+    assert (found.state, found.task, found.result) == (TaskState.REVIEW, parked, parked_result)
     assert found.decision is not None
     assert found.decision.reason == "sensitive skill"
     found = await store.status("acme", committed.id)
@@ -58,7 +58,7 @@ async def test_other_tenants_and_strange_ids_are_unknown(
     assert (await store.status("acme", "x" * 500)).state is TaskState.UNKNOWN
 
 
-async def test_a_review_item_of_another_shape_still_reads_as_in_review(
+async def test_a_review_item_of_another_shape_still_reads_as_review(
     redis_client: aioredis.Redis, keyspace: Keyspace
 ) -> None:
     store = RedisTaskStatusStore(redis_client, keyspace)
@@ -70,4 +70,4 @@ async def test_a_review_item_of_another_shape_still_reads_as_in_review(
     }
     await redis_client.hset(keyspace.tenant("acme").review, task.id, json.dumps(item))
     found = await store.status("acme", task.id)
-    assert (found.state, found.task, found.result) == (TaskState.IN_REVIEW, task, None)
+    assert (found.state, found.task, found.result) == (TaskState.REVIEW, task, None)
