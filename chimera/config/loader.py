@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from chimera.config.errors import ConfigError, Problem, unknown_message
 from chimera.config.mcp_checks import check_mcp
+from chimera.config.pipelines import check_pipelines
 from chimera.config.swarm import SchemaCheck, Skill, Swarm, compile_validator, judge_levels
 from chimera.config.templates import PromptTemplate, TemplateProblem
 from chimera.config.yaml_source import KEY, Loc, SourceMap, load_yaml
@@ -68,9 +69,11 @@ def load_swarm(path: str | Path, known: KnownNames | None = None) -> Swarm:
     _check_judge(config, skills, source, state, known or KnownNames())
     _check_jobs(config, skills, source, state)
     state.problems.extend(check_mcp(config, skills, source, (known or KnownNames()).tool_backends))
+    pipelines, problems = check_pipelines(config, skills, source)
+    state.problems.extend(problems)
     if state.problems:
         raise ConfigError(state.problems)
-    return Swarm(config=config, path=swarm_path, skills=skills, source=source)
+    return Swarm(config=config, path=swarm_path, skills=skills, source=source, pipelines=pipelines)
 
 
 def load_skill(path: Path, known: KnownNames | None = None) -> Skill:
@@ -337,6 +340,8 @@ def _check_jobs(
                 )
             )
             continue
+        if job.skill is None:
+            continue  # a pipeline job: check_pipelines checks it
         if job.skill not in tenant_config.skills:
             state.add(
                 source.problem(

@@ -15,6 +15,7 @@ from chimera.models.config import JudgeSettings, ResolvedJudge, SkillConfig, Swa
 from chimera.models.thresholds import Thresholds
 
 if TYPE_CHECKING:
+    from chimera.config.compiled_pipeline import CompiledPipeline
     from chimera.config.yaml_source import SourceMap
 
 #: Keywords whose meaning is the same in draft 7 and 2020-12; a schema made only of these
@@ -139,6 +140,7 @@ class Swarm:
     config: SwarmConfig
     path: Path
     skills: Mapping[str, Skill]
+    pipelines: Mapping[str, CompiledPipeline] = field(default_factory=dict)
     _judge_cache: dict[tuple[str, str], ResolvedJudge] = field(default_factory=dict)
     #: Where each value of swarm.yaml is (``source.problem(loc, message)``).
     source: SourceMap | None = field(default=None, compare=False, repr=False)
@@ -156,6 +158,20 @@ class Swarm:
         """Tell whether ``tenant`` exists and lists ``skill``."""
         config = self.config.tenants.get(tenant)
         return config is not None and skill in config.skills
+
+    def tenant_may_run_pipeline(self, tenant: str, pipeline: str) -> bool:
+        """Tell whether ``tenant`` exists and lists the skill of every step of ``pipeline``.
+
+        Tenants do not list pipelines: a pipeline only chains skills, so a tenant allowed
+        every one of them could chain them by hand anyway.
+        """
+        config = self.config.tenants.get(tenant)
+        compiled = self.pipelines.get(pipeline)
+        return (
+            config is not None
+            and compiled is not None
+            and not compiled.skills_missing(config.skills)
+        )
 
     def judge_for(self, tenant: str, skill: str) -> ResolvedJudge:
         """Merge Judge settings for one tenant and skill; the most specific level wins.

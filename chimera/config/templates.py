@@ -58,15 +58,7 @@ class PromptTemplate:
             ast = env.parse(source)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno) from None
-        for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-            attr = getattr(node, "attr", None)
-            if attr is None and isinstance(node, nodes.Getitem):
-                const = node.arg
-                attr = const.value if isinstance(const, nodes.Const) else None
-            if isinstance(attr, str) and attr.startswith("_"):
-                raise TemplateProblem(
-                    f"template may not access private attribute {attr!r}", node.lineno
-                )
+        reject_private_access(ast)
         used = frozenset(meta.find_undeclared_variables(ast))
         unknown = sorted(used - allowed - RESERVED_VARIABLES)
         if unknown:
@@ -93,6 +85,23 @@ class PromptTemplate:
         except (TemplateError, TypeError, ValueError) as exc:
             raise TemplateRenderError(str(exc)) from exc
         return rendered
+
+
+def reject_private_access(ast: nodes.Node) -> None:
+    """Refuse any attribute or constant subscript starting with ``_`` anywhere in ``ast``.
+
+    Raises:
+        TemplateProblem: naming the first such attribute and its line.
+    """
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        attr = getattr(node, "attr", None)
+        if attr is None and isinstance(node, nodes.Getitem):
+            const = node.arg
+            attr = const.value if isinstance(const, nodes.Const) else None
+        if isinstance(attr, str) and attr.startswith("_"):
+            raise TemplateProblem(
+                f"template may not access private attribute {attr!r}", node.lineno
+            )
 
 
 def _line_of(ast: nodes.Template, name: str) -> int:

@@ -6,9 +6,9 @@ skills exist, a job's input fits its skill) live in :mod:`chimera.config.loader`
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chimera.models.mcp_config import (
     DEFAULT_MAX_STEPS,
@@ -17,6 +17,7 @@ from chimera.models.mcp_config import (
     TenantMcpOverride,
     ToolRefText,
 )
+from chimera.models.pipeline import PipelineConfig, PipelineName
 from chimera.models.thresholds import Thresholds
 from chimera.models.types import JsonObject, JsonValue, SessionId, SkillName, TenantId
 
@@ -152,13 +153,22 @@ class AuditConfig(_Strict):
 
 
 class JobConfig(_Strict):
-    """A task that ``chimera run`` submits."""
+    """A task (or, with ``pipeline``, a pipeline run) that ``chimera run`` submits."""
 
     tenant: TenantId
-    skill: SkillName
+    skill: SkillName | None = Field(default=None, description="The skill to run.")
+    pipeline: PipelineName | None = Field(
+        default=None, description="The pipeline to run instead of a skill."
+    )
     input: JsonObject
     session: SessionId | None = None
     repeat: int = Field(default=1, ge=1, le=100_000, description="Submit this many copies.")
+
+    @model_validator(mode="after")
+    def _names_one_thing(self) -> Self:
+        if (self.skill is None) == (self.pipeline is None):
+            raise ValueError("a job names either a skill or a pipeline (exactly one of them)")
+        return self
 
 
 class SwarmConfig(_Strict):
@@ -172,6 +182,9 @@ class SwarmConfig(_Strict):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     mcp_servers: dict[ServerName, McpServerConfig] = Field(
         default_factory=dict, description="MCP servers whose tools skills may call."
+    )
+    pipelines: dict[PipelineName, PipelineConfig] = Field(
+        default_factory=dict, description="Skills chained into graphs of steps."
     )
     jobs: list[JobConfig] = Field(default_factory=list)
 

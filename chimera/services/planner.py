@@ -48,10 +48,23 @@ class Submission:
 
 
 def expand_jobs(swarm: Swarm) -> list[Submission]:
-    """The submissions the swarm file's ``jobs:`` section asks for, each ``repeat`` times."""
+    """The submissions the swarm file's ``jobs:`` section asks for, each ``repeat`` times.
+
+    Raises:
+        PlanningError: a job runs a pipeline; pipelines are checked but cannot run yet.
+    """
+    pipelines = [
+        f"{_job_origin(swarm, n)}: runs pipeline {job.pipeline!r}; pipelines are checked "
+        "but cannot run yet"
+        for n, job in enumerate(swarm.config.jobs)
+        if job.skill is None
+    ]
+    if pipelines:
+        raise PlanningError(pipelines)
     return [
         Submission(job.tenant, job.skill, job.input, job.session, where=_job_origin(swarm, n))
         for n, job in enumerate(swarm.config.jobs)
+        if job.skill is not None
         for _ in range(job.repeat)
     ]
 
