@@ -38,20 +38,23 @@ def validate(swarm: Path, as_json: bool) -> None:
     )
     tenants, skills = loaded.tenants, sorted(loaded.skills)
     jobs = count_jobs(loaded.config.jobs)
+    pipelines = list(loaded.config.pipelines)
     if as_json:
         summary = {
             "swarm": loaded.config.name,
             "tenants": tenants,
             "skills": skills,
             "policies": policies,
+            "pipelines": pipelines,
             "jobs": jobs,
         }
         click.echo(json.dumps(summary))
         return
+    named = f" ({', '.join(pipelines)})" if pipelines else ""
     click.echo(
         f"{swarm}: ok: {len(tenants)} tenants ({', '.join(tenants)}), "
         f"{len(skills)} skills ({', '.join(skills)}), "
-        f"policies: {', '.join(policies)}, {jobs} jobs"
+        f"policies: {', '.join(policies)}, {len(pipelines)} pipelines{named}, {jobs} jobs"
     )
 
 

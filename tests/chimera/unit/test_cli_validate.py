@@ -62,10 +62,13 @@ def test_validate_repo_swarm(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     summary = result.stdout.strip()
-    assert summary.startswith(f"{swarm}: ok: 2 tenants (acme, globex), 4 skills ")
-    assert "(answer_order, classify, draft_reply, summarise)" in summary
+    assert summary.startswith(f"{swarm}: ok: 2 tenants (acme, globex), 7 skills ")
+    assert (
+        "(answer_order, answer_question, check_refund, classify, compose_reply, draft_reply, "
+        "summarise)"
+    ) in summary
     assert "policies: threshold" in summary
-    assert summary.endswith("13 jobs")
+    assert summary.endswith("1 pipelines (answer_ticket), 13 jobs")
     assert len(result.stdout.splitlines()) == 1
 
 
@@ -75,8 +78,17 @@ def test_validate_json(runner: CliRunner) -> None:
     assert json.loads(result.stdout) == {
         "swarm": "support-desk",
         "tenants": ["acme", "globex"],
-        "skills": ["answer_order", "classify", "draft_reply", "summarise"],
+        "skills": [
+            "answer_order",
+            "answer_question",
+            "check_refund",
+            "classify",
+            "compose_reply",
+            "draft_reply",
+            "summarise",
+        ],
         "policies": ["threshold"],
+        "pipelines": ["answer_ticket"],
         "jobs": 13,
     }
 
@@ -222,6 +234,9 @@ def test_schema_rejects_an_unknown_kind(runner: CliRunner) -> None:
         ("skill", REPO / "skills" / "summarise.yaml"),
         ("skill", REPO / "skills" / "classify.yaml"),
         ("skill", REPO / "skills" / "draft_reply.yaml"),
+        ("skill", REPO / "skills" / "answer_question.yaml"),
+        ("skill", REPO / "skills" / "compose_reply.yaml"),
+        ("skill", REPO / "skills" / "check_refund.yaml"),
     ],
 )
 def test_printed_schema_accepts_the_repo_files(runner: CliRunner, kind: str, path: Path) -> None:

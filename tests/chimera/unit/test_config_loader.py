@@ -20,6 +20,15 @@ from chimera.config.templates import (
 from chimera.config.yaml_source import KEY, load_yaml
 
 REPO = Path(__file__).resolve().parents[3]
+DEMO_SKILLS = {
+    "answer_order",
+    "summarise",
+    "classify",
+    "draft_reply",
+    "answer_question",
+    "compose_reply",
+    "check_refund",
+}
 
 SKILL = """\
 name: echo
@@ -142,7 +151,7 @@ def test_repo_swarm_loads() -> None:
     swarm = load_swarm(REPO / "swarm.yaml")
     assert swarm.config.name == "support-desk"
     assert swarm.tenants == ["acme", "globex"]
-    assert set(swarm.skills) == {"summarise", "classify", "draft_reply", "answer_order"}
+    assert set(swarm.skills) == DEMO_SKILLS
     assert len(swarm.config.jobs) == 13
     assert swarm.skill("draft_reply").config.sensitive
     globex = swarm.judge_for("globex", "summarise")
@@ -150,6 +159,7 @@ def test_repo_swarm_loads() -> None:
     acme = swarm.judge_for("acme", "summarise")
     assert (acme.policy, acme.thresholds.approve_at, acme.on_deny) == ("threshold", 0.8, "deny")
     for job in swarm.config.jobs:
+        assert job.skill is not None
         assert swarm.skill(job.skill).input_errors(job.input) == []
 
 
@@ -157,7 +167,8 @@ def test_repo_swarm_loads_with_the_installed_plugin_names() -> None:
     from chimera.cli.loading import known_names
 
     swarm = load_swarm(REPO / "swarm.yaml", known_names())
-    assert set(swarm.skills) == {"summarise", "classify", "draft_reply", "answer_order"}
+    assert set(swarm.skills) == DEMO_SKILLS
+    assert list(swarm.pipelines) == ["answer_ticket"]
 
 
 def test_load_skill_alone(project: Project) -> None:
