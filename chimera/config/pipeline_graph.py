@@ -65,13 +65,3 @@ def ancestors(needs: Mapping[str, Sequence[str]]) -> dict[str, frozenset[str]]:
         direct = [n for n in needs[step] if n in needs]
         found[step] = frozenset(direct).union(*(found[n] for n in direct))
     return found
-
-
-def dependants(needs: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """For each step, the steps that need it directly, in the order they were written."""
-    out: dict[str, list[str]] = {step: [] for step in needs}
-    for step, wanted in needs.items():
-        for need in wanted:
-            if need in out and step not in out[need]:
-                out[need].append(step)
-    return out

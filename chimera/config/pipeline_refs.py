@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from jinja2 import nodes
 
@@ -141,7 +140,7 @@ def value_schema(node: nodes.Node, resolve: Callable[[Reference], Schema | None]
             return None
         return resolve(ref)
     if isinstance(node, nodes.Const):
-        return _const_schema(node.value)
+        return {"type": json_type_of(node.value)}
     if isinstance(node, nodes.List | nodes.Tuple):
         return {"type": "array"}
     if isinstance(node, nodes.Dict):
@@ -158,20 +157,12 @@ def value_schema(node: nodes.Node, resolve: Callable[[Reference], Schema | None]
     return None
 
 
-def _const_schema(value: Any) -> Schema | None:
-    if value is None or isinstance(value, bool | int | float | str):
-        return {"type": json_type_of(value)}
-    return None
-
-
 def _filter_schema(
     node: nodes.Filter, resolve: Callable[[Reference], Schema | None]
 ) -> Schema | None:
     if node.name in _FILTER_TYPES:
         return {"type": _FILTER_TYPES[node.name]}
-    if node.node is None:
-        return None
-    source = value_schema(node.node, resolve)
+    source = value_schema(node.node, resolve) if node.node is not None else None
     if node.name in _SAME_SHAPE:
         return source
     if node.name in ("first", "last") and source is not None:

@@ -153,8 +153,12 @@ def _property(schema: Schema, name: str, root: Schema | None) -> Any:
     extra = schema.get("additionalProperties")
     if isinstance(extra, Mapping):
         return extra
-    matches = []
-    for key in ("anyOf", "oneOf", "allOf"):
+    declared = False
+    combined: dict[str, Any] = {}
+    # The field is declared if any branch declares it. Under allOf its value must fit
+    # every branch that says something about it; under anyOf/oneOf, one of them.
+    for key, joined in (("anyOf", "anyOf"), ("oneOf", "anyOf"), ("allOf", "allOf")):
+        matches = []
         for branch in schema.get(key) or []:
             branch = deref(branch, root)
             if branch is None:
@@ -162,9 +166,15 @@ def _property(schema: Schema, name: str, root: Schema | None) -> Any:
             found = _property(branch, name, root)
             if found is not _MISSING:
                 matches.append(found)
-    if matches:
-        return matches[0] if len(matches) == 1 else {"anyOf": matches}
-    return _MISSING
+        if matches:
+            declared = True
+            if None in matches:
+                return None
+            combined.setdefault(joined, []).extend(matches)
+    if not declared:
+        return _MISSING
+    parts = [{key: combined[key]} for key in ("anyOf", "allOf") if key in combined]
+    return parts[0] if len(parts) == 1 else {"allOf": parts}
 
 
 def _item(schema: Schema, index: int) -> Any:

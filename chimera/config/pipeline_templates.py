@@ -75,9 +75,9 @@ class Expression:
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"expression syntax error: {exc.message}", exc.lineno) from None
         node = _single_expression(template)
-        if node is None:
+        if node is None:  # pragma: no cover - compile_expression already refuses any extra
             raise TemplateProblem("expected one expression")
-        reject_private_access(node)
+        reject_private_access(template)  # the template, so the root node is checked too
         return cls(source, node, evaluate)
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:

@@ -192,10 +192,10 @@ def _check_jobs(config: SwarmConfig, state: _Checking) -> None:
                 "lists the skill of every step)",
             )
         try:
-            validator = compile_validator(pipeline.input_schema)
-            errors = sorted(validator.iter_errors(job.input), key=lambda e: list(e.absolute_path))
+            validator_for(pipeline.input_schema).check_schema(pipeline.input_schema)
         except SchemaError:
             continue  # reported at the pipeline's input_schema
-        for error in errors:
+        validator = compile_validator(pipeline.input_schema)
+        for error in sorted(validator.iter_errors(job.input), key=lambda e: list(e.absolute_path)):
             loc = (*at, "input", *error.absolute_path)
             state.add(loc, f"input does not match pipeline {job.pipeline!r}: {error.message}")

@@ -88,7 +88,7 @@ def pipeline_yaml(steps: str, output: str, name: str = "p") -> str:
         f"{name}:\n"
         + textwrap.indent(INPUT_SCHEMA, "  ")
         + "  steps:\n"
-        + textwrap.indent(textwrap.dedent(steps), "    ")
+        + textwrap.indent(textwrap.dedent(steps).rstrip("\n") + "\n", "    ")
         + f"  output: {output}\n"
     )
 

@@ -404,6 +404,27 @@ def test_for_each_over_a_missing_list_fails_the_step(fan_out: CompiledPipeline) 
     assert (driver.run.steps["each"].reason or "").startswith("for_each: ")
 
 
+def test_for_each_that_gives_no_list_at_runtime_fails_the_step(tmp_path: Path) -> None:
+    pipeline = load_pipeline(
+        tmp_path,
+        pipeline_yaml(
+            """\
+            a: {skill: work, input: {text: "{{ input.text }}"}}
+            b:
+              skill: work
+              needs: [a]
+              # A string or a list, as far as the schemas tell: only the run knows which.
+              for_each: "steps.a.output.text if input.flag else steps.a.output.parts"
+              input: {text: "{{ item }}"}
+            """,
+            "b",
+        ),
+    )
+    driver = Driver.start(pipeline, {"text": "x", "flag": True})
+    driver.settle(driver.task("a"), output={"text": "A"})
+    assert driver.run.steps["b"].reason == "for_each must give a list, not str"
+
+
 def test_step_inputs_renders_one_input_per_item(fan_out: CompiledPipeline) -> None:
     driver = Driver.start(fan_out, {"text": "x"})
     assert step_inputs(fan_out, driver.run, "split") == [{"text": "x"}]
@@ -478,6 +499,19 @@ def test_a_cancelled_run_starts_nothing_more(diamond: CompiledPipeline) -> None:
     assert driver.run.reason == "cancelled by ops"
     assert driver.steps_enqueued() == ["a", "b", "c"]
     assert cancel_run(diamond, driver.run, at=driver.now()) == driver.run
+
+
+def test_a_fan_out_whose_items_are_dropped_is_cancelled(fan_out: CompiledPipeline) -> None:
+    driver = Driver.start(fan_out, {"text": "x"})
+    driver.settle(driver.task("split"), output={"text": "S", "parts": ["a", "b"]})
+    driver.run = cancel_run(fan_out, driver.run, at=driver.now())
+    first, second = driver.tasks("each")
+    driver.settle(first)
+    assert driver.run.steps["each"].state is StepState.RUNNING
+    driver.settle(second, StepState.CANCELLED, reason="dropped from the queue")
+    assert driver.run.steps["each"].state is StepState.CANCELLED
+    assert driver.run.steps["join"].state is StepState.CANCELLED
+    assert run_outcome(fan_out, driver.run).in_flight == 0
 
 
 def test_a_halted_run_enqueues_nothing_until_it_resumes(chain: CompiledPipeline) -> None:
