@@ -196,6 +196,30 @@ def test_when_true_runs_the_step(conditions: CompiledPipeline) -> None:
     assert driver.run.output is None
 
 
+def test_a_when_that_reads_a_skipped_step_s_output_fails_the_run(tmp_path: Path) -> None:
+    pipeline = load_pipeline(
+        tmp_path,
+        pipeline_yaml(
+            """\
+            a: {skill: work, when: "input.flag", input: {text: x}}
+            b: {skill: work, needs: [a], when: "steps.a.output.n > 1", input: {text: x}}
+            c:
+              skill: work
+              needs: [a]
+              when: "steps.a.status == 'committed' and steps.a.output.n > 1"
+              input: {text: x}
+            """,
+            "b",
+        ),
+    )
+    driver = Driver.start(pipeline, {"text": "x", "flag": False})
+    assert driver.run.steps["b"].state is StepState.FAILED
+    assert (driver.run.steps["b"].reason or "").startswith("when: ")
+    assert driver.run.state is RunState.FAILED
+    # c tests the status first: it is skipped cleanly (a skip enqueues nothing, so it stands).
+    assert driver.run.steps["c"].state is StepState.SKIPPED
+
+
 def test_ready_steps_reports_a_whole_skip_chain_at_once(conditions: CompiledPipeline) -> None:
     driver = Driver.start(conditions, {"text": "x"})
     run = settle_task(

@@ -41,6 +41,8 @@ def render(text: str, context: dict[str, Any] | None = None) -> Any:
         ("{{ input.tags | map('upper') }}", ["A", "B"]),
         ("{{ range(3) }}", [0, 1, 2]),
         ("{{ 1.5 }}", 1.5),
+        ("{{ input.missing | default(0) }}", 0),
+        ("{{ input.missing is defined }}", False),
     ],
 )
 def test_one_expression_gives_its_own_value(text: str, expected: Any) -> None:
