@@ -95,7 +95,8 @@ def _check_pipeline(
                 state.add(loc, f"{said} {need!r} is listed twice in needs")
             seen.add(need)
     if pipeline.output not in pipeline.steps:
-        state.add((*at, "output"), unknown_message("step", pipeline.output, pipeline.steps))
+        message = unknown_message("step", pipeline.output, pipeline.steps)
+        state.add((*at, "output"), f"output: {message}")
     needs = {s: [n for n in step.needs if n != s] for s, step in pipeline.steps.items()}
     cycle = find_cycle(needs)
     if cycle is not None:

@@ -166,7 +166,7 @@ def test_unknown_skill_and_unknown_output_step(tmp_path: Path) -> None:
     found = problems(path)
     assert [p.message.split(";")[0] for p in found] == [
         "step 'a': unknown skill 'wrok'",
-        "unknown step 'z' (expected one of: a)",
+        "output: unknown step 'z' (expected one of: a)",
     ]
     assert (found[0].line, found[0].col) == where(path, "wrok")
     assert (found[1].line, found[1].col) == where(path, "z\n")
