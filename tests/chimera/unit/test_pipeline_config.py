@@ -597,3 +597,20 @@ def test_step_states_know_what_they_mean() -> None:
         StepState.COMMITTED,
         StepState.SKIPPED,
     }
+
+
+def test_chimera_run_refuses_pipeline_jobs_until_execution_lands(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from chimera.cli.app import cli
+
+    path = write_project(
+        tmp_path,
+        pipeline_yaml("a: {skill: work, input: {text: x}}", "a"),
+        jobs="jobs:\n  - {tenant: acme, pipeline: p, input: {text: hi}}\n",
+    )
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"error: {path}: jobs[0]: runs pipeline 'p'; pipelines are checked but cannot run yet"
+    )
