@@ -132,7 +132,10 @@ async def test_skills_are_resources_of_the_tenants_that_run_them(runtime: Runtim
         acme_uris = sorted(str(r.uri) for r in (await acme.list_resources()).resources)
         assert acme_uris == [
             "chimera://skills/answer_order",
+            "chimera://skills/answer_question",
+            "chimera://skills/check_refund",
             "chimera://skills/classify",
+            "chimera://skills/compose_reply",
             "chimera://skills/draft_reply",
             "chimera://skills/summarise",
         ]
