@@ -3,6 +3,7 @@
 All of a tenant's keys carry the tenant as a Redis Cluster hash tag (``{acme}``) so they
 share one slot: the Lua scripts and MULTI blocks that touch several of them stay legal on a
 cluster. Lua scripts receive their keys from here through ``KEYS`` and never build names.
+What is stored inside the keys (fields, counters, states) is named in ``fields.py``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ DEFAULT_PREFIX = "chimera"
 WORKER_GROUP = "workers"
 #: Consumer group of the Judges on each tenant's result stream.
 JUDGE_GROUP = "judges"
-
-#: Field of a stream entry holding the model as JSON.
-BODY_FIELD = "body"
-#: Field of a stream entry holding the W3C trace context.
-TRACEPARENT_FIELD = "traceparent"
 
 
 @dataclass(frozen=True)
@@ -100,22 +96,6 @@ class TenantKeys:
         if not is_safe_id(session_id):
             raise ValueError(f"unsafe session id {session_id!r}")
         return f"{self.base}:session:{session_id}"
-
-    def all_fixed(self) -> list[str]:
-        """Every key of this tenant whose name does not depend on a session."""
-        return [
-            self.tasks,
-            self.results,
-            self.ledger,
-            self.committed,
-            self.settled,
-            self.review,
-            self.delayed,
-            self.dlq,
-            self.audit,
-            self.audit_head,
-            self.sessions,
-        ]
 
 
 @dataclass(frozen=True)

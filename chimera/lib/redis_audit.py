@@ -11,8 +11,10 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from chimera.lib import redis_scripts as lua
+from chimera.lib.fields import AUDIT_EVENT, AUDIT_HASH, AUDIT_PREV, AUDIT_SEQ
 from chimera.lib.keys import Keyspace
+from chimera.lib.lua.audit_scripts import AuditAppend, ChainLink
+from chimera.lib.redis_lua import LuaBatch
 from chimera.models.audit import GENESIS_HASH, AuditEvent, AuditRecord, ChainCheck, link_problem
 
 #: Give up appending after losing the race for the chain head for this long.
@@ -31,7 +33,7 @@ class RedisAuditSink:
     def __init__(self, client: aioredis.Redis, keyspace: Keyspace | None = None) -> None:
         self.client = client
         self.keys = keyspace or Keyspace()
-        self._append = client.register_script(lua.AUDIT_APPEND)
+        self._lua = LuaBatch(client)
         self._heads: dict[str, tuple[int, str]] = {}
         # One writer per tenant in this process: racing ourselves only adds lost rounds.
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -46,24 +48,23 @@ class RedisAuditSink:
                 await self._append_chain(tenant, [e.model_dump_json() for e in tenant_events])
 
     async def _append_chain(self, tenant: str, bodies: list[str]) -> None:
-        keys = self.keys.tenant(tenant)
+        script = AuditAppend.of(self.keys.tenant(tenant))
         seq, prev = self._heads.get(tenant, (0, GENESIS_HASH))
         deadline = time.monotonic() + _CAS_DEADLINE_S
         pause = 0.001
         while True:
-            args: list[str | int] = [seq]
-            link_seq, link_prev = seq, prev
+            links: list[ChainLink] = []
+            link_prev = prev
             for body in bodies:
-                link_seq += 1
+                link_seq = seq + len(links) + 1
                 digest = AuditRecord.digest(link_prev, link_seq, body)
-                args += [link_seq, link_prev, digest, body]
+                links.append(ChainLink(link_seq, link_prev, digest, body))
                 link_prev = digest
-            reply = await self._append(keys=[keys.audit, keys.audit_head], args=args)
-            ok, head_seq, head_hash = int(reply[0]), int(reply[1]), str(reply[2])
-            if ok:
-                self._heads[tenant] = (head_seq, head_hash)
+            reply = await self._lua.run_one(script.call(expected_seq=seq, links=links))
+            if reply.appended:
+                self._heads[tenant] = (reply.head_seq, reply.head_hash)
                 return
-            seq, prev = head_seq, head_hash or GENESIS_HASH
+            seq, prev = reply.head_seq, reply.head_hash or GENESIS_HASH
             if time.monotonic() > deadline:
                 raise RuntimeError(f"audit chain of tenant {tenant!r} kept moving; gave up")
             # Other processes are appending too: back off a little, with jitter, so that
@@ -90,10 +91,10 @@ async def read_chain(
     for entry_id, fields in entries:
         try:
             record = AuditRecord(
-                seq=int(fields["seq"]),
-                prev=fields["prev"],
-                hash=fields["hash"],
-                event=AuditEvent.model_validate_json(fields["event"]),
+                seq=int(fields[AUDIT_SEQ]),
+                prev=fields[AUDIT_PREV],
+                hash=fields[AUDIT_HASH],
+                event=AuditEvent.model_validate_json(fields[AUDIT_EVENT]),
             )
         except (KeyError, ValueError) as exc:
             if broken_at is None:

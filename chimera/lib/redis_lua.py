@@ -4,48 +4,102 @@ redis-py's ``Script`` objects, used with a pipeline, send ``SCRIPT EXISTS`` befo
 execute: a second round trip per batch. Here scripts are loaded once per client and called
 with ``EVALSHA``; a ``NOSCRIPT`` reply (server restarted, ``SCRIPT FLUSH``) reloads them and
 re-sends only the commands that failed, which never ran.
+
+Every chimera script is called this way (see ``chimera/lib/lua/``): a typed wrapper per
+script builds a :class:`Call` from named keys and arguments, and :class:`LuaBatch` sends it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+R = TypeVar("R")
+
+
+def raw_reply(reply: Any) -> Any:
+    """The reply as the client decoded it (for calls that parse nothing)."""
+    return reply
+
 
 @dataclass(frozen=True)
 class Lua:
-    """One script: its source and SHA1."""
+    """One script: its source, SHA1 and the names of its inputs.
+
+    Attributes:
+        source: the Lua text sent to the server.
+        name: what errors call it.
+        key_names: the names of ``KEYS[1..n]``, in order (empty: positional use only).
+        arg_names: the names of the fixed ``ARGV[1..m]``; a script may take more after them.
+    """
 
     source: str
+    name: str = "script"
+    key_names: tuple[str, ...] = ()
+    arg_names: tuple[str, ...] = ()
     sha: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
+    def call(
+        self,
+        keys: Mapping[str, str],
+        args: Mapping[str, Any],
+        parse: Callable[[Any], R],
+        rest: Sequence[Any] = (),
+    ) -> Call[R]:
+        """A call of this script with its inputs given by name.
 
-@dataclass
-class Call:
-    """A script call queued into a batch."""
+        Args:
+            keys: every key, by the name the script gives it.
+            args: every fixed argument, by the name the script gives it.
+            parse: turns the reply into the caller's type.
+            rest: arguments after the fixed ones (per-item lists).
+
+        Raises:
+            ValueError: a name is missing or unknown (a bug in the wrapper, not a fault).
+        """
+        if len(keys) != len(self.key_names) or len(args) != len(self.arg_names):
+            raise ValueError(self._mismatch(keys, args))
+        try:
+            key_values = [keys[name] for name in self.key_names]
+            arg_values = [args[name] for name in self.arg_names]
+        except KeyError:
+            raise ValueError(self._mismatch(keys, args)) from None
+        return Call(self, key_values, [*arg_values, *rest], parse)
+
+    def _mismatch(self, keys: Mapping[str, str], args: Mapping[str, Any]) -> str:
+        return (
+            f"{self.name}: called with keys {sorted(keys)} and args {sorted(args)}; "
+            f"it takes keys {list(self.key_names)} and args {list(self.arg_names)}"
+        )
+
+
+@dataclass(frozen=True)
+class Call(Generic[R]):
+    """A script call queued into a batch, and how to read its reply."""
 
     script: Lua
     keys: Sequence[str]
     args: Sequence[Any]
+    parse: Callable[[Any], R] = raw_reply
 
 
 class LuaBatch:
-    """Runs a batch of script calls (and plain commands) in one pipelined round trip."""
+    """Runs a batch of script calls in one pipelined round trip."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._loaded: set[str] = set()
 
-    async def run(self, calls: Sequence[Call]) -> list[Any]:
-        """Send every call in one pipeline; return the replies in order.
+    async def run(self, calls: Sequence[Call[R]]) -> list[R]:
+        """Send every call in one pipeline; return the parsed replies in order.
 
         Raises:
             ResponseError: a script failed for another reason than NOSCRIPT.
@@ -64,9 +118,14 @@ class LuaBatch:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
-        return replies
+        return [call.parse(reply) for call, reply in zip(calls, replies, strict=True)]
 
-    async def _send(self, calls: Sequence[Call]) -> list[Any]:
+    async def run_one(self, call: Call[R]) -> R:
+        """Send one call; return its parsed reply."""
+        [reply] = await self.run([call])
+        return reply
+
+    async def _send(self, calls: Sequence[Call[Any]]) -> list[Any]:
         async with self.client.pipeline(transaction=False) as pipe:
             for call in calls:
                 pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)

@@ -9,7 +9,6 @@ more entries than it has slots for.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 from collections import defaultdict
@@ -20,14 +19,20 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import NoPermissionError, ResponseError
 
-from chimera.lib import redis_scripts as lua
-from chimera.lib.keys import (
-    BODY_FIELD,
-    JUDGE_GROUP,
-    WORKER_GROUP,
-    Keyspace,
+from chimera.lib.fields import BODY, UNKNOWN_SESSION
+from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace
+from chimera.lib.lua.task_scripts import (
+    DeadLetterTask,
+    EnqueueTasks,
+    NewEntry,
+    PromoteDue,
+    PublishResults,
+    ReleaseTask,
+    RenewLeases,
+    RetryTask,
 )
-from chimera.lib.redis_lua import Call, LuaBatch
+from chimera.lib.records import dead_letter as dead_letter_record
+from chimera.lib.redis_lua import LuaBatch
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.queue import DeadLetter, Delivery, StreamStats, TenantStats
@@ -92,25 +97,21 @@ class RedisQueue:
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
         for index, task in enumerate(tasks):
             groups[(task.tenant, task.session)].append(index)
-        calls = []
-        for (tenant, session), indexes in groups.items():
-            keys = self.keys.tenant(tenant)
-            args: list[str] = [session]
-            for index in indexes:
-                task = tasks[index]
-                args += [task.id, task.model_dump_json(), task.traceparent]
-            calls.append(
-                Call(
-                    lua.ENQUEUE,
-                    [keys.tasks, keys.ledger, keys.sessions, keys.session(session)],
-                    args,
-                )
+        calls = [
+            EnqueueTasks.of(self.keys.tenant(tenant), session).call(
+                session_id=session,
+                entries=[
+                    NewEntry(tasks[i].id, tasks[i].model_dump_json(), tasks[i].traceparent)
+                    for i in indexes
+                ],
             )
+            for (tenant, session), indexes in groups.items()
+        ]
         replies = await self._lua.run(calls)
         entry_ids = [""] * len(tasks)
         for indexes, reply in zip(groups.values(), replies, strict=True):
             for index, entry_id in zip(indexes, reply, strict=True):
-                entry_ids[index] = str(entry_id)
+                entry_ids[index] = entry_id
         return entry_ids
 
     # -- worker side --------------------------------------------------------------------
@@ -134,16 +135,13 @@ class RedisQueue:
         """
         if not done:
             return
-        by_tenant: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+        by_tenant: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for delivery, result in done:
-            bodies, ids = by_tenant[delivery.tenant]
-            bodies.append(result.model_dump_json())
-            ids.append(delivery.entry_id)
-        calls = []
-        for tenant, (bodies, ids) in by_tenant.items():
-            keys = self.keys.tenant(tenant)
-            args = [WORKER_GROUP, len(bodies), *bodies, *ids]
-            calls.append(Call(lua.PUBLISH, [keys.results, keys.tasks], args))
+            by_tenant[delivery.tenant].append((delivery.entry_id, result.model_dump_json()))
+        calls = [
+            PublishResults.of(self.keys.tenant(tenant)).call(group=WORKER_GROUP, answers=answers)
+            for tenant, answers in by_tenant.items()
+        ]
         await self._lua.run(calls)
 
     async def retry_later(
@@ -155,32 +153,18 @@ class RedisQueue:
         """
         if not items:
             return []
-        counter = "retried" if count_as_retry else ""
-        calls = []
-        for delivery, task, due in items:
-            keys = self.keys.tenant(delivery.tenant)
-            calls.append(
-                Call(
-                    lua.RETRY,
-                    [
-                        keys.tasks,
-                        keys.delayed,
-                        keys.ledger,
-                        keys.session(task.session),
-                        keys.settled,
-                        keys.review,
-                    ],
-                    [
-                        WORKER_GROUP,
-                        delivery.entry_id,
-                        task.model_dump_json(),
-                        due,
-                        task.id,
-                        counter,
-                    ],
-                )
+        calls = [
+            RetryTask.of(self.keys.tenant(delivery.tenant), task.session).call(
+                group=WORKER_GROUP,
+                entry_id=delivery.entry_id,
+                task_id=task.id,
+                next_json=task.model_dump_json(),
+                due=due,
+                count_retry=count_as_retry,
             )
-        return [bool(int(reply)) for reply in await self._lua.run(calls)]
+            for delivery, task, due in items
+        ]
+        return await self._lua.run(calls)
 
     async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> list[bool]:
         """Move each task to its tenant's dead-letter stream, atomically with its ack."""
@@ -188,27 +172,26 @@ class RedisQueue:
             return []
         calls = []
         for delivery, letter in items:
-            keys = self.keys.tenant(delivery.tenant)
             task = delivery.message
-            body = _dead_letter_body(delivery, letter)
-            session_key = keys.session(task.session) if task else keys.session("unknown")
+            script = DeadLetterTask.of(
+                self.keys.tenant(delivery.tenant), task.session if task else UNKNOWN_SESSION
+            )
             calls.append(
-                Call(
-                    lua.DEAD_LETTER,
-                    [keys.tasks, keys.dlq, keys.ledger, keys.settled, session_key, keys.review],
-                    [WORKER_GROUP, delivery.entry_id, body, task.id if task else ""],
+                script.call(
+                    group=WORKER_GROUP,
+                    entry_id=delivery.entry_id,
+                    task_id=task.id if task else "",
+                    letter_json=dead_letter_record.encode(delivery, letter),
                 )
             )
-        return [bool(int(reply)) for reply in await self._lua.run(calls)]
+        return await self._lua.run(calls)
 
     async def promote_due(self, tenants: Sequence[str], now: float, limit: int = 1000) -> int:
         """Move due retries back into the task streams; one round trip for all tenants."""
-        calls = []
-        for tenant in tenants:
-            keys = self.keys.tenant(tenant)
-            calls.append(Call(lua.PROMOTE, [keys.delayed, keys.tasks], [now, limit]))
-        moved = await self._lua.run(calls)
-        return sum(int(n) for n in moved)
+        moved = await self._lua.run(
+            [PromoteDue.of(self.keys.tenant(t)).call(now=now, limit=limit) for t in tenants]
+        )
+        return sum(moved)
 
     async def claim_stale(
         self, consumer: str, tenants: Sequence[str], min_idle_ms: int, count: int
@@ -231,25 +214,30 @@ class RedisQueue:
         if not by_tenant:
             return set()
         calls = [
-            Call(lua.RENEW, [self.keys.tenant(tenant).tasks], [WORKER_GROUP, consumer, *ids])
+            RenewLeases.of(self.keys.tenant(tenant)).call(
+                group=WORKER_GROUP, consumer=consumer, entry_ids=ids
+            )
             for tenant, ids in by_tenant.items()
         ]
         replies = await self._lua.run(calls)
         return {
-            (tenant, str(entry))
-            for tenant, reply in zip(by_tenant, replies, strict=True)
-            for entry in reply
+            (tenant, entry)
+            for tenant, owned in zip(by_tenant, replies, strict=True)
+            for entry in owned
         }
 
     async def release(self, deliveries: Sequence[Delivery[Task]]) -> None:
         """Re-add unfinished tasks as fresh entries so any Worker takes them at once."""
         if not deliveries:
             return
-        calls = []
-        for delivery in deliveries:
-            keys = self.keys.tenant(delivery.tenant)
-            body = delivery.message.model_dump_json() if delivery.message else delivery.raw
-            calls.append(Call(lua.RELEASE, [keys.tasks], [WORKER_GROUP, delivery.entry_id, body]))
+        calls = [
+            ReleaseTask.of(self.keys.tenant(d.tenant)).call(
+                group=WORKER_GROUP,
+                entry_id=d.entry_id,
+                body=d.message.model_dump_json() if d.message else d.raw,
+            )
+            for d in deliveries
+        ]
         await self._lua.run(calls)
 
     async def prune_consumers(self, tenants: Sequence[str], idle_ms: int) -> int:
@@ -427,7 +415,7 @@ class RedisQueue:
 def _decode(
     model: type[M], tenant: str, entry_id: Any, fields: dict[str, str], deliveries: int
 ) -> Delivery[M]:
-    raw = fields.get(BODY_FIELD, "")
+    raw = fields.get(BODY, "")
     message: M | None
     try:
         message = model.model_validate_json(raw)
@@ -443,21 +431,6 @@ def _stream_items(reply: Any) -> Iterable[tuple[str, list[tuple[str, dict[str, s
     if isinstance(reply, dict):
         return ((str(k), v[0] if v and isinstance(v[0], list) else v) for k, v in reply.items())
     return ((str(k), v) for k, v in (reply or []))
-
-
-def _dead_letter_body(delivery: Delivery[Task], letter: DeadLetter) -> str:
-    return json.dumps(
-        {
-            "entry_id": delivery.entry_id,
-            "tenant": delivery.tenant,
-            "task": json.loads(delivery.message.model_dump_json()) if delivery.message else None,
-            "raw": None if delivery.message else delivery.raw,
-            "reason": letter.reason,
-            "attempts": letter.attempts,
-            "last_error": letter.last_error,
-            "deliveries": delivery.deliveries,
-        }
-    )
 
 
 def _int(value: Any) -> int:

@@ -7,11 +7,11 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
+from chimera.lib.fields import SESSION_STATE
 from chimera.lib.keys import Keyspace
+from chimera.lib.records import session as session_record
 from chimera.models.session import SessionInfo, SessionState
 from chimera.models.types import utc_now
-
-_COUNTERS = ("submitted", "committed", "denied", "review", "retried", "dead_lettered")
 
 
 class RedisSessionStore:
@@ -25,9 +25,8 @@ class RedisSessionStore:
         """Create the session hash with state ``open`` unless it exists."""
         keys = self.keys.tenant(tenant)
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(keys.session(session), "state", SessionState.OPEN.value)
-            created = utc_now().isoformat().replace("+00:00", "Z")
-            pipe.hsetnx(keys.session(session), "created_at", created)
+            for name, value in session_record.encode_new(SessionState.OPEN, utc_now()).items():
+                pipe.hsetnx(keys.session(session), name, value)
             pipe.sadd(keys.sessions, session)
             await pipe.execute()
 
@@ -37,25 +36,33 @@ class RedisSessionStore:
             raise ValueError("completed is derived from the counters and never stored")
         keys = self.keys.tenant(tenant)
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.session(session), "state", state.value)
+            pipe.hset(keys.session(session), SESSION_STATE, state.value)
             pipe.sadd(keys.sessions, session)
             await pipe.execute()
 
     async def get(self, tenant: str, session: str) -> SessionInfo | None:
-        """Read one session."""
+        """Read one session.
+
+        Raises:
+            RecordError: the stored hash cannot be read (unknown state, a counter that is
+                not a number).
+        """
         key = self.keys.tenant(tenant).session(session)
         raw = cast("dict[str, str]", await self.client.hgetall(key))
-        return _info(tenant, session, raw) if raw else None
+        return session_record.decode(tenant, session, raw) if raw else None
 
     async def list(self, tenant: str) -> list[SessionInfo]:
-        """Read every session of ``tenant``; one round trip after listing the ids."""
+        """Read every session of ``tenant``; one round trip after listing the ids.
+
+        A session whose hash cannot be read is left out with a warning saying why.
+        """
         keys = self.keys.tenant(tenant)
         ids = sorted(cast("set[str]", await self.client.smembers(keys.sessions)))
         async with self.client.pipeline(transaction=False) as pipe:
             for session in ids:
                 pipe.hgetall(keys.session(session))
             rows = await pipe.execute()
-        return [_info(tenant, s, raw) for s, raw in zip(ids, rows, strict=True) if raw]
+        return session_record.readable(tenant, zip(ids, rows, strict=True))
 
     async def halted(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which pairs are halted; one pipelined round trip."""
@@ -64,13 +71,10 @@ class RedisSessionStore:
             return set()
         async with self.client.pipeline(transaction=False) as pipe:
             for tenant, session in unique:
-                pipe.hget(self.keys.tenant(tenant).session(session), "state")
+                pipe.hget(self.keys.tenant(tenant).session(session), SESSION_STATE)
             states = await pipe.execute()
-        return {pair for pair, state in zip(unique, states, strict=True) if state == "halted"}
-
-
-def _info(tenant: str, session: str, raw: dict[str, str]) -> SessionInfo:
-    counters = {name: max(0, int(raw.get(name, 0))) for name in _COUNTERS}
-    # Counters arrive before the state when tasks are enqueued into a session nobody opened.
-    state = SessionState(raw.get("state", SessionState.RUNNING.value))
-    return SessionInfo(tenant=tenant, session=session, stored_state=state, **counters)
+        return {
+            pair
+            for pair, state in zip(unique, states, strict=True)
+            if state == SessionState.HALTED.value
+        }

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import cast
 
 import redis.asyncio as aioredis
-from pydantic import ValidationError
 
-from chimera.lib import redis_scripts as lua
+from chimera.lib.fields import BODY, ReviewChoice
 from chimera.lib.keys import Keyspace
-from chimera.models.decision import Decision
+from chimera.lib.lua.judge_scripts import ReplayDeadLetter, ReviewDecide
+from chimera.lib.records import committed_result, dead_letter, review_item
+from chimera.lib.redis_lua import LuaBatch
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.stores import DeadLetterEntry, ReviewItem
@@ -22,37 +22,28 @@ class RedisReviewStore:
     def __init__(self, client: aioredis.Redis, keyspace: Keyspace | None = None) -> None:
         self.client = client
         self.keys = keyspace or Keyspace()
-        self._decide = client.register_script(lua.REVIEW_DECIDE)
+        self._lua = LuaBatch(client)
 
     async def list(self, tenant: str) -> list[ReviewItem]:
-        """Every parked item of ``tenant``, oldest task first."""
-        raw = await self.client.hgetall(self.keys.tenant(tenant).review)
-        items = []
-        for body in raw.values():
-            data = json.loads(body)
-            items.append(
-                ReviewItem(
-                    task=Task.model_validate(data["task"]),
-                    result=Result.model_validate(data["result"]),
-                    decision=Decision.model_validate(data["decision"]),
-                )
-            )
-        return sorted(items, key=lambda item: item.task.id)
+        """Every parked item of ``tenant``, oldest task first.
+
+        An item that cannot be read is left out with a warning naming it and why (it stays
+        stored, and a task lookup still shows it in review).
+        """
+        raw = cast("dict[str, str]", await self.client.hgetall(self.keys.tenant(tenant).review))
+        return review_item.readable(tenant, raw)
 
     async def decide(self, tenant: str, item: ReviewItem, approve: bool) -> str:
         """Apply a human decision with the ``REVIEW_DECIDE`` script."""
-        keys = self.keys.tenant(tenant)
-        reply = await self._decide(
-            keys=[
-                keys.review,
-                keys.ledger,
-                keys.committed,
-                keys.settled,
-                keys.session(item.task.session),
-            ],
-            args=[item.task.id, "approve" if approve else "reject", item.result.model_dump_json()],
+        script = ReviewDecide.of(self.keys.tenant(tenant), item.task.session)
+        reply = await self._lua.run_one(
+            script.call(
+                task_id=item.task.id,
+                choice=ReviewChoice.APPROVE if approve else ReviewChoice.REJECT,
+                result_json=committed_result.encode(item.result),
+            )
         )
-        return str(reply)
+        return reply.value
 
 
 class RedisDeadLetterStore:
@@ -61,44 +52,27 @@ class RedisDeadLetterStore:
     def __init__(self, client: aioredis.Redis, keyspace: Keyspace | None = None) -> None:
         self.client = client
         self.keys = keyspace or Keyspace()
-        self._replay = client.register_script(lua.REPLAY_DEAD_LETTER)
+        self._lua = LuaBatch(client)
 
     async def list(self, tenant: str) -> list[DeadLetterEntry]:
-        """Every dead letter of ``tenant``."""
+        """Every dead letter of ``tenant``, oldest first; an unreadable one says why."""
         entries = cast(
             "list[tuple[str, dict[str, str]]]",
             await self.client.xrange(self.keys.tenant(tenant).dlq),
         )
-        out = []
-        for entry_id, fields in entries:
-            data = json.loads(fields.get("body", "{}"))
-            task = None
-            if data.get("task") is not None:
-                try:
-                    task = Task.model_validate(data["task"])
-                except ValidationError:
-                    task = None
-            out.append(
-                DeadLetterEntry(
-                    entry_id=str(entry_id),
-                    tenant=tenant,
-                    task=task,
-                    reason=str(data.get("reason", "")),
-                    attempts=int(data.get("attempts", 0)),
-                    last_error=data.get("last_error"),
-                    raw=data,
-                )
-            )
-        return out
+        return [
+            dead_letter.read(str(entry_id), tenant, fields.get(BODY, ""))
+            for entry_id, fields in entries
+        ]
 
     async def replay(self, tenant: str, entry: DeadLetterEntry, task: Task) -> bool:
         """Re-enqueue ``task`` and remove the dead letter, atomically."""
-        keys = self.keys.tenant(tenant)
-        reply = await self._replay(
-            keys=[keys.dlq, keys.tasks, keys.ledger, keys.settled, keys.session(task.session)],
-            args=[entry.entry_id, task.model_dump_json(), task.id],
+        script = ReplayDeadLetter.of(self.keys.tenant(tenant), task.session)
+        return await self._lua.run_one(
+            script.call(
+                dead_letter_id=entry.entry_id, task_id=task.id, task_json=task.model_dump_json()
+            )
         )
-        return bool(int(reply))
 
 
 class RedisResultStore:
@@ -109,6 +83,6 @@ class RedisResultStore:
         self.keys = keyspace or Keyspace()
 
     async def committed(self, tenant: str) -> list[Result]:
-        """Every committed Result of ``tenant``, in task id order."""
-        raw = await self.client.hgetall(self.keys.tenant(tenant).committed)
-        return [Result.model_validate_json(raw[k]) for k in sorted(raw)]
+        """Every committed Result of ``tenant``, in task id order (unreadable ones warned of)."""
+        raw = cast("dict[str, str]", await self.client.hgetall(self.keys.tenant(tenant).committed))
+        return committed_result.readable(tenant, raw)

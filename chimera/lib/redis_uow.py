@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
-from chimera.lib import redis_scripts as lua
+from chimera.lib.fields import UNKNOWN_SESSION, JudgeAction
 from chimera.lib.keys import JUDGE_GROUP, Keyspace
-from chimera.lib.redis_lua import Call, LuaBatch
-from chimera.models.decision import Decision, Verdict
+from chimera.lib.lua.judge_scripts import JudgeApply
+from chimera.lib.records import committed_result, review_item
+from chimera.lib.redis_lua import LuaBatch
+from chimera.models.decision import Verdict
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.judge import CommitOutcome, Judged
 from chimera.ports.queue import Delivery
+from chimera.ports.stores import ReviewItem
 
 
 class RedisUnitOfWork:
@@ -66,38 +68,27 @@ class RedisUnitOfWork:
             return []
         calls = []
         for item in items:
-            keys = self.keys.tenant(item.delivery.tenant)
             task = item.task
-            action, payload, due = _action(item)
-            session = keys.session(task.session) if task else keys.session("unknown")
+            action, payload, due = judge_action(item)
+            script = JudgeApply.of(
+                self.keys.tenant(item.delivery.tenant), task.session if task else UNKNOWN_SESSION
+            )
             calls.append(
-                Call(
-                    lua.APPLY,
-                    [
-                        keys.results,
-                        keys.ledger,
-                        keys.committed,
-                        keys.settled,
-                        keys.review,
-                        session,
-                        keys.delayed,
-                    ],
-                    [
-                        JUDGE_GROUP,
-                        item.delivery.entry_id,
-                        _task_id(item),
-                        action,
-                        self._stored_row(item.delivery.tenant, task) if task else "",
-                        payload,
-                        due,
-                    ],
+                script.call(
+                    group=JUDGE_GROUP,
+                    entry_id=item.delivery.entry_id,
+                    task_id=task_id_to_match(item),
+                    action=action,
+                    expected_row=self._stored_row(item.delivery.tenant, task) if task else "",
+                    payload=payload,
+                    due=due,
                 )
             )
-        replies = await self._lua.run(calls)
-        return [CommitOutcome(str(r)) for r in replies]
+        return await self._lua.run(calls)
 
 
-def _task_id(item: Judged) -> str:
+def task_id_to_match(item: Judged) -> str:
+    """The task id ``JUDGE_APPLY`` may look up for ``item`` (``""``: none it may)."""
     if item.task is not None:
         return item.task.id
     result = item.delivery.message
@@ -108,25 +99,16 @@ def _task_id(item: Judged) -> str:
     return ""
 
 
-def _action(item: Judged) -> tuple[str, str, float]:
+def judge_action(item: Judged) -> tuple[JudgeAction, str, float]:
+    """What ``JUDGE_APPLY`` is to do with ``item``: the action, its payload, its due time."""
     decision, result = item.decision, item.delivery.message
     if item.task is None or decision is None or result is None:
-        return "reject", "", 0.0
+        return JudgeAction.REJECT, "", 0.0
     if decision.verdict is Verdict.APPROVE:
-        return "approve", result.model_dump_json(), 0.0
+        return JudgeAction.APPROVE, committed_result.encode(result), 0.0
     if decision.verdict is Verdict.REVIEW:
-        return "review", review_item(item.task, result, decision), 0.0
+        parked = ReviewItem(task=item.task, result=result, decision=decision)
+        return JudgeAction.REVIEW, review_item.encode(parked), 0.0
     if decision.retry and item.retry_task is not None and item.retry_at is not None:
-        return "retry", item.retry_task.model_dump_json(), item.retry_at
-    return "deny", "", 0.0
-
-
-def review_item(task: Task, result: Result, decision: Decision) -> str:
-    """The JSON kept for a Result parked for human review."""
-    return json.dumps(
-        {
-            "task": json.loads(task.model_dump_json()),
-            "result": json.loads(result.model_dump_json()),
-            "decision": json.loads(decision.model_dump_json()),
-        }
-    )
+        return JudgeAction.RETRY, item.retry_task.model_dump_json(), item.retry_at
+    return JudgeAction.DENY, "", 0.0

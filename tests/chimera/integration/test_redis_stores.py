@@ -15,7 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from chimera.lib import redis_audit
-from chimera.lib.keys import BODY_FIELD, Keyspace
+from chimera.lib.fields import BODY
+from chimera.lib.keys import Keyspace
 from chimera.lib.redis_audit import RedisAuditSink, read_chain
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
@@ -255,7 +256,7 @@ async def test_dead_letter_of_an_undecodable_entry_keeps_its_raw_body(
     queue = pipeline.queue
     await queue.ensure_groups(["acme"])
     # A poison entry can only come from outside chimera, so it is written by hand.
-    await redis_client.xadd(keyspace.tenant("acme").tasks, {BODY_FIELD: "not json"})
+    await redis_client.xadd(keyspace.tenant("acme").tasks, {BODY: "not json"})
     [delivery] = await queue.read_tasks("w1", ["acme"], count=1, block_ms=10)
     assert delivery.message is None
     await queue.dead_letter([(delivery, DeadLetter(reason="undecodable", attempts=1))])
@@ -271,7 +272,7 @@ async def test_dead_letter_whose_task_no_longer_validates_lists_without_a_task(
 ) -> None:
     # E.g. written by an older chimera whose Task had other fields.
     body = {"task": {"id": "old", "legacy": True}, "reason": "old", "attempts": "2"}
-    await redis_client.xadd(keyspace.tenant("acme").dlq, {BODY_FIELD: json.dumps(body)})
+    await redis_client.xadd(keyspace.tenant("acme").dlq, {BODY: json.dumps(body)})
     [entry] = await RedisDeadLetterStore(redis_client, keyspace).list("acme")
     assert entry.task is None
     assert (entry.reason, entry.attempts) == ("old", 2)

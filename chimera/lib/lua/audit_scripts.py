@@ -1,0 +1,56 @@
+"""Typed wrapper of ``audit_append.lua``: the compare-and-set append to an audit chain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chimera.lib.keys import TenantKeys
+from chimera.lib.lua.source import load
+from chimera.lib.lua.wrapper import ScriptKeys
+from chimera.lib.redis_lua import Call
+
+AUDIT_APPEND = load("audit_append")
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One record to append: its number, its predecessor's hash, its hash, its event JSON."""
+
+    seq: int
+    prev: str
+    hash: str
+    event_json: str
+
+
+@dataclass(frozen=True)
+class AppendReply:
+    """Whether the records were appended, and the chain head after the call."""
+
+    appended: bool
+    head_seq: int
+    head_hash: str
+
+
+def as_append_reply(reply: Any) -> AppendReply:
+    """An ``AUDIT_APPEND`` reply: ``{ok, head seq, head hash}``."""
+    return AppendReply(bool(int(reply[0])), int(reply[1]), str(reply[2]))
+
+
+@dataclass(frozen=True)
+class AuditAppend(ScriptKeys):
+    """``audit_append.lua``: append records if the chain head is still ``expected_seq``."""
+
+    audit: str
+    audit_head: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys) -> AuditAppend:
+        """The keys of ``keys``' tenant."""
+        return cls(audit=keys.audit, audit_head=keys.audit_head)
+
+    def call(self, *, expected_seq: int, links: Sequence[ChainLink]) -> Call[AppendReply]:
+        """Reply: see :class:`AppendReply`."""
+        rest = [v for link in links for v in (link.seq, link.prev, link.hash, link.event_json)]
+        return self._call(AUDIT_APPEND, as_append_reply, rest, expected_seq=expected_seq)

@@ -1,0 +1,88 @@
+-- JUDGE_APPLY: apply the Judge's decision on one Result, and ack the Result's entry.
+--
+-- Checks: not that the Result's entry is still pending. A Result judged twice (two Judges,
+-- or a Judge that reclaimed an entry another had already applied) is caught by the task's
+-- state instead, which every action but reject checks in this order:
+--   1. the task has not settled and waits for no review;
+--   2. its ledger row is still the row the Judge looked up (`expected_row`, as stored):
+--      a compare-and-set, so a Result for an attempt the task has moved past, or a second
+--      copy of a Result whose retry was already scheduled, changes nothing;
+--   3. (approve) no Result is committed under the task id yet (HSETNX).
+-- A failed check acks the entry and replies duplicate.
+-- Does, besides the ack (XACK and XDEL of the Result's entry), by action:
+--   reject   nothing else (not a live task of this tenant: forged, stale or undecodable);
+--            replies duplicate when the task id names a settled task of this tenant
+--   approve  HSETNX the Result under the task id, mark settled, drop the ledger row, count
+--   deny     mark settled, drop the ledger row, count
+--   review   park the review item under the task id, count (the ledger row stays)
+--   retry    rewrite the ledger row to the next attempt, ZADD it to the delayed set, count
+-- Reply: the outcome (committed, denied, review, retried, duplicate or rejected).
+
+local results_key = KEYS[1]
+local ledger_key = KEYS[2]
+local committed_key = KEYS[3]
+local settled_key = KEYS[4]
+local review_key = KEYS[5]
+local delayed_key = KEYS[6]
+local session_key = KEYS[7]
+
+local group = ARGV[1]
+local entry_id = ARGV[2]
+local task_id = ARGV[3]
+local action = ARGV[4]
+local expected_row = ARGV[5]
+local payload = ARGV[6]
+local due = ARGV[7]
+
+local APPROVE, DENY, REVIEW, RETRY, REJECT =
+  $ACTION_APPROVE, $ACTION_DENY, $ACTION_REVIEW, $ACTION_RETRY, $ACTION_REJECT
+local COMMITTED, DENIED, PARKED, RETRIED, DUPLICATE, REJECTED =
+  $OUTCOME_COMMITTED, $OUTCOME_DENIED, $OUTCOME_REVIEW, $OUTCOME_RETRIED,
+  $OUTCOME_DUPLICATE, $OUTCOME_REJECTED
+local SETTLED_COMMITTED, SETTLED_DENIED = $SETTLED_COMMITTED, $SETTLED_DENIED
+local COUNT_COMMITTED, COUNT_DENIED, COUNT_REVIEW, COUNT_RETRIED =
+  $COUNT_COMMITTED, $COUNT_DENIED, $COUNT_REVIEW, $COUNT_RETRIED
+
+if action ~= APPROVE and action ~= DENY and action ~= REVIEW and action ~= RETRY
+    and action ~= REJECT then
+  return redis.error_reply('unknown action ' .. action)
+end
+
+-- Every Result read is acknowledged, whatever becomes of it.
+redis.call('XACK', results_key, group, entry_id)
+redis.call('XDEL', results_key, entry_id)
+
+if action == REJECT then
+  if task_id ~= '' and redis.call('HEXISTS', settled_key, task_id) == 1 then
+    return DUPLICATE
+  end
+  return REJECTED
+end
+
+if redis.call('HEXISTS', settled_key, task_id) == 1
+    or redis.call('HEXISTS', review_key, task_id) == 1 then
+  return DUPLICATE
+end
+if redis.call('HGET', ledger_key, task_id) ~= expected_row then return DUPLICATE end
+
+if action == APPROVE then
+  if redis.call('HSETNX', committed_key, task_id, payload) == 0 then return DUPLICATE end
+  redis.call('HSET', settled_key, task_id, SETTLED_COMMITTED)
+  redis.call('HDEL', ledger_key, task_id)
+  redis.call('HINCRBY', session_key, COUNT_COMMITTED, 1)
+  return COMMITTED
+elseif action == DENY then
+  redis.call('HSET', settled_key, task_id, SETTLED_DENIED)
+  redis.call('HDEL', ledger_key, task_id)
+  redis.call('HINCRBY', session_key, COUNT_DENIED, 1)
+  return DENIED
+elseif action == REVIEW then
+  redis.call('HSET', review_key, task_id, payload)
+  redis.call('HINCRBY', session_key, COUNT_REVIEW, 1)
+  return PARKED
+end
+-- RETRY
+redis.call('HSET', ledger_key, task_id, payload)
+redis.call('ZADD', delayed_key, due, payload)
+redis.call('HINCRBY', session_key, COUNT_RETRIED, 1)
+return RETRIED

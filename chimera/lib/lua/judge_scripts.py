@@ -1,0 +1,155 @@
+"""Typed wrappers of the scripts that settle tasks: the Judge's commit, human review, replay.
+
+What each script checks and does is written at the top of its ``.lua`` file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chimera.lib.fields import JudgeAction, ReviewChoice, ReviewReply
+from chimera.lib.keys import TenantKeys
+from chimera.lib.lua.source import load
+from chimera.lib.lua.wrapper import ScriptKeys, as_flag
+from chimera.lib.redis_lua import Call
+from chimera.ports.judge import CommitOutcome
+
+JUDGE_APPLY = load("judge_apply")
+REVIEW_DECIDE = load("review_decide")
+REPLAY_DEAD_LETTER = load("replay_dead_letter")
+
+
+def as_outcome(reply: Any) -> CommitOutcome:
+    """A ``JUDGE_APPLY`` reply."""
+    return CommitOutcome(str(reply))
+
+
+def as_review_reply(reply: Any) -> ReviewReply:
+    """A ``REVIEW_DECIDE`` reply."""
+    return ReviewReply(str(reply))
+
+
+@dataclass(frozen=True)
+class JudgeApply(ScriptKeys):
+    """``judge_apply.lua``: apply the Judge's decision on one Result and ack its entry."""
+
+    results: str
+    ledger: str
+    committed: str
+    settled: str
+    review: str
+    delayed: str
+    session: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys, session_id: str) -> JudgeApply:
+        """The keys of a task of ``session_id`` (``fields.UNKNOWN_SESSION`` when none)."""
+        return cls(
+            results=keys.results,
+            ledger=keys.ledger,
+            committed=keys.committed,
+            settled=keys.settled,
+            review=keys.review,
+            delayed=keys.delayed,
+            session=keys.session(session_id),
+        )
+
+    def call(
+        self,
+        *,
+        group: str,
+        entry_id: str,
+        task_id: str,
+        action: JudgeAction,
+        expected_row: str,
+        payload: str,
+        due: float,
+    ) -> Call[CommitOutcome]:
+        """Reply: what was done.
+
+        Args:
+            group: the Judges' consumer group.
+            entry_id: the Result's entry.
+            task_id: the task it answers (``""`` when it may not be matched: a forgery).
+            action: what to do.
+            expected_row: the ledger row as looked up (``""`` for ``reject``).
+            payload: Result JSON (approve), review item JSON (review), next attempt's JSON
+                (retry), else ``""``.
+            due: epoch seconds of the next attempt (retry), else 0.
+        """
+        return self._call(
+            JUDGE_APPLY,
+            as_outcome,
+            group=group,
+            entry_id=entry_id,
+            task_id=task_id,
+            action=action.value,
+            expected_row=expected_row,
+            payload=payload,
+            due=due,
+        )
+
+
+@dataclass(frozen=True)
+class ReviewDecide(ScriptKeys):
+    """``review_decide.lua``: apply a human's decision to a parked Result."""
+
+    ledger: str
+    committed: str
+    settled: str
+    review: str
+    session: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys, session_id: str) -> ReviewDecide:
+        """The keys of a task of ``session_id``."""
+        return cls(
+            ledger=keys.ledger,
+            committed=keys.committed,
+            settled=keys.settled,
+            review=keys.review,
+            session=keys.session(session_id),
+        )
+
+    def call(self, *, task_id: str, choice: ReviewChoice, result_json: str) -> Call[ReviewReply]:
+        """Reply: committed, denied, duplicate or missing."""
+        return self._call(
+            REVIEW_DECIDE,
+            as_review_reply,
+            task_id=task_id,
+            choice=choice.value,
+            result_json=result_json,
+        )
+
+
+@dataclass(frozen=True)
+class ReplayDeadLetter(ScriptKeys):
+    """``replay_dead_letter.lua``: put a dead-lettered task back in the task stream."""
+
+    tasks: str
+    ledger: str
+    settled: str
+    dlq: str
+    session: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys, session_id: str) -> ReplayDeadLetter:
+        """The keys of a task of ``session_id``."""
+        return cls(
+            tasks=keys.tasks,
+            ledger=keys.ledger,
+            settled=keys.settled,
+            dlq=keys.dlq,
+            session=keys.session(session_id),
+        )
+
+    def call(self, *, dead_letter_id: str, task_id: str, task_json: str) -> Call[bool]:
+        """Reply: whether the task was replayed."""
+        return self._call(
+            REPLAY_DEAD_LETTER,
+            as_flag,
+            dead_letter_id=dead_letter_id,
+            task_id=task_id,
+            task_json=task_json,
+        )

@@ -1,0 +1,25 @@
+-- PROMOTE_DUE: move delayed tasks whose time has come back into the task stream.
+--
+-- Checks: only the due time (score <= now). It touches no stream entry, so there is no
+-- pending check, and it does not look at the ledger or the settled hash: a promoted copy
+-- of a task that settled meanwhile is dropped later, by the Worker's RETRY_TASK or
+-- DEAD_LETTER_TASK or by the Judge's ledger comparison in JUDGE_APPLY.
+-- Does: for at most `limit` due members, oldest due first, XADD the task JSON as a fresh
+-- entry and ZREM it; the read and the removal are one atomic step, so two Workers
+-- promoting at once never promote the same member twice.
+-- Reply: how many tasks were moved.
+
+local tasks_key = KEYS[1]
+local delayed_key = KEYS[2]
+
+local now = ARGV[1]
+local limit = ARGV[2]
+
+local BODY = $BODY
+
+local due = redis.call('ZRANGEBYSCORE', delayed_key, '-inf', now, 'LIMIT', 0, limit)
+for _, task_json in ipairs(due) do
+  redis.call('XADD', tasks_key, '*', BODY, task_json)
+  redis.call('ZREM', delayed_key, task_json)
+end
+return #due

@@ -1,0 +1,206 @@
+"""Typed wrappers of the task-stream scripts: the Planner's enqueue and the Worker's steps.
+
+Each wrapper holds the keys of one call (build it with ``of``) and turns named, typed
+arguments into a :class:`~chimera.lib.redis_lua.Call` whose reply is parsed for you. What
+each script checks and does is written at the top of its ``.lua`` file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chimera.lib.keys import TenantKeys
+from chimera.lib.lua.source import load
+from chimera.lib.lua.wrapper import ScriptKeys, as_count, as_flag, as_ids
+from chimera.lib.redis_lua import Call
+
+ENQUEUE_TASKS = load("enqueue_tasks")
+PUBLISH_RESULTS = load("publish_results")
+RETRY_TASK = load("retry_task")
+DEAD_LETTER_TASK = load("dead_letter_task")
+RELEASE_TASK = load("release_task")
+PROMOTE_DUE = load("promote_due")
+RENEW_LEASES = load("renew_leases")
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """One task to enqueue: its id, JSON and trace context (``""`` for none)."""
+
+    task_id: str
+    task_json: str
+    traceparent: str
+
+
+@dataclass(frozen=True)
+class EnqueueTasks(ScriptKeys):
+    """``enqueue_tasks.lua``: add one session's batch of a tenant's tasks."""
+
+    tasks: str
+    ledger: str
+    session: str
+    sessions: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys, session_id: str) -> EnqueueTasks:
+        """The keys for ``session_id`` of ``keys``' tenant."""
+        return cls(
+            tasks=keys.tasks,
+            ledger=keys.ledger,
+            session=keys.session(session_id),
+            sessions=keys.sessions,
+        )
+
+    def call(self, *, session_id: str, entries: Sequence[NewEntry]) -> Call[list[str]]:
+        """Reply: the new entry ids, in the order of ``entries``."""
+        rest = [v for e in entries for v in (e.task_id, e.task_json, e.traceparent)]
+        return self._call(ENQUEUE_TASKS, as_ids, rest, session_id=session_id)
+
+
+@dataclass(frozen=True)
+class PublishResults(ScriptKeys):
+    """``publish_results.lua``: publish a tenant's Results, acking the tasks they answer."""
+
+    tasks: str
+    results: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys) -> PublishResults:
+        """The keys of ``keys``' tenant."""
+        return cls(tasks=keys.tasks, results=keys.results)
+
+    def call(self, *, group: str, answers: Sequence[tuple[str, str]]) -> Call[int]:
+        """``answers``: (task entry id, Result JSON) pairs. Reply: how many were published."""
+        rest = [v for pair in answers for v in pair]
+        return self._call(PUBLISH_RESULTS, as_count, rest, group=group)
+
+
+@dataclass(frozen=True)
+class RetryTask(ScriptKeys):
+    """``retry_task.lua``: ack a task entry and schedule the task's next attempt."""
+
+    tasks: str
+    ledger: str
+    settled: str
+    review: str
+    delayed: str
+    session: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys, session_id: str) -> RetryTask:
+        """The keys of a task of ``session_id``."""
+        return cls(
+            tasks=keys.tasks,
+            ledger=keys.ledger,
+            settled=keys.settled,
+            review=keys.review,
+            delayed=keys.delayed,
+            session=keys.session(session_id),
+        )
+
+    def call(
+        self,
+        *,
+        group: str,
+        entry_id: str,
+        task_id: str,
+        next_json: str,
+        due: float,
+        count_retry: bool,
+    ) -> Call[bool]:
+        """Reply: whether the next attempt was scheduled."""
+        return self._call(
+            RETRY_TASK,
+            as_flag,
+            group=group,
+            entry_id=entry_id,
+            task_id=task_id,
+            next_json=next_json,
+            due=due,
+            count_retry="1" if count_retry else "0",
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetterTask(ScriptKeys):
+    """``dead_letter_task.lua``: ack a task entry and move it to the dead-letter stream."""
+
+    tasks: str
+    ledger: str
+    settled: str
+    review: str
+    dlq: str
+    session: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys, session_id: str) -> DeadLetterTask:
+        """The keys of a task of ``session_id`` (``fields.UNKNOWN_SESSION`` if undecodable)."""
+        return cls(
+            tasks=keys.tasks,
+            ledger=keys.ledger,
+            settled=keys.settled,
+            review=keys.review,
+            dlq=keys.dlq,
+            session=keys.session(session_id),
+        )
+
+    def call(self, *, group: str, entry_id: str, task_id: str, letter_json: str) -> Call[bool]:
+        """``task_id``: ``""`` for an undecodable entry. Reply: whether it was dead-lettered."""
+        return self._call(
+            DEAD_LETTER_TASK,
+            as_flag,
+            group=group,
+            entry_id=entry_id,
+            task_id=task_id,
+            letter_json=letter_json,
+        )
+
+
+@dataclass(frozen=True)
+class ReleaseTask(ScriptKeys):
+    """``release_task.lua``: hand an unfinished task back as a fresh entry."""
+
+    tasks: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys) -> ReleaseTask:
+        """The keys of ``keys``' tenant."""
+        return cls(tasks=keys.tasks)
+
+    def call(self, *, group: str, entry_id: str, body: str) -> Call[bool]:
+        """Reply: whether the entry was still pending and was handed back."""
+        return self._call(RELEASE_TASK, as_flag, group=group, entry_id=entry_id, body=body)
+
+
+@dataclass(frozen=True)
+class PromoteDue(ScriptKeys):
+    """``promote_due.lua``: move due delayed tasks back into the task stream."""
+
+    tasks: str
+    delayed: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys) -> PromoteDue:
+        """The keys of ``keys``' tenant."""
+        return cls(tasks=keys.tasks, delayed=keys.delayed)
+
+    def call(self, *, now: float, limit: int) -> Call[int]:
+        """Reply: how many tasks were moved."""
+        return self._call(PROMOTE_DUE, as_count, now=now, limit=limit)
+
+
+@dataclass(frozen=True)
+class RenewLeases(ScriptKeys):
+    """``renew_leases.lua``: reset the idle time of the entries a consumer still owns."""
+
+    tasks: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys) -> RenewLeases:
+        """The keys of ``keys``' tenant."""
+        return cls(tasks=keys.tasks)
+
+    def call(self, *, group: str, consumer: str, entry_ids: Sequence[str]) -> Call[list[str]]:
+        """Reply: the ids of ``entry_ids`` still owned by ``consumer``."""
+        return self._call(RENEW_LEASES, as_ids, entry_ids, group=group, consumer=consumer)
