@@ -11,11 +11,11 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from chimera.lib.fields import AUDIT_EVENT, AUDIT_HASH, AUDIT_PREV, AUDIT_SEQ
 from chimera.lib.keys import Keyspace
-from chimera.lib.lua.audit_scripts import AuditAppend, ChainLink
+from chimera.lib.lua.audit_scripts import AuditAppend
+from chimera.lib.records import audit_record
 from chimera.lib.redis_lua import LuaBatch
-from chimera.models.audit import GENESIS_HASH, AuditEvent, AuditRecord, ChainCheck, link_problem
+from chimera.models.audit import GENESIS_HASH, AuditEvent, ChainCheck
 
 #: Give up appending after losing the race for the chain head for this long.
 _CAS_DEADLINE_S = 10.0
@@ -53,13 +53,7 @@ class RedisAuditSink:
         deadline = time.monotonic() + _CAS_DEADLINE_S
         pause = 0.001
         while True:
-            links: list[ChainLink] = []
-            link_prev = prev
-            for body in bodies:
-                link_seq = seq + len(links) + 1
-                digest = AuditRecord.digest(link_prev, link_seq, body)
-                links.append(ChainLink(link_seq, link_prev, digest, body))
-                link_prev = digest
+            links = audit_record.chain(seq, prev, bodies)
             reply = await self._lua.run_one(script.call(expected_seq=seq, links=links))
             if reply.appended:
                 self._heads[tenant] = (reply.head_seq, reply.head_hash)
@@ -84,29 +78,7 @@ async def read_chain(
     entries = cast(
         "list[tuple[str, dict[str, str]]]", await client.xrange(keyspace.tenant(tenant).audit)
     )
-    records: list[AuditRecord] = []
-    prev, expected_seq = GENESIS_HASH, 1
-    broken_at: int | None = None
-    problem: str | None = None
-    for entry_id, fields in entries:
-        try:
-            record = AuditRecord(
-                seq=int(fields[AUDIT_SEQ]),
-                prev=fields[AUDIT_PREV],
-                hash=fields[AUDIT_HASH],
-                event=AuditEvent.model_validate_json(fields[AUDIT_EVENT]),
-            )
-        except (KeyError, ValueError) as exc:
-            if broken_at is None:
-                broken_at, problem = expected_seq, f"entry {entry_id} is malformed: {exc}"
-            continue
-        records.append(record)
-        if verify and broken_at is None:
-            found = link_problem(record, prev, expected_seq)
-            if found is not None:
-                broken_at, problem = min(expected_seq, record.seq), f"entry {entry_id}: {found}"
-        prev, expected_seq = record.hash, record.seq + 1
-    return ChainCheck(records=records, broken_at=broken_at, problem=problem)
+    return audit_record.check(entries, verify)
 
 
 class RedisAuditTrail:

@@ -1,4 +1,4 @@
-"""Redis adapter for looking a task up by id: one MULTI over the tenant's hashes."""
+"""Redis adapter for looking tasks up by id: one MULTI over the tenant's hashes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from chimera.lib.keys import Keyspace
-from chimera.lib.records import committed_result, review_item, settled
-from chimera.models.task import Task
+from chimera.lib.records.task_status import task_status
 from chimera.models.types import is_safe_id
 from chimera.ports.stores import TaskState, TaskStatus
 
@@ -59,36 +58,3 @@ class RedisTaskStatusStore:
             if status.state is not TaskState.UNKNOWN:
                 found[task_id] = status
         return found
-
-
-def task_status(
-    tenant: str,
-    task_id: str,
-    committed: str | None,
-    review: str | None,
-    settled_row: str | None,
-    ledger: str | None,
-) -> TaskStatus:
-    """Where a task stands, from its rows in the tenant's four hashes (``None``: no row)."""
-    if committed is not None:
-        result = committed_result.decode(committed)
-        return TaskStatus(task_id, tenant, TaskState.COMMITTED, result=result)
-    if review is not None:
-        # Items parked for other reasons (a sensitive tool call) may carry other fields;
-        # the state is what matters, the parts are shown where they parse.
-        parts = review_item.decode_parts(review)
-        return TaskStatus(
-            task_id,
-            tenant,
-            TaskState.REVIEW,
-            task=parts.task,
-            result=parts.result,
-            decision=parts.decision,
-        )
-    if settled_row is not None:
-        # The settled words (committed, denied, dead_lettered) are task states too.
-        return TaskStatus(task_id, tenant, TaskState(settled.decode(settled_row).value))
-    if ledger is not None:
-        task = Task.model_validate_json(ledger)
-        return TaskStatus(task_id, tenant, TaskState.PENDING, task=task)
-    return TaskStatus(task_id, tenant, TaskState.UNKNOWN)

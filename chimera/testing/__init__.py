@@ -6,8 +6,14 @@ conversation with :func:`continue_with_tool_results`); record audit output with
 :class:`RecordingSink`. Reach your installed plugin the way chimera does with
 :func:`installed_registry`, :func:`build_backend` / :func:`build_policy` /
 :func:`build_sink` (built and checked against their port), :func:`load_swarm_checked`
-(names and plugin checks, as every command loads a swarm) and :func:`run_cli`. Check a
-backend, policy or sink against its contract by subclassing :class:`BackendConformance`,
+(names and plugin checks, as every command loads a swarm) and :func:`run_cli`. Run
+chimera's services without Redis on in-memory fakes of every port: :class:`FakePorts`
+builds them all over one :class:`MemoryStore` (:class:`FakeQueue`,
+:class:`FakeUnitOfWork`, :class:`FakeSessionStore`, :class:`FakeReviewStore`,
+:class:`FakeDeadLetterStore`, :class:`FakeResultStore`, :class:`FakeTaskStatusStore`,
+:class:`FakeAuditSink`, :class:`RecordingAuditLogger`), with a :class:`ManualClock` to move
+idle and due times and :class:`Faults` to make calls fail. Check a backend, policy or sink
+against its contract by subclassing :class:`BackendConformance`,
 :class:`PolicyConformance` or :class:`SinkConformance` in your test module (they need
 pytest, and ``pytest-asyncio`` or any runner of ``async def`` tests)::
 
@@ -38,6 +44,20 @@ if TYPE_CHECKING:
     )
     from chimera.testing.conformance import BackendConformance, PolicyConformance, SinkConformance
     from chimera.testing.fake_tools import FakeToolbox, binding
+    from chimera.testing.fakes.audit import FakeAuditSink, RecordingAuditLogger
+    from chimera.testing.fakes.clock import ManualClock
+    from chimera.testing.fakes.faults import Faults
+    from chimera.testing.fakes.ports import FakePorts
+    from chimera.testing.fakes.queue import FakeQueue
+    from chimera.testing.fakes.store import MemoryStore
+    from chimera.testing.fakes.stores import (
+        FakeDeadLetterStore,
+        FakeResultStore,
+        FakeReviewStore,
+        FakeSessionStore,
+        FakeTaskStatusStore,
+    )
+    from chimera.testing.fakes.unit_of_work import FakeUnitOfWork
     from chimera.testing.harness import (
         CliOutcome,
         build_backend,
@@ -61,6 +81,19 @@ _EXPORTS = {
     "continue_with_tool_results": "chimera.testing.builders",
     "DEFAULT_TOOLS": "chimera.testing.builders",
     "FakeToolbox": "chimera.testing.fake_tools",
+    "FakeAuditSink": "chimera.testing.fakes.audit",
+    "FakeDeadLetterStore": "chimera.testing.fakes.stores",
+    "FakePorts": "chimera.testing.fakes.ports",
+    "FakeQueue": "chimera.testing.fakes.queue",
+    "FakeResultStore": "chimera.testing.fakes.stores",
+    "FakeReviewStore": "chimera.testing.fakes.stores",
+    "FakeSessionStore": "chimera.testing.fakes.stores",
+    "FakeTaskStatusStore": "chimera.testing.fakes.stores",
+    "FakeUnitOfWork": "chimera.testing.fakes.unit_of_work",
+    "Faults": "chimera.testing.fakes.faults",
+    "ManualClock": "chimera.testing.fakes.clock",
+    "MemoryStore": "chimera.testing.fakes.store",
+    "RecordingAuditLogger": "chimera.testing.fakes.audit",
     "installed_registry": "chimera.testing.harness",
     "load_swarm_checked": "chimera.testing.harness",
     "make_event": "chimera.testing.builders",
@@ -79,8 +112,21 @@ __all__ = [
     "DEFAULT_TOOLS",
     "BackendConformance",
     "CliOutcome",
+    "FakeAuditSink",
+    "FakeDeadLetterStore",
+    "FakePorts",
+    "FakeQueue",
+    "FakeResultStore",
+    "FakeReviewStore",
+    "FakeSessionStore",
+    "FakeTaskStatusStore",
     "FakeToolbox",
+    "FakeUnitOfWork",
+    "Faults",
+    "ManualClock",
+    "MemoryStore",
     "PolicyConformance",
+    "RecordingAuditLogger",
     "RecordingSink",
     "SinkConformance",
     "binding",

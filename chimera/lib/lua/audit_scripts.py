@@ -9,19 +9,10 @@ from typing import Any
 from chimera.lib.keys import TenantKeys
 from chimera.lib.lua.source import load
 from chimera.lib.lua.wrapper import ScriptKeys
+from chimera.lib.records.audit_record import ChainLink
 from chimera.lib.redis_lua import Call
 
 AUDIT_APPEND = load("audit_append")
-
-
-@dataclass(frozen=True)
-class ChainLink:
-    """One record to append: its number, its predecessor's hash, its hash, its event JSON."""
-
-    seq: int
-    prev: str
-    hash: str
-    event_json: str
 
 
 @dataclass(frozen=True)

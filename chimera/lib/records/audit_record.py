@@ -1,0 +1,84 @@
+"""The audit record: one hash-chained entry of a tenant's audit stream.
+
+Fields ``seq``, ``prev``, ``hash`` and ``event`` (the event's JSON), appended by
+``AUDIT_APPEND`` after a compare-and-set on the head (``seq``, ``hash``). The hash is
+SHA-256 (:meth:`~chimera.models.audit.AuditRecord.digest`), computed by the writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from chimera.lib.fields import AUDIT_EVENT, AUDIT_HASH, AUDIT_PREV, AUDIT_SEQ
+from chimera.models.audit import (
+    GENESIS_HASH,
+    AuditEvent,
+    AuditRecord,
+    ChainCheck,
+    link_problem,
+)
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One record to append: its number, its predecessor's hash, its hash, its event JSON."""
+
+    seq: int
+    prev: str
+    hash: str
+    event_json: str
+
+
+def chain(head_seq: int, head_hash: str, bodies: Sequence[str]) -> list[ChainLink]:
+    """Link event JSON ``bodies`` after the head ``(head_seq, head_hash)``."""
+    links: list[ChainLink] = []
+    prev = head_hash
+    for offset, body in enumerate(bodies, start=1):
+        digest = AuditRecord.digest(prev, head_seq + offset, body)
+        links.append(ChainLink(head_seq + offset, prev, digest, body))
+        prev = digest
+    return links
+
+
+def encode(link: ChainLink) -> dict[str, str]:
+    """The stream fields of ``link``."""
+    return {
+        AUDIT_SEQ: str(link.seq),
+        AUDIT_PREV: link.prev,
+        AUDIT_HASH: link.hash,
+        AUDIT_EVENT: link.event_json,
+    }
+
+
+def check(entries: Iterable[tuple[str, dict[str, str]]], verify: bool = True) -> ChainCheck:
+    """Read the entries of an audit stream in order and (with ``verify``) check every link.
+
+    A malformed entry breaks the chain where it stands and is left out of the records.
+
+    Returns:
+        The records, and the sequence number (and reason) of the first broken entry.
+    """
+    records: list[AuditRecord] = []
+    prev, expected_seq = GENESIS_HASH, 1
+    broken_at: int | None = None
+    problem: str | None = None
+    for entry_id, fields in entries:
+        try:
+            record = AuditRecord(
+                seq=int(fields[AUDIT_SEQ]),
+                prev=fields[AUDIT_PREV],
+                hash=fields[AUDIT_HASH],
+                event=AuditEvent.model_validate_json(fields[AUDIT_EVENT]),
+            )
+        except (KeyError, ValueError) as exc:
+            if broken_at is None:
+                broken_at, problem = expected_seq, f"entry {entry_id} is malformed: {exc}"
+            continue
+        records.append(record)
+        if verify and broken_at is None:
+            found = link_problem(record, prev, expected_seq)
+            if found is not None:
+                broken_at, problem = min(expected_seq, record.seq), f"entry {entry_id}: {found}"
+        prev, expected_seq = record.hash, record.seq + 1
+    return ChainCheck(records=records, broken_at=broken_at, problem=problem)

@@ -1,0 +1,345 @@
+"""An in-memory :class:`~chimera.ports.queue.TaskQueue`, ``ResultQueue`` and ``QueueStats``.
+
+It does what :class:`~chimera.lib.redis_queue.RedisQueue` and its scripts do, step for
+step, on a :class:`~chimera.testing.fakes.store.MemoryStore`: consumer groups, pending
+entries with owners and delivery counts, idle time from the store's clock, reclaiming,
+the delayed set, the ledger and the session counters. Each call changes the store in one
+step (nothing else runs in between), as one Lua script call would. The shared contract
+suite (``tests/chimera/contracts``) runs the same tests against both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from chimera.lib.fields import BODY, TRACEPARENT, Counter, Settled
+from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP
+from chimera.lib.records import dead_letter as dead_letter_record
+from chimera.lib.records import settled as settled_record
+from chimera.models.result import Result
+from chimera.models.task import Task
+from chimera.ports.queue import DeadLetter, Delivery, StreamStats, TenantStats
+from chimera.testing.fakes.store import MemoryStore, TenantData
+from chimera.testing.fakes.streams import Delivered, Stream
+
+M = TypeVar("M", Task, Result)
+
+
+class FakeQueue:
+    """The queue ports in memory. Planned faults are named ``"queue.<method>"``.
+
+    Args:
+        store: the shared state (a new one when omitted).
+    """
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store or MemoryStore()
+
+    async def _enter(self, method: str) -> None:
+        # A real adapter awaits the network here: let other tasks run, then fail if told.
+        await asyncio.sleep(0)
+        self.store.faults.check(f"queue.{method}")
+
+    def _data(self, tenant: str) -> TenantData:
+        return self.store.tenant(tenant)
+
+    # -- set-up -------------------------------------------------------------------------
+
+    async def ensure_groups(self, tenants: Sequence[str]) -> None:
+        """Create the task and result groups of ``tenants`` (idempotent)."""
+        await self._enter("ensure_groups")
+        for tenant in tenants:
+            self._data(tenant).tasks.group(WORKER_GROUP)
+            self._data(tenant).results.group(JUDGE_GROUP)
+
+    # -- planner side -------------------------------------------------------------------
+
+    async def enqueue(self, tasks: Sequence[Task]) -> list[str]:
+        """Add tasks to streams and ledgers and count them in their sessions."""
+        await self._enter("enqueue")
+        now = self.store.now_ms()
+        ids = []
+        for task in tasks:
+            data = self._data(task.tenant)
+            data.tasks.group(WORKER_GROUP)
+            data.results.group(JUDGE_GROUP)
+            body = task.model_dump_json()
+            ids.append(data.tasks.add({BODY: body, TRACEPARENT: task.traceparent}, now))
+            data.ledger[task.id] = body
+            data.sessions.add(task.session)
+            data.count(task.session, Counter.SUBMITTED)
+        if ids:
+            self.store.added()
+        return ids
+
+    # -- worker side --------------------------------------------------------------------
+
+    async def read_tasks(
+        self, consumer: str, tenants: Sequence[str], count: int, block_ms: int
+    ) -> list[Delivery[Task]]:
+        """Deliver new tasks; ``count`` is split across the tenants, as in Redis."""
+        await self._enter("read_tasks")
+        return await self._read(tenants, "tasks", WORKER_GROUP, consumer, count, block_ms, Task)
+
+    async def complete(self, done: Sequence[tuple[Delivery[Task], Result]]) -> None:
+        """Publish Results for entries still pending, and ack and delete those entries."""
+        await self._enter("complete")
+        now = self.store.now_ms()
+        for delivery, result in done:
+            data = self._data(delivery.tenant)
+            if data.tasks.ack(WORKER_GROUP, delivery.entry_id):
+                data.results.add({BODY: result.model_dump_json()}, now)
+                data.tasks.delete(delivery.entry_id)
+        if done:
+            self.store.added()
+
+    async def retry_later(
+        self, items: Sequence[tuple[Delivery[Task], Task, float]], count_as_retry: bool = True
+    ) -> list[bool]:
+        """Ack each entry and schedule its next attempt (``retry_task.lua``)."""
+        await self._enter("retry_later")
+        out = []
+        for delivery, task, due in items:
+            data = self._data(delivery.tenant)
+            if not self._ack_and_delete(data.tasks, delivery.entry_id):
+                out.append(False)
+                continue
+            if task.id in data.settled or task.id in data.review:
+                out.append(False)  # a stale copy of a task whose other copy won
+                continue
+            body = task.model_dump_json()
+            data.delayed[body] = due
+            data.ledger[task.id] = body
+            if count_as_retry:
+                data.count(task.session, Counter.RETRIED)
+            out.append(True)
+        return out
+
+    async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> list[bool]:
+        """Ack each entry and dead-letter its task (``dead_letter_task.lua``)."""
+        await self._enter("dead_letter")
+        now = self.store.now_ms()
+        out = []
+        for delivery, letter in items:
+            data, task = self._data(delivery.tenant), delivery.message
+            if not self._ack_and_delete(data.tasks, delivery.entry_id):
+                out.append(False)
+                continue
+            if task is not None and (task.id in data.settled or task.id in data.review):
+                out.append(False)
+                continue
+            data.dlq.add({BODY: dead_letter_record.encode(delivery, letter)}, now)
+            if task is not None:
+                data.ledger.pop(task.id, None)
+                data.settled[task.id] = settled_record.encode(Settled.DEAD_LETTERED)
+                data.count(task.session, Counter.DEAD_LETTERED)
+            out.append(True)
+        return out
+
+    async def promote_due(self, tenants: Sequence[str], now: float, limit: int = 1000) -> int:
+        """Move due delayed tasks (oldest due first, ``limit`` per tenant) into the streams."""
+        await self._enter("promote_due")
+        now_ms, moved = self.store.now_ms(), 0
+        for tenant in tenants:
+            data = self._data(tenant)
+            due = sorted((score, member) for member, score in data.delayed.items() if score <= now)
+            for _, member in due[:limit]:
+                data.tasks.add({BODY: member}, now_ms)
+                del data.delayed[member]
+                moved += 1
+        if moved:
+            self.store.added()
+        return moved
+
+    async def claim_stale(
+        self, consumer: str, tenants: Sequence[str], min_idle_ms: int, count: int
+    ) -> list[Delivery[Task]]:
+        """Take over tasks idle at least ``min_idle_ms`` (XAUTOCLAIM)."""
+        await self._enter("claim_stale")
+        return self._autoclaim(tenants, "tasks", WORKER_GROUP, consumer, min_idle_ms, count, Task)
+
+    async def renew(
+        self, consumer: str, deliveries: Sequence[Delivery[Task]]
+    ) -> set[tuple[str, str]]:
+        """Reset the idle time of entries ``consumer`` still owns; return their keys."""
+        await self._enter("renew")
+        now, owned = self.store.now_ms(), set()
+        for delivery in deliveries:
+            stream = self._data(delivery.tenant).tasks
+            if stream.owner(WORKER_GROUP, delivery.entry_id) != consumer:
+                continue
+            if delivery.entry_id in stream.entries:
+                stream.renew(WORKER_GROUP, consumer, delivery.entry_id, now)
+            else:  # XCLAIM drops a pending entry whose stream entry is gone (Redis 7)
+                stream.ack(WORKER_GROUP, delivery.entry_id)
+            owned.add(delivery.key)
+        return owned
+
+    async def release(self, deliveries: Sequence[Delivery[Task]]) -> None:
+        """Hand unfinished tasks back as fresh entries (``release_task.lua``)."""
+        await self._enter("release")
+        now = self.store.now_ms()
+        for delivery in deliveries:
+            stream = self._data(delivery.tenant).tasks
+            if self._ack_and_delete(stream, delivery.entry_id):
+                body = delivery.message.model_dump_json() if delivery.message else delivery.raw
+                stream.add({BODY: body}, now)
+        if deliveries:
+            self.store.added()
+
+    async def prune_consumers(self, tenants: Sequence[str], idle_ms: int) -> int:
+        """Forget consumers idle longer than ``idle_ms`` with nothing pending."""
+        await self._enter("prune_consumers")
+        now, pruned = self.store.now_ms(), 0
+        for tenant in tenants:
+            data = self._data(tenant)
+            for stream, group_name in ((data.tasks, WORKER_GROUP), (data.results, JUDGE_GROUP)):
+                group = stream.groups.get(group_name)
+                if group is None:
+                    continue
+                busy = {p.consumer for p in group.pending.values()}
+                for name, seen in list(group.consumers.items()):
+                    if name not in busy and now - seen > idle_ms:
+                        del group.consumers[name]
+                        pruned += 1
+        return pruned
+
+    # -- judge side ---------------------------------------------------------------------
+
+    async def read_results(
+        self, consumer: str, tenants: Sequence[str], count: int, block_ms: int
+    ) -> list[Delivery[Result]]:
+        """Deliver new Results."""
+        await self._enter("read_results")
+        return await self._read(tenants, "results", JUDGE_GROUP, consumer, count, block_ms, Result)
+
+    async def read_own_pending(
+        self, consumer: str, tenants: Sequence[str], count: int
+    ) -> list[Delivery[Result]]:
+        """Re-deliver Results given to ``consumer`` and never acked (reported as delivery 2)."""
+        await self._enter("read_own_pending")
+        if not tenants or count <= 0:
+            return []
+        per_stream, now = max(1, math.ceil(count / len(tenants))), self.store.now_ms()
+        out: list[Delivery[Result]] = []
+        for tenant in tenants:
+            stream = self._data(tenant).results
+            for got in stream.read_own(JUDGE_GROUP, consumer, per_stream, now):
+                out.append(_decode(Result, tenant, got, deliveries=2))
+        return out
+
+    async def claim_stale_results(
+        self, consumer: str, tenants: Sequence[str], min_idle_ms: int, count: int
+    ) -> list[Delivery[Result]]:
+        """Take over Results another Judge left pending too long."""
+        await self._enter("claim_stale_results")
+        return self._autoclaim(
+            tenants, "results", JUDGE_GROUP, consumer, min_idle_ms, count, Result
+        )
+
+    # -- status -------------------------------------------------------------------------
+
+    async def stats(self, tenant: str) -> TenantStats:
+        """The figures of ``tenant``."""
+        await self._enter("stats")
+        data = self._data(tenant)
+        return TenantStats(
+            tenant=tenant,
+            tasks=_stream_stats(data.tasks, WORKER_GROUP),
+            results=_stream_stats(data.results, JUDGE_GROUP),
+            delayed=len(data.delayed),
+            review=len(data.review),
+            dead_lettered=len(data.dlq),
+            committed=len(data.committed),
+        )
+
+    # -- shared -------------------------------------------------------------------------
+
+    def _ack_and_delete(self, stream: Stream, entry_id: str) -> bool:
+        if not stream.ack(WORKER_GROUP, entry_id):
+            return False
+        stream.delete(entry_id)
+        return True
+
+    async def _read(
+        self,
+        tenants: Sequence[str],
+        which: str,
+        group: str,
+        consumer: str,
+        count: int,
+        block_ms: int,
+        model: type[M],
+    ) -> list[Delivery[M]]:
+        if not tenants or count <= 0:
+            return []
+        per_stream = max(1, math.ceil(count / len(tenants)))
+        out = self._read_now(tenants, which, group, consumer, per_stream, model)
+        if not out and block_ms > 0:
+            await self.store.wait_for_entries(block_ms)
+            out = self._read_now(tenants, which, group, consumer, per_stream, model)
+        return out
+
+    def _read_now(
+        self,
+        tenants: Sequence[str],
+        which: str,
+        group: str,
+        consumer: str,
+        per_stream: int,
+        model: type[M],
+    ) -> list[Delivery[M]]:
+        now = self.store.now_ms()
+        out: list[Delivery[M]] = []
+        for tenant in tenants:
+            stream: Stream = getattr(self._data(tenant), which)
+            for got in stream.read_new(group, consumer, per_stream, now):
+                out.append(_decode(model, tenant, got, deliveries=1))
+        return out
+
+    def _autoclaim(
+        self,
+        tenants: Sequence[str],
+        which: str,
+        group: str,
+        consumer: str,
+        min_idle_ms: int,
+        count: int,
+        model: type[M],
+    ) -> list[Delivery[M]]:
+        now = self.store.now_ms()
+        claimed: list[Delivery[M]] = []
+        for tenant in tenants:
+            stream: Stream = getattr(self._data(tenant), which)
+            for got in stream.autoclaim(group, consumer, min_idle_ms, count, now):
+                claimed.append(_decode(model, tenant, got, deliveries=got.deliveries))
+        return claimed
+
+
+def _decode(model: type[M], tenant: str, got: Delivered, deliveries: int) -> Delivery[M]:
+    raw = got.fields.get(BODY, "")
+    message: M | None
+    try:
+        message = model.model_validate_json(raw)
+    except ValidationError:
+        message = None
+    return Delivery(
+        tenant=tenant, entry_id=got.entry_id, message=message, deliveries=deliveries, raw=raw
+    )
+
+
+def _stream_stats(stream: Stream, group_name: str) -> StreamStats:
+    group = stream.groups.get(group_name)
+    if group is None:
+        return StreamStats(length=len(stream), pending=0, consumers=0, lag=None)
+    return StreamStats(
+        length=len(stream),
+        pending=len(group.pending),
+        consumers=len(group.consumers),
+        lag=stream.lag(group_name),
+    )

@@ -1,0 +1,177 @@
+"""In-memory session, review, dead-letter, result and task-status stores.
+
+Each mirrors its Redis adapter on a :class:`MemoryStore`, reading and writing the same
+stored strings through ``chimera.lib.records``. Planned faults are named
+``"sessions.<method>"``, ``"reviews.<method>"``, ``"dead_letters.<method>"``,
+``"results.<method>"`` and ``"task_status.<method>"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from chimera.lib.fields import BODY, SESSION_STATE, Counter, ReviewReply, Settled
+from chimera.lib.records import committed_result, dead_letter, review_item
+from chimera.lib.records import session as session_record
+from chimera.lib.records import settled as settled_record
+from chimera.lib.records.task_status import task_status
+from chimera.models.result import Result
+from chimera.models.session import SessionInfo, SessionState
+from chimera.models.task import Task
+from chimera.models.types import is_safe_id, utc_now
+from chimera.ports.stores import DeadLetterEntry, ReviewItem, TaskState, TaskStatus
+from chimera.testing.fakes.store import MemoryStore
+
+
+class _Fake:
+    """What the store fakes share: the store, and a yield-then-maybe-fail on entry."""
+
+    prefix = "fake"
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store or MemoryStore()
+
+    async def _enter(self, method: str) -> None:
+        await asyncio.sleep(0)
+        self.store.faults.check(f"{self.prefix}.{method}")
+
+
+class FakeSessionStore(_Fake):
+    """Implements :class:`~chimera.ports.session.SessionStore` in memory."""
+
+    prefix = "sessions"
+
+    async def open(self, tenant: str, session: str) -> None:
+        """Create the session (state ``open``) unless it exists."""
+        await self._enter("open")
+        data = self.store.tenant(tenant)
+        fields = data.session(session)
+        for name, value in session_record.encode_new(SessionState.OPEN, utc_now()).items():
+            fields.setdefault(name, value)
+        data.sessions.add(session)
+
+    async def set_state(self, tenant: str, session: str, state: SessionState) -> None:
+        """Store the lifecycle state (``completed`` is derived and refused)."""
+        await self._enter("set_state")
+        if state is SessionState.COMPLETED:
+            raise ValueError("completed is derived from the counters and never stored")
+        data = self.store.tenant(tenant)
+        data.session(session)[SESSION_STATE] = state.value
+        data.sessions.add(session)
+
+    async def get(self, tenant: str, session: str) -> SessionInfo | None:
+        """Read one session."""
+        await self._enter("get")
+        fields = self.store.tenant(tenant).session_hashes.get(session)
+        return session_record.decode(tenant, session, fields) if fields else None
+
+    async def list(self, tenant: str) -> list[SessionInfo]:
+        """Every readable session of ``tenant``, by id."""
+        await self._enter("list")
+        data = self.store.tenant(tenant)
+        ids = sorted(data.sessions)
+        return session_record.readable(tenant, [(s, data.session_hashes.get(s, {})) for s in ids])
+
+    async def halted(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which pairs are halted."""
+        await self._enter("halted")
+        return {
+            (tenant, session)
+            for tenant, session in set(pairs)
+            if self.store.tenant(tenant).session_hashes.get(session, {}).get(SESSION_STATE)
+            == SessionState.HALTED.value
+        }
+
+
+class FakeReviewStore(_Fake):
+    """Implements :class:`~chimera.ports.stores.ReviewStore` (``review_decide.lua``)."""
+
+    prefix = "reviews"
+
+    async def list(self, tenant: str) -> list[ReviewItem]:
+        """Every readable parked item, oldest task first."""
+        await self._enter("list")
+        return review_item.readable(tenant, self.store.tenant(tenant).review)
+
+    async def decide(self, tenant: str, item: ReviewItem, approve: bool) -> str:
+        """Commit or deny a parked item; ``missing`` when someone else decided first."""
+        await self._enter("decide")
+        data, task_id, session = self.store.tenant(tenant), item.task.id, item.task.session
+        if task_id not in data.review:
+            return ReviewReply.MISSING.value
+        del data.review[task_id]
+        data.ledger.pop(task_id, None)
+        data.count(session, Counter.REVIEW, -1)
+        if approve:
+            if task_id in data.committed:
+                return ReviewReply.DUPLICATE.value
+            data.committed[task_id] = committed_result.encode(item.result)
+            data.settled[task_id] = settled_record.encode(Settled.COMMITTED)
+            data.count(session, Counter.COMMITTED)
+            return ReviewReply.COMMITTED.value
+        data.settled[task_id] = settled_record.encode(Settled.DENIED)
+        data.count(session, Counter.DENIED)
+        return ReviewReply.DENIED.value
+
+
+class FakeDeadLetterStore(_Fake):
+    """Implements :class:`~chimera.ports.stores.DeadLetterStore` (``replay_dead_letter.lua``)."""
+
+    prefix = "dead_letters"
+
+    async def list(self, tenant: str) -> list[DeadLetterEntry]:
+        """Every dead letter, oldest first; an unreadable one says why."""
+        await self._enter("list")
+        return [
+            dead_letter.read(entry_id, tenant, fields.get(BODY, ""))
+            for entry_id, fields in self.store.tenant(tenant).dlq
+        ]
+
+    async def replay(self, tenant: str, entry: DeadLetterEntry, task: Task) -> bool:
+        """Put ``task`` back and drop the dead letter; False if gone or committed after all."""
+        await self._enter("replay")
+        data = self.store.tenant(tenant)
+        if data.settled.get(task.id) == settled_record.encode(Settled.COMMITTED):
+            return False
+        if not data.dlq.delete(entry.entry_id):
+            return False
+        body = task.model_dump_json()
+        data.tasks.add({BODY: body}, self.store.now_ms())
+        data.ledger[task.id] = body
+        data.settled.pop(task.id, None)
+        data.count(task.session, Counter.DEAD_LETTERED, -1)
+        self.store.added()
+        return True
+
+
+class FakeResultStore(_Fake):
+    """Implements :class:`~chimera.ports.stores.ResultStore`."""
+
+    prefix = "results"
+
+    async def committed(self, tenant: str) -> list[Result]:
+        """Every readable committed Result, in task id order."""
+        await self._enter("committed")
+        return committed_result.readable(tenant, self.store.tenant(tenant).committed)
+
+
+class FakeTaskStatusStore(_Fake):
+    """Implements :class:`~chimera.ports.stores.TaskStatusStore`."""
+
+    prefix = "task_status"
+
+    async def status(self, tenant: str, task_id: str) -> TaskStatus:
+        """Where ``task_id`` stands among ``tenant``'s tasks."""
+        await self._enter("status")
+        if not is_safe_id(task_id):
+            return TaskStatus(task_id, tenant, TaskState.UNKNOWN)
+        data = self.store.tenant(tenant)
+        return task_status(
+            tenant,
+            task_id,
+            data.committed.get(task_id),
+            data.review.get(task_id),
+            data.settled.get(task_id),
+            data.ledger.get(task_id),
+        )
