@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from chimera.lib.keys import TenantKeys
 from chimera.lib.lua.source import load
 from chimera.lib.lua.wrapper import ScriptKeys
 from chimera.lib.records.audit_record import ChainLink
-from chimera.lib.redis_lua import Call
+from chimera.lib.redis_lua import Call, Lua
 
 AUDIT_APPEND = load("audit_append")
 
@@ -33,6 +33,8 @@ def as_append_reply(reply: Any) -> AppendReply:
 class AuditAppend(ScriptKeys):
     """``audit_append.lua``: append records if the chain head is still ``expected_seq``."""
 
+    SCRIPT: ClassVar[Lua] = AUDIT_APPEND
+
     audit: str
     audit_head: str
 
@@ -44,4 +46,4 @@ class AuditAppend(ScriptKeys):
     def call(self, *, expected_seq: int, links: Sequence[ChainLink]) -> Call[AppendReply]:
         """Reply: see :class:`AppendReply`."""
         rest = [v for link in links for v in (link.seq, link.prev, link.hash, link.event_json)]
-        return self._call(AUDIT_APPEND, as_append_reply, rest, expected_seq=expected_seq)
+        return self._call(as_append_reply, rest, expected_seq=expected_seq)

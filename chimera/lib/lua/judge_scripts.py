@@ -6,13 +6,13 @@ What each script checks and does is written at the top of its ``.lua`` file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from chimera.lib.fields import JudgeAction, ReviewChoice, ReviewReply
 from chimera.lib.keys import TenantKeys
 from chimera.lib.lua.source import load
 from chimera.lib.lua.wrapper import ScriptKeys, as_flag
-from chimera.lib.redis_lua import Call
+from chimera.lib.redis_lua import Call, Lua
 from chimera.ports.judge import CommitOutcome
 
 JUDGE_APPLY = load("judge_apply")
@@ -33,6 +33,8 @@ def as_review_reply(reply: Any) -> ReviewReply:
 @dataclass(frozen=True)
 class JudgeApply(ScriptKeys):
     """``judge_apply.lua``: apply the Judge's decision on one Result and ack its entry."""
+
+    SCRIPT: ClassVar[Lua] = JUDGE_APPLY
 
     results: str
     ledger: str
@@ -79,7 +81,6 @@ class JudgeApply(ScriptKeys):
             due: epoch seconds of the next attempt (retry), else 0.
         """
         return self._call(
-            JUDGE_APPLY,
             as_outcome,
             group=group,
             entry_id=entry_id,
@@ -94,6 +95,8 @@ class JudgeApply(ScriptKeys):
 @dataclass(frozen=True)
 class ReviewDecide(ScriptKeys):
     """``review_decide.lua``: apply a human's decision to a parked Result."""
+
+    SCRIPT: ClassVar[Lua] = REVIEW_DECIDE
 
     ledger: str
     committed: str
@@ -115,7 +118,6 @@ class ReviewDecide(ScriptKeys):
     def call(self, *, task_id: str, choice: ReviewChoice, result_json: str) -> Call[ReviewReply]:
         """Reply: committed, denied, duplicate or missing."""
         return self._call(
-            REVIEW_DECIDE,
             as_review_reply,
             task_id=task_id,
             choice=choice.value,
@@ -126,6 +128,8 @@ class ReviewDecide(ScriptKeys):
 @dataclass(frozen=True)
 class ReplayDeadLetter(ScriptKeys):
     """``replay_dead_letter.lua``: put a dead-lettered task back in the task stream."""
+
+    SCRIPT: ClassVar[Lua] = REPLAY_DEAD_LETTER
 
     tasks: str
     ledger: str
@@ -147,7 +151,6 @@ class ReplayDeadLetter(ScriptKeys):
     def call(self, *, dead_letter_id: str, task_id: str, task_json: str) -> Call[bool]:
         """Reply: whether the task was replayed."""
         return self._call(
-            REPLAY_DEAD_LETTER,
             as_flag,
             dead_letter_id=dead_letter_id,
             task_id=task_id,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from chimera.lib.keys import TenantKeys
 from chimera.lib.lua.source import load
 from chimera.lib.lua.wrapper import ScriptKeys, as_count, as_flag, as_ids
-from chimera.lib.redis_lua import Call
+from chimera.lib.redis_lua import Call, Lua
 
 ENQUEUE_TASKS = load("enqueue_tasks")
 PUBLISH_RESULTS = load("publish_results")
@@ -37,6 +38,8 @@ class NewEntry:
 class EnqueueTasks(ScriptKeys):
     """``enqueue_tasks.lua``: add one session's batch of a tenant's tasks."""
 
+    SCRIPT: ClassVar[Lua] = ENQUEUE_TASKS
+
     tasks: str
     ledger: str
     session: str
@@ -55,12 +58,14 @@ class EnqueueTasks(ScriptKeys):
     def call(self, *, session_id: str, entries: Sequence[NewEntry]) -> Call[list[str]]:
         """Reply: the new entry ids, in the order of ``entries``."""
         rest = [v for e in entries for v in (e.task_id, e.task_json, e.traceparent)]
-        return self._call(ENQUEUE_TASKS, as_ids, rest, session_id=session_id)
+        return self._call(as_ids, rest, session_id=session_id)
 
 
 @dataclass(frozen=True)
 class PublishResults(ScriptKeys):
     """``publish_results.lua``: publish a tenant's Results, acking the tasks they answer."""
+
+    SCRIPT: ClassVar[Lua] = PUBLISH_RESULTS
 
     tasks: str
     results: str
@@ -73,12 +78,14 @@ class PublishResults(ScriptKeys):
     def call(self, *, group: str, answers: Sequence[tuple[str, str]]) -> Call[int]:
         """``answers``: (task entry id, Result JSON) pairs. Reply: how many were published."""
         rest = [v for pair in answers for v in pair]
-        return self._call(PUBLISH_RESULTS, as_count, rest, group=group)
+        return self._call(as_count, rest, group=group)
 
 
 @dataclass(frozen=True)
 class RetryTask(ScriptKeys):
     """``retry_task.lua``: ack a task entry and schedule the task's next attempt."""
+
+    SCRIPT: ClassVar[Lua] = RETRY_TASK
 
     tasks: str
     ledger: str
@@ -111,7 +118,6 @@ class RetryTask(ScriptKeys):
     ) -> Call[bool]:
         """Reply: whether the next attempt was scheduled."""
         return self._call(
-            RETRY_TASK,
             as_flag,
             group=group,
             entry_id=entry_id,
@@ -125,6 +131,8 @@ class RetryTask(ScriptKeys):
 @dataclass(frozen=True)
 class DeadLetterTask(ScriptKeys):
     """``dead_letter_task.lua``: ack a task entry and move it to the dead-letter stream."""
+
+    SCRIPT: ClassVar[Lua] = DEAD_LETTER_TASK
 
     tasks: str
     ledger: str
@@ -148,7 +156,6 @@ class DeadLetterTask(ScriptKeys):
     def call(self, *, group: str, entry_id: str, task_id: str, letter_json: str) -> Call[bool]:
         """``task_id``: ``""`` for an undecodable entry. Reply: whether it was dead-lettered."""
         return self._call(
-            DEAD_LETTER_TASK,
             as_flag,
             group=group,
             entry_id=entry_id,
@@ -161,6 +168,8 @@ class DeadLetterTask(ScriptKeys):
 class ReleaseTask(ScriptKeys):
     """``release_task.lua``: hand an unfinished task back as a fresh entry."""
 
+    SCRIPT: ClassVar[Lua] = RELEASE_TASK
+
     tasks: str
 
     @classmethod
@@ -170,12 +179,14 @@ class ReleaseTask(ScriptKeys):
 
     def call(self, *, group: str, entry_id: str, body: str) -> Call[bool]:
         """Reply: whether the entry was still pending and was handed back."""
-        return self._call(RELEASE_TASK, as_flag, group=group, entry_id=entry_id, body=body)
+        return self._call(as_flag, group=group, entry_id=entry_id, body=body)
 
 
 @dataclass(frozen=True)
 class PromoteDue(ScriptKeys):
     """``promote_due.lua``: move due delayed tasks back into the task stream."""
+
+    SCRIPT: ClassVar[Lua] = PROMOTE_DUE
 
     tasks: str
     delayed: str
@@ -187,12 +198,14 @@ class PromoteDue(ScriptKeys):
 
     def call(self, *, now: float, limit: int) -> Call[int]:
         """Reply: how many tasks were moved."""
-        return self._call(PROMOTE_DUE, as_count, now=now, limit=limit)
+        return self._call(as_count, now=now, limit=limit)
 
 
 @dataclass(frozen=True)
 class RenewLeases(ScriptKeys):
     """``renew_leases.lua``: reset the idle time of the entries a consumer still owns."""
+
+    SCRIPT: ClassVar[Lua] = RENEW_LEASES
 
     tasks: str
 
@@ -203,4 +216,4 @@ class RenewLeases(ScriptKeys):
 
     def call(self, *, group: str, consumer: str, entry_ids: Sequence[str]) -> Call[list[str]]:
         """Reply: the ids of ``entry_ids`` still owned by ``consumer``."""
-        return self._call(RENEW_LEASES, as_ids, entry_ids, group=group, consumer=consumer)
+        return self._call(as_ids, entry_ids, group=group, consumer=consumer)

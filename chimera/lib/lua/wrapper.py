@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from chimera.lib.redis_lua import Call, Lua
 
@@ -15,22 +15,19 @@ R = TypeVar("R")
 class ScriptKeys:
     """The keys of one script call.
 
-    Subclasses declare one dataclass field per key, named as the script names it (without
-    ``_key``), and a ``call`` method with the script's arguments as typed keywords.
+    Subclasses name their script in ``SCRIPT``, declare one dataclass field per key, named
+    as the script names it (without ``_key``), and a ``call`` method taking the script's
+    arguments as typed keywords.
     """
+
+    SCRIPT: ClassVar[Lua]
 
     def keys(self) -> dict[str, str]:
         """Every key by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def _call(
-        self,
-        script: Lua,
-        parse: Callable[[Any], R],
-        rest: Sequence[Any] = (),
-        **args: Any,
-    ) -> Call[R]:
-        return script.call(self.keys(), args, parse, rest)
+    def _call(self, parse: Callable[[Any], R], rest: Sequence[Any] = (), **args: Any) -> Call[R]:
+        return self.SCRIPT.call(self.keys(), args, parse, rest)
 
 
 def as_flag(reply: Any) -> bool:

@@ -43,14 +43,15 @@ def decode(text: str) -> ReviewItem:
         RecordError: not JSON, not an object, or a part missing or invalid.
     """
     data = _object(text)
+    missing = [part for part in ("task", "result", "decision") if part not in data]
+    if missing:
+        raise RecordError(f"review item has no {' or '.join(map(repr, missing))}")
     try:
         return ReviewItem(
             task=Task.model_validate(data["task"]),
             result=Result.model_validate(data["result"]),
             decision=Decision.model_validate(data["decision"]),
         )
-    except KeyError as exc:
-        raise RecordError(f"review item has no {exc.args[0]!r}") from None
     except ValidationError as exc:
         raise RecordError(f"review item does not validate: {_first_error(exc)}") from None
 
