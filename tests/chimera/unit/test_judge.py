@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
-from chimera.lib.keys import Keyspace
-from chimera.lib.redis_audit import RedisAuditSink, read_chain
 from chimera.models.audit import AuditEventType
 from chimera.models.decision import Verdict
 from chimera.models.result import ErrorKind, Result, ResultStatus
@@ -19,9 +16,9 @@ from chimera.models.task import Task
 from chimera.ports.judge import CommitOutcome
 from chimera.services.audit import AuditFailed, FanoutAuditLogger
 from chimera.services.planner import Submission
-from chimera.testing import make_result
+from chimera.testing import FakePorts, make_result
 from tests.chimera.helpers import ECHO_SKILL, FakeBackend, RecordingSink, write_swarm
-from tests.chimera.stack import Stack
+from tests.chimera.stack import FakeStack
 
 
 @pytest.fixture
@@ -35,56 +32,45 @@ def sink(log: list[str]) -> RecordingSink:
 
 
 @pytest.fixture
-def stack(
-    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace, sink: RecordingSink
-) -> Stack:
+def stack(tmp_path: Path, sink: RecordingSink) -> FakeStack:
     sensitive = {**ECHO_SKILL, "name": "secret", "sensitive": True}
     swarm = write_swarm(tmp_path, skills=[ECHO_SKILL, sensitive])
-    stack = Stack(
-        swarm,
-        fake_redis,
-        keyspace,
-        {"fake": FakeBackend()},
-        sinks=[sink, RedisAuditSink(fake_redis, keyspace)],
-    )
-    return stack
+    ports = FakePorts()
+    return FakeStack(swarm, {"fake": FakeBackend()}, sinks=[sink, ports.audit_sink], ports=ports)
 
 
 def result_for(task: Task, confidence: float = 0.9, **changes: Any) -> Result:
     return make_result(task, **{"confidence": confidence, "output": {"echo": "hi"}, **changes})
 
 
-async def plant(stack: Stack, results: list[Result]) -> None:
+async def plant(stack: FakeStack, results: list[Result]) -> None:
     """Put Results on their tenants' result streams as a Worker would."""
-    for result in results:
-        await stack.queue.ensure_groups([result.tenant])
-        await stack.client.xadd(
-            stack.keys(result.tenant).results, {"body": result.model_dump_json()}
-        )
+    await stack.plant(results)
 
 
 async def judge_all(
-    stack: Stack, tenants: list[str] | None = None
+    stack: FakeStack, tenants: list[str] | None = None
 ) -> list[tuple[Any, CommitOutcome]]:
     judge = stack.judge()
     deliveries = await stack.queue.read_results("j1", tenants or ["acme", "globex"], 100, 10)
     return (await judge.judge(deliveries)).items
 
 
-async def submit(stack: Stack, tenant: str = "acme", skill: str = "echo") -> Task:
+async def submit(stack: FakeStack, tenant: str = "acme", skill: str = "echo") -> Task:
     [task] = await stack.planner().submit([Submission(tenant, skill, {"text": "hi"})], session="s1")
     return task
 
 
-async def snapshot(client: aioredis.Redis, keyspace: Keyspace, tenant: str) -> dict[str, Any]:
+def snapshot(stack: FakeStack, tenant: str) -> dict[str, Any]:
     """The tenant's state, less the audit trail and the result stream we expect to change."""
-    keys = keyspace.tenant(tenant)
-    state: dict[str, Any] = {}
-    for key in [keys.ledger, keys.committed, keys.settled, keys.review, keys.session("s1")]:
-        state[key] = await client.hgetall(key)
-    state[keys.delayed] = await client.zrange(keys.delayed, 0, -1)
-    state[keys.tasks] = await client.xlen(keys.tasks)
-    state[keys.dlq] = await client.xlen(keys.dlq)
+    data = stack.tenant(tenant)
+    state: dict[str, Any] = {
+        name: dict(getattr(data, name)) for name in ("ledger", "committed", "settled", "review")
+    }
+    state["session"] = dict(data.session_hashes.get("s1", {}))
+    state["delayed"] = sorted(data.delayed)
+    state["tasks"] = len(data.tasks)
+    state["dlq"] = len(data.dlq)
     return state
 
 
@@ -99,20 +85,20 @@ async def snapshot(client: aioredis.Redis, keyspace: Keyspace, tenant: str) -> d
     ],
 )
 async def test_confidence_bands(
-    stack: Stack, confidence: float, verdict: Verdict, outcome: CommitOutcome
+    stack: FakeStack, confidence: float, verdict: Verdict, outcome: CommitOutcome
 ) -> None:
     task = await submit(stack)
     await plant(stack, [result_for(task, confidence)])
     [(item, got)] = await judge_all(stack)
     assert item.decision.verdict is verdict
     assert got is outcome
-    committed = await stack.client.hget(stack.keys().committed, task.id)
+    committed = stack.tenant().committed.get(task.id)
     assert (committed is not None) == (outcome is CommitOutcome.COMMITTED)
-    parked = await stack.client.hexists(stack.keys().review, task.id)
+    parked = task.id in stack.tenant().review
     assert parked == (outcome is CommitOutcome.REVIEW)
 
 
-async def test_sensitive_skill_always_goes_to_review(stack: Stack) -> None:
+async def test_sensitive_skill_always_goes_to_review(stack: FakeStack) -> None:
     task = await submit(stack, skill="secret")
     await plant(stack, [result_for(task, 0.99)])
     [(item, outcome)] = await judge_all(stack)
@@ -120,13 +106,13 @@ async def test_sensitive_skill_always_goes_to_review(stack: Stack) -> None:
     assert outcome is CommitOutcome.REVIEW
 
 
-async def test_duplicate_result_commits_once(stack: Stack) -> None:
+async def test_duplicate_result_commits_once(stack: FakeStack) -> None:
     task = await submit(stack)
     result = result_for(task)
     await plant(stack, [result, result])
     outcomes = [o for _, o in await judge_all(stack)]
     assert outcomes == [CommitOutcome.COMMITTED, CommitOutcome.DUPLICATE]
-    assert await stack.client.hlen(stack.keys().committed) == 1
+    assert len(stack.tenant().committed) == 1
     info = await stack.sessions.get("acme", "s1")
     assert info is not None
     assert info.committed == 1
@@ -138,23 +124,17 @@ async def test_duplicate_result_commits_once(stack: Stack) -> None:
 # -- T022: invalid Results ------------------------------------------------------------
 
 
-async def test_forged_result_naming_another_tenants_task_changes_nothing(stack: Stack) -> None:
+async def test_forged_result_naming_another_tenants_task_changes_nothing(stack: FakeStack) -> None:
     victim = await submit(stack, tenant="globex")
     await submit(stack, tenant="acme")
-    before = {t: await snapshot(stack.client, stack.keyspace, t) for t in ("acme", "globex")}
+    before = {t: snapshot(stack, t) for t in ("acme", "globex")}
     forged = result_for(victim, 0.99)  # claims globex's task ...
-    await stack.queue.ensure_groups(["acme"])
-    await stack.client.xadd(
-        stack.keys("acme").results, {"body": forged.model_dump_json()}
-    )  # ... from acme
+    await stack.plant([forged], tenant="acme")  # ... from acme
     [(item, outcome)] = await judge_all(stack, ["acme"])
     assert item.decision.verdict is Verdict.DENY
     assert "came from tenant 'acme'" in item.decision.reason
     assert outcome is CommitOutcome.REJECTED
-    after = {
-        t: await snapshot(stack.client, stack.keys and stack.keyspace, t)
-        for t in ("acme", "globex")
-    }
+    after = {t: snapshot(stack, t) for t in ("acme", "globex")}
     assert after == before
     assert (await stack.queue.stats("acme")).results.pending == 0  # acknowledged
 
@@ -168,20 +148,20 @@ async def test_forged_result_naming_another_tenants_task_changes_nothing(stack: 
     ],
 )
 async def test_result_not_matching_its_task_is_denied_without_side_effects(
-    stack: Stack, change: dict[str, Any], reason: str
+    stack: FakeStack, change: dict[str, Any], reason: str
 ) -> None:
     task = await submit(stack)
-    before = await snapshot(stack.client, stack.keyspace, "acme")
+    before = snapshot(stack, "acme")
     await plant(stack, [result_for(task, 0.99, **change)])
     [(item, outcome)] = await judge_all(stack)
     assert item.decision.verdict is Verdict.DENY
     assert reason in item.decision.reason
     assert outcome is CommitOutcome.REJECTED
-    assert await snapshot(stack.client, stack.keyspace, "acme") == before
+    assert snapshot(stack, "acme") == before
 
 
 async def test_output_breaking_schema_is_denied_and_logged(
-    stack: Stack, sink: RecordingSink
+    stack: FakeStack, sink: RecordingSink
 ) -> None:
     task = await submit(stack)
     await plant(stack, [result_for(task, 0.99, output={"nope": 1})])
@@ -189,13 +169,13 @@ async def test_output_breaking_schema_is_denied_and_logged(
     assert item.decision.verdict is Verdict.DENY
     assert "output does not match schema" in item.decision.reason
     assert outcome is CommitOutcome.DENIED
-    assert not await stack.client.hexists(stack.keys().committed, task.id)
+    assert task.id not in stack.tenant().committed
     decisions = [e for e in sink.events if e.type is AuditEventType.DECISION]
     assert decisions
     assert decisions[-1].data["verdict"] == "deny"
 
 
-async def test_failed_result_is_denied_with_its_error(stack: Stack) -> None:
+async def test_failed_result_is_denied_with_its_error(stack: FakeStack) -> None:
     task = await submit(stack)
     failed = result_for(
         task,
@@ -212,10 +192,10 @@ async def test_failed_result_is_denied_with_its_error(stack: Stack) -> None:
 
 
 async def test_undecodable_result_entry_is_acked_and_audited(
-    stack: Stack, sink: RecordingSink
+    stack: FakeStack, sink: RecordingSink
 ) -> None:
     await stack.queue.ensure_groups(["acme"])
-    await stack.client.xadd(stack.keys().results, {"body": "{not json"})
+    stack.tenant().results.add({"body": "{not json"}, stack.clock() * 1000)
     [(item, outcome)] = await judge_all(stack)
     assert item.decision is None
     assert outcome is CommitOutcome.REJECTED
@@ -225,7 +205,7 @@ async def test_undecodable_result_entry_is_acked_and_audited(
 # -- T023: log before commit ----------------------------------------------------------
 
 
-async def test_decision_is_audited_before_the_commit(stack: Stack, log: list[str]) -> None:
+async def test_decision_is_audited_before_the_commit(stack: FakeStack, log: list[str]) -> None:
     task = await submit(stack)
     await plant(stack, [result_for(task)])
     apply = stack.uow.apply
@@ -241,7 +221,7 @@ async def test_decision_is_audited_before_the_commit(stack: Stack, log: list[str
 
 
 async def test_failing_sink_means_nothing_commits_and_result_stays_pending(
-    stack: Stack, sink: RecordingSink
+    stack: FakeStack, sink: RecordingSink
 ) -> None:
     task = await submit(stack)
     await plant(stack, [result_for(task)])
@@ -250,7 +230,7 @@ async def test_failing_sink_means_nothing_commits_and_result_stays_pending(
     deliveries = await stack.queue.read_results("j1", ["acme"], 10, 10)
     with pytest.raises(AuditFailed, match="'recording' failed"):
         await judge.judge(deliveries)
-    assert not await stack.client.hexists(stack.keys().committed, task.id)
+    assert task.id not in stack.tenant().committed
     assert (await stack.queue.stats("acme")).results.pending == 1
     # Once the sink recovers, the pending Result is judged again and committed once.
     sink.fail = False
@@ -260,29 +240,27 @@ async def test_failing_sink_means_nothing_commits_and_result_stays_pending(
     assert (await stack.queue.stats("acme")).results.pending == 0
 
 
-async def test_audit_chain_stays_valid_across_judging(stack: Stack) -> None:
+async def test_audit_chain_stays_valid_across_judging(stack: FakeStack) -> None:
     for _ in range(3):
         task = await submit(stack)
         await plant(stack, [result_for(task, 0.9)])
     await judge_all(stack)
-    check = await read_chain(stack.client, stack.keyspace, "acme")
+    check = await stack.audit_sink.read("acme")
     assert check.ok
     assert [r.seq for r in check.records] == list(range(1, len(check.records) + 1))
 
 
-async def test_deny_with_retry_reschedules_with_feedback(
-    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
-) -> None:
+async def test_deny_with_retry_reschedules_with_feedback(tmp_path: Path) -> None:
     swarm = write_swarm(
         tmp_path,
         judge={"policy": "threshold", "approve_at": 0.8, "review_at": 0.5, "on_deny": "retry"},
     )
-    stack = Stack(swarm, fake_redis, keyspace, {"fake": FakeBackend()}, sinks=[RecordingSink()])
+    stack = FakeStack(swarm, {"fake": FakeBackend()}, sinks=[RecordingSink()])
     task = await submit(stack)
     await plant(stack, [result_for(task, 0.1)])
     [(item, outcome)] = await judge_all(stack)
     assert outcome is CommitOutcome.RETRIED
-    [member] = await fake_redis.zrange(stack.keys().delayed, 0, -1)
+    [member] = list(stack.tenant().delayed)
     retried = Task.model_validate_json(member)
     assert retried.id == task.id
     assert retried.attempt == 2
@@ -290,7 +268,7 @@ async def test_deny_with_retry_reschedules_with_feedback(
     assert "confidence 0.100" in retried.feedback
     # The last attempt is denied for good.
     final = retried.model_copy(update={"attempt": 3})
-    await fake_redis.hset(stack.keys().ledger, task.id, final.model_dump_json())
+    stack.tenant().ledger[task.id] = final.model_dump_json()
     await plant(stack, [result_for(final, 0.1)])
     [(item, outcome)] = await judge_all(stack)
     assert outcome is CommitOutcome.DENIED
@@ -312,7 +290,7 @@ async def test_fanout_stops_at_first_failing_sink() -> None:
 
 
 async def test_judge_gives_up_after_consecutive_failures_when_told(
-    stack: Stack, sink: RecordingSink
+    stack: FakeStack, sink: RecordingSink
 ) -> None:
     task = await submit(stack)
     await plant(stack, [result_for(task)])
@@ -320,10 +298,10 @@ async def test_judge_gives_up_after_consecutive_failures_when_told(
     judge = stack.judge(max_consecutive_failures=2, retry_audit_after_s=0.01)
     with pytest.raises(AuditFailed):
         await asyncio.wait_for(judge.run(asyncio.Event()), timeout=5)
-    assert not await stack.client.hexists(stack.keys().committed, task.id)
+    assert task.id not in stack.tenant().committed
 
 
-async def test_a_policy_that_raises_sends_the_result_to_a_human(stack: Stack) -> None:
+async def test_a_policy_that_raises_sends_the_result_to_a_human(stack: FakeStack) -> None:
     class Broken:
         name = "threshold"
 
@@ -341,14 +319,14 @@ async def test_a_policy_that_raises_sends_the_result_to_a_human(stack: Stack) ->
     assert outcome is CommitOutcome.REVIEW
 
 
-async def test_commit_compares_against_the_ledger_row_as_stored(stack: Stack) -> None:
+async def test_commit_compares_against_the_ledger_row_as_stored(stack: FakeStack) -> None:
     import json
 
     task = await submit(stack)
     # Another writer (an older or newer chimera) spelled the same Task differently.
     row = json.loads(task.model_dump_json())
     respelled = json.dumps(dict(reversed(list(row.items()))))
-    await stack.client.hset(stack.keys().ledger, task.id, respelled)
+    stack.tenant().ledger[task.id] = respelled
     await plant(stack, [result_for(task)])
     [(_, outcome)] = await judge_all(stack)
     assert outcome is CommitOutcome.COMMITTED

@@ -6,19 +6,17 @@ import asyncio
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
-from chimera.lib.keys import Keyspace
 from chimera.models.config import MockConfig
 from chimera.ports.llm import BackendError
 from chimera.services.mock_backend import MockBackend
 from chimera.services.orchestrator import Orchestrator
 from chimera.services.planner import PlanningError, Submission
 from tests.chimera.helpers import ECHO_SKILL, FakeBackend, write_swarm
-from tests.chimera.stack import Stack
+from tests.chimera.stack import FakeStack
 
 
-def orchestrator(stack: Stack) -> Orchestrator:
+def orchestrator(stack: FakeStack) -> Orchestrator:
     return Orchestrator(
         stack.planner(),
         make_worker=lambda on_dead: stack.worker(on_dead_letter=on_dead, promote_every_s=0.01),
@@ -26,10 +24,8 @@ def orchestrator(stack: Stack) -> Orchestrator:
     )
 
 
-async def test_every_task_settles_with_the_policy_outcome(
-    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
-) -> None:
-    stack = Stack(write_swarm(tmp_path), fake_redis, keyspace, {"fake": FakeBackend(delay_s=0.01)})
+async def test_every_task_settles_with_the_policy_outcome(tmp_path: Path) -> None:
+    stack = FakeStack(write_swarm(tmp_path), {"fake": FakeBackend(delay_s=0.01)})
     confidences = {"a": 0.9, "b": 0.6, "c": 0.1}
     submissions = [
         Submission(tenant, "echo", {"text": name, "confidence": value})
@@ -62,12 +58,10 @@ async def test_every_task_settles_with_the_policy_outcome(
     assert summary["totals"]["tasks"] == 6
 
 
-async def test_dead_lettered_tasks_settle_the_run(
-    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
-) -> None:
+async def test_dead_lettered_tasks_settle_the_run(tmp_path: Path) -> None:
     skill = {**ECHO_SKILL, "retry": {"max_attempts": 2, "backoff_base_s": 0.01}}
     backend = FakeBackend(fail_times=5, error=BackendError("down"))
-    stack = Stack(write_swarm(tmp_path, skills=[skill]), fake_redis, keyspace, {"fake": backend})
+    stack = FakeStack(write_swarm(tmp_path, skills=[skill]), {"fake": backend})
     report = await orchestrator(stack).run([Submission("acme", "echo", {"text": "x"})])
     [outcome] = report.outcomes.values()
     assert outcome.outcome == "dead_lettered"
@@ -75,13 +69,11 @@ async def test_dead_lettered_tasks_settle_the_run(
     assert outcome.attempts == 2
 
 
-async def test_invalid_submission_runs_nothing(
-    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
-) -> None:
-    stack = Stack(write_swarm(tmp_path), fake_redis, keyspace, {"fake": FakeBackend()})
+async def test_invalid_submission_runs_nothing(tmp_path: Path) -> None:
+    stack = FakeStack(write_swarm(tmp_path), {"fake": FakeBackend()})
     with pytest.raises(PlanningError):
         await orchestrator(stack).run([Submission("acme", "echo", {})])
-    assert await fake_redis.xlen(stack.keys().tasks) == 0
+    assert len(stack.tenant().tasks) == 0
 
 
 async def test_mock_backend_is_deterministic_and_schema_valid(tmp_path: Path) -> None:
@@ -118,11 +110,9 @@ async def test_mock_backend_honours_fixed_values_and_failure_rate() -> None:
     assert answer.confidence == 0.42
 
 
-async def test_worker_retries_are_counted_in_the_summary(
-    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
-) -> None:
+async def test_worker_retries_are_counted_in_the_summary(tmp_path: Path) -> None:
     backend = FakeBackend(fail_times=2, error=BackendError("flaky"))
-    stack = Stack(write_swarm(tmp_path), fake_redis, keyspace, {"fake": backend})
+    stack = FakeStack(write_swarm(tmp_path), {"fake": backend})
     report = await orchestrator(stack).run([Submission("acme", "echo", {"text": "x"})])
     assert report.totals()["committed"] == 1
     assert report.as_json()["totals"]["retried"] == 2

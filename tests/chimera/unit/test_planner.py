@@ -5,29 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
-from chimera.lib.keys import Keyspace
 from chimera.models.session import SessionState
 from chimera.services.planner import PlanningError, Submission
 from tests.chimera.helpers import ECHO_SKILL, FakeBackend, write_swarm
-from tests.chimera.stack import Stack
+from tests.chimera.stack import FakeStack
 
 
 @pytest.fixture
-def stack(tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace) -> Stack:
-    return Stack(write_swarm(tmp_path), fake_redis, keyspace, {"fake": FakeBackend()})
+def stack(tmp_path: Path) -> FakeStack:
+    return FakeStack(write_swarm(tmp_path), {"fake": FakeBackend()})
 
 
-async def test_submit_enqueues_tenant_scoped_tasks(stack: Stack) -> None:
+async def test_submit_enqueues_tenant_scoped_tasks(stack: FakeStack) -> None:
     tasks = await stack.planner().submit(
         [Submission("acme", "echo", {"text": "a"}), Submission("globex", "echo", {"text": "b"})],
         session="s1",
     )
     assert [t.tenant for t in tasks] == ["acme", "globex"]
     assert all(t.session == "s1" and t.max_attempts == 3 for t in tasks)
-    assert await stack.client.xlen(stack.keys("acme").tasks) == 1
-    assert await stack.client.xlen(stack.keys("globex").tasks) == 1
+    assert len(stack.tenant("acme").tasks) == 1
+    assert len(stack.tenant("globex").tasks) == 1
     info = await stack.sessions.get("acme", "s1")
     assert info is not None
     assert info.submitted == 1
@@ -45,31 +43,29 @@ async def test_submit_enqueues_tenant_scoped_tasks(stack: Stack) -> None:
     ],
 )
 async def test_invalid_submission_enqueues_nothing(
-    stack: Stack, submission: Submission, message: str
+    stack: FakeStack, submission: Submission, message: str
 ) -> None:
     good = Submission("acme", "echo", {"text": "fine"})
     with pytest.raises(PlanningError) as caught:
         await stack.planner().submit([good, submission])
     assert "item 2" in str(caught.value)
     assert message in str(caught.value).lower() or message in str(caught.value)
-    assert await stack.client.xlen(stack.keys("acme").tasks) == 0
+    assert len(stack.tenant("acme").tasks) == 0
 
 
-async def test_tenant_may_only_run_its_skills(
-    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
-) -> None:
+async def test_tenant_may_only_run_its_skills(tmp_path: Path) -> None:
     other = {**ECHO_SKILL, "name": "other"}
     swarm = write_swarm(
         tmp_path,
         skills=[other, {**other, "name": "echo"}],
         tenants={"acme": {"skills": ["echo"]}, "globex": {"skills": ["other"]}},
     )
-    stack = Stack(swarm, fake_redis, keyspace, {})
+    stack = FakeStack(swarm, {})
     with pytest.raises(PlanningError, match="may not run skill 'other'"):
         await stack.planner().submit([Submission("acme", "other", {"text": "a"})])
 
 
-async def test_submit_batches_enqueue_calls(stack: Stack) -> None:
+async def test_submit_batches_enqueue_calls(stack: FakeStack) -> None:
     calls: list[int] = []
     original = stack.queue.enqueue
 
@@ -82,11 +78,11 @@ async def test_submit_batches_enqueue_calls(stack: Stack) -> None:
     planner.batch_size = 40
     await planner.submit([Submission("acme", "echo", {"text": str(i)}) for i in range(100)])
     assert calls == [40, 40, 20]
-    assert await stack.client.xlen(stack.keys("acme").tasks) == 100
+    assert len(stack.tenant("acme").tasks) == 100
 
 
-async def test_submitted_events_are_audited_before_enqueue(stack: Stack) -> None:
+async def test_submitted_events_are_audited_before_enqueue(stack: FakeStack) -> None:
     await stack.planner().submit([Submission("acme", "echo", {"text": "a"})], session="s9")
-    entries = await stack.client.xrange(stack.keys("acme").audit)
+    entries = list(stack.tenant("acme").audit)
     assert len(entries) == 1
     assert '"type":"submitted"' in entries[0][1]["event"]
