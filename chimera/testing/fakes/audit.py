@@ -14,7 +14,10 @@ from chimera.testing.fakes.store import MemoryStore
 
 
 class FakeAuditSink:
-    """An :class:`~chimera.ports.judge.AuditSink` keeping per-tenant hash chains in memory.
+    """An audit sink keeping per-tenant hash chains in memory, and the trail to read them.
+
+    Implements :class:`~chimera.ports.judge.AuditSink` and
+    :class:`~chimera.ports.audit.AuditTrail`.
 
     Records are stored as the ``redis`` sink stores them (the tenant's ``audit`` stream of
     a :class:`MemoryStore`, and its head), and :meth:`read` checks them the same way, so a

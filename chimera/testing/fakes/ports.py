@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chimera.ports.audit import AuditTrail
 from chimera.ports.judge import AuditLogger, AuditSink, UnitOfWork
 from chimera.ports.queue import QueueStats, ResultQueue, TaskQueue
 from chimera.ports.session import SessionStore
@@ -71,4 +72,5 @@ if TYPE_CHECKING:  # mypy checks that every fake implements its port
     _results: ResultStore = FakeResultStore()
     _task_status: TaskStatusStore = FakeTaskStatusStore()
     _sink: AuditSink = FakeAuditSink()
+    _trail: AuditTrail = FakeAuditSink()
     _logger: AuditLogger = RecordingAuditLogger()

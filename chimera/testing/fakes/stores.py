@@ -175,3 +175,22 @@ class FakeTaskStatusStore(_Fake):
             data.settled.get(task_id),
             data.ledger.get(task_id),
         )
+
+    async def settled(self, tenant: str, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        """Of ``task_ids``, those with an outcome (review included)."""
+        await self._enter("settled")
+        data, found = self.store.tenant(tenant), {}
+        for task_id in task_ids:
+            if not is_safe_id(task_id):
+                continue
+            status = task_status(
+                tenant,
+                task_id,
+                data.committed.get(task_id),
+                data.review.get(task_id),
+                data.settled.get(task_id),
+                None,
+            )
+            if status.state is not TaskState.UNKNOWN:
+                found[task_id] = status
+        return found

@@ -51,7 +51,7 @@ async def test_each_way_a_task_goes_shows_in_its_status(flow: Flow, backend: Bac
     got = await status("acme", pending.id)
     assert (got.state, got.task) == (TaskState.PENDING, pending)
     got = await status("acme", parked.id)
-    assert (got.state, got.task, got.result) == (TaskState.IN_REVIEW, parked, parked_result)
+    assert (got.state, got.task, got.result) == (TaskState.REVIEW, parked, parked_result)
     assert got.decision is not None
     got = await status("acme", committed.id)
     assert (got.state, got.result) == (TaskState.COMMITTED, result)
@@ -59,3 +59,21 @@ async def test_each_way_a_task_goes_shows_in_its_status(flow: Flow, backend: Bac
     assert (await status("acme", dead.id)).state is TaskState.DEAD_LETTERED
     assert (await status("globex", committed.id)).state is TaskState.UNKNOWN
     assert (await status("acme", "no:such:id")).state is TaskState.UNKNOWN
+
+
+async def test_settled_names_only_tasks_with_an_outcome(flow: Flow, backend: Backend) -> None:
+    pending, parked, committed, denied = (make_flow_task(i) for i in range(4))
+    await flow.read([pending])
+    await flow.judge([parked], Verdict.REVIEW)
+    [(_, result)] = await flow.judge([committed], Verdict.APPROVE)
+    await flow.judge([denied], Verdict.DENY)
+    ids = [pending.id, parked.id, committed.id, denied.id, "no:such:id"]
+    found = await backend.task_status.settled("acme", ids)
+    assert {task_id: s.state for task_id, s in found.items()} == {
+        parked.id: TaskState.REVIEW,
+        committed.id: TaskState.COMMITTED,
+        denied.id: TaskState.DENIED,
+    }
+    assert found[committed.id].result == result
+    assert await backend.task_status.settled("globex", ids) == {}
+    assert await backend.task_status.settled("acme", []) == {}

@@ -120,13 +120,10 @@ async def test_worker_retries_are_counted_in_the_summary(tmp_path: Path) -> None
     assert row["retried"] == 2
 
 
-async def test_a_run_finishes_when_another_process_settles_its_tasks(
-    tmp_path: Path, fake_redis: aioredis.Redis, keyspace: Keyspace
-) -> None:
-    from chimera.lib.redis_task_status import RedisTaskStatusStore
+async def test_a_run_finishes_when_another_process_settles_its_tasks(tmp_path: Path) -> None:
     from tests.chimera.helpers import Running
 
-    stack = Stack(write_swarm(tmp_path), fake_redis, keyspace, {"fake": FakeBackend()})
+    stack = FakeStack(write_swarm(tmp_path), {"fake": FakeBackend()})
     # This process's own Worker and Judge serve globex only; "another process" (a Worker
     # and a Judge over the same Redis) takes every acme task.
     orch = Orchestrator(
@@ -137,7 +134,7 @@ async def test_a_run_finishes_when_another_process_settles_its_tasks(
         make_judge=lambda on_outcome: stack.judge(
             "my-judge", tenants=["globex"], on_outcome=on_outcome
         ),
-        states=RedisTaskStatusStore(fake_redis, keyspace),
+        states=stack.ports.task_status,
         poll_s=0.05,
     )
     elsewhere = Running(stack.worker("theirs"), stack.judge("their-judge"))

@@ -204,7 +204,7 @@ def test_task_status_prefers_committed_then_review_then_settled_then_ledger() ->
     result = committed_result.encode(item.result)
     review = review_item.encode(item)
     assert task_status("acme", "t", result, review, "committed", row).state is TaskState.COMMITTED
-    assert task_status("acme", "t", None, review, None, row).state is TaskState.IN_REVIEW
+    assert task_status("acme", "t", None, review, None, row).state is TaskState.REVIEW
     assert task_status("acme", "t", None, None, "denied", row).state is TaskState.DENIED
     assert task_status("acme", "t", None, None, None, row).task == item.task
     assert task_status("acme", "t", None, None, None, None).state is TaskState.UNKNOWN
