@@ -87,6 +87,24 @@ class TenantKeys:
         return f"{self.base}:audit:head"
 
     @property
+    def audit_ids(self) -> str:
+        """Hash event id → ``seq:hash`` of its record.
+
+        Each id is stored once, and each record's hash has a second witness here, so a
+        record altered and re-hashed is found where it is, not at the next record.
+        """
+        return f"{self.base}:audit:ids"
+
+    @property
+    def audit_pending(self) -> str:
+        """Hash event id → event JSON of events waiting for the audit sinks.
+
+        A script writes the event in the same atomic step as what it reports; it is removed
+        once the sinks took it, and a sweep sends any a crash left behind.
+        """
+        return f"{self.base}:audit:pending"
+
+    @property
     def sessions(self) -> str:
         """Set of this tenant's session ids."""
         return f"{self.base}:sessions"

@@ -11,6 +11,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
+from chimera.lib.fields import AUDIT_HASH, AUDIT_SEQ
 from chimera.lib.keys import Keyspace
 from chimera.lib.lua.audit_scripts import AuditAppend
 from chimera.lib.records import audit_record
@@ -39,26 +40,35 @@ class RedisAuditSink:
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def write(self, events: Sequence[AuditEvent]) -> None:
-        """Append ``events``, grouped per tenant, in order."""
-        by_tenant: dict[str, list[AuditEvent]] = defaultdict(list)
+        """Append ``events``, grouped per tenant, in order.
+
+        An event whose id is stored already is skipped: it is the same event written again
+        after a lost reply or a crash.
+        """
+        by_tenant: dict[str, dict[str, str]] = defaultdict(dict)
         for event in events:
-            by_tenant[event.tenant].append(event)
+            by_tenant[event.tenant].setdefault(event.id, event.model_dump_json())
         for tenant, tenant_events in by_tenant.items():
             async with self._locks[tenant]:
-                await self._append_chain(tenant, [e.model_dump_json() for e in tenant_events])
+                await self._append_chain(tenant, tenant_events)
 
-    async def _append_chain(self, tenant: str, bodies: list[str]) -> None:
+    async def _append_chain(self, tenant: str, events: dict[str, str]) -> None:
         script = AuditAppend.of(self.keys.tenant(tenant))
         seq, prev = self._heads.get(tenant, (0, GENESIS_HASH))
         deadline = time.monotonic() + _CAS_DEADLINE_S
         pause = 0.001
-        while True:
-            links = audit_record.chain(seq, prev, bodies)
+        while events:
+            links = audit_record.chain(seq, prev, list(events.items()))
             reply = await self._lua.run_one(script.call(expected_seq=seq, links=links))
             if reply.appended:
                 self._heads[tenant] = (reply.head_seq, reply.head_hash)
                 return
             seq, prev = reply.head_seq, reply.head_hash or GENESIS_HASH
+            if reply.stored:
+                # Stored already: drop them and hash the rest against the same head.
+                for event_id in reply.stored:
+                    events.pop(event_id, None)
+                continue
             if time.monotonic() > deadline:
                 raise RuntimeError(f"audit chain of tenant {tenant!r} kept moving; gave up")
             # Other processes are appending too: back off a little, with jitter, so that
@@ -75,10 +85,17 @@ async def read_chain(
     Returns:
         The records, and the sequence number (and reason) of the first broken entry.
     """
-    entries = cast(
-        "list[tuple[str, dict[str, str]]]", await client.xrange(keyspace.tenant(tenant).audit)
+    keys = keyspace.tenant(tenant)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.xrange(keys.audit)
+        pipe.hgetall(keys.audit_head)
+        pipe.hgetall(keys.audit_ids)
+        entries, head, witnesses = await pipe.execute()
+    entries = cast("list[tuple[str, dict[str, str]]]", entries)
+    head_seq = int(head.get(AUDIT_SEQ, 0)) if head else 0
+    return audit_record.check(
+        entries, verify, head=(head_seq, head.get(AUDIT_HASH, "")), witnesses=witnesses
     )
-    return audit_record.check(entries, verify)
 
 
 class RedisAuditTrail:

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chimera.models.types import JsonValue, TenantId, utc_now
+from chimera.models.types import JsonValue, TenantId, new_id, utc_now
 
 #: The ``prev`` of a tenant's first audit record.
 GENESIS_HASH = "0" * 64
@@ -36,10 +36,17 @@ class AuditEventType(StrEnum):
 
 
 class AuditEvent(BaseModel):
-    """One thing that happened, with the ids that tie it to a tenant, session, task and trace."""
+    """One thing that happened, with the ids that tie it to a tenant, session, task and trace.
+
+    ``id`` names the event itself. Whoever may emit the same event twice (a write retried
+    after a lost reply, a Result judged again after a crash) gives it the same id each
+    time, built from what it is about (:func:`event_id`), and the ``redis`` sink stores an
+    id once: the trail then holds every event exactly once.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    id: str = Field(default_factory=new_id, min_length=1, max_length=300)
     type: AuditEventType
     tenant: TenantId
     session: str | None = None
@@ -75,6 +82,16 @@ class AuditRecord(BaseModel):
         return self.prev == prev and self.hash == self.digest(
             prev, self.seq, self.event.model_dump_json()
         )
+
+
+def event_id(kind: AuditEventType | str, *parts: object) -> str:
+    """The id of an event that may be emitted more than once: its kind and what it is about.
+
+    ``event_id(AuditEventType.STARTED, task_id, attempt)`` is the same string each time the
+    Worker reports starting that attempt, so a retried write is stored once.
+    """
+    name = kind.value if isinstance(kind, AuditEventType) else kind
+    return ":".join([name, *(str(part) for part in parts)])
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,22 @@ AUDIT_APPEND = load("audit_append")
 
 @dataclass(frozen=True)
 class AppendReply:
-    """Whether the records were appended, and the chain head after the call."""
+    """Whether the records were appended, and the chain head after the call.
+
+    ``stored`` names the event ids refused because they are stored already.
+    """
 
     appended: bool
     head_seq: int
     head_hash: str
+    stored: tuple[str, ...] = ()
 
 
 def as_append_reply(reply: Any) -> AppendReply:
-    """An ``AUDIT_APPEND`` reply: ``{ok, head seq, head hash}``."""
-    return AppendReply(bool(int(reply[0])), int(reply[1]), str(reply[2]))
+    """An ``AUDIT_APPEND`` reply: ``{status, head seq, head hash, stored id...}``."""
+    status = int(reply[0])
+    stored = tuple(str(i) for i in reply[3:]) if status == 2 else ()
+    return AppendReply(status == 1, int(reply[1]), str(reply[2]), stored)
 
 
 @dataclass(frozen=True)
@@ -37,13 +43,18 @@ class AuditAppend(ScriptKeys):
 
     audit: str
     audit_head: str
+    audit_ids: str
 
     @classmethod
     def of(cls, keys: TenantKeys) -> AuditAppend:
         """The keys of ``keys``' tenant."""
-        return cls(audit=keys.audit, audit_head=keys.audit_head)
+        return cls(audit=keys.audit, audit_head=keys.audit_head, audit_ids=keys.audit_ids)
 
     def call(self, *, expected_seq: int, links: Sequence[ChainLink]) -> Call[AppendReply]:
         """Reply: see :class:`AppendReply`."""
-        rest = [v for link in links for v in (link.seq, link.prev, link.hash, link.event_json)]
+        rest = [
+            v
+            for link in links
+            for v in (link.seq, link.prev, link.hash, link.event_id, link.event_json)
+        ]
         return self._call(as_append_reply, rest, expected_seq=expected_seq)

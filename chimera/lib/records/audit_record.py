@@ -7,7 +7,7 @@ SHA-256 (:meth:`~chimera.models.audit.AuditRecord.digest`), computed by the writ
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chimera.lib.fields import AUDIT_EVENT, AUDIT_HASH, AUDIT_PREV, AUDIT_SEQ
@@ -22,21 +22,27 @@ from chimera.models.audit import (
 
 @dataclass(frozen=True)
 class ChainLink:
-    """One record to append: its number, its predecessor's hash, its hash, its event JSON."""
+    """One record to append: its number, its predecessor's hash, its hash, its event."""
 
     seq: int
     prev: str
     hash: str
+    event_id: str
     event_json: str
 
+    @property
+    def witness(self) -> str:
+        """What the ids hash keeps for this record: ``seq:hash``."""
+        return f"{self.seq}:{self.hash}"
 
-def chain(head_seq: int, head_hash: str, bodies: Sequence[str]) -> list[ChainLink]:
-    """Link event JSON ``bodies`` after the head ``(head_seq, head_hash)``."""
+
+def chain(head_seq: int, head_hash: str, events: Sequence[tuple[str, str]]) -> list[ChainLink]:
+    """Link ``(event id, event JSON)`` pairs after the head ``(head_seq, head_hash)``."""
     links: list[ChainLink] = []
     prev = head_hash
-    for offset, body in enumerate(bodies, start=1):
+    for offset, (event_id, body) in enumerate(events, start=1):
         digest = AuditRecord.digest(prev, head_seq + offset, body)
-        links.append(ChainLink(head_seq + offset, prev, digest, body))
+        links.append(ChainLink(head_seq + offset, prev, digest, event_id, body))
         prev = digest
     return links
 
@@ -51,10 +57,18 @@ def encode(link: ChainLink) -> dict[str, str]:
     }
 
 
-def check(entries: Iterable[tuple[str, dict[str, str]]], verify: bool = True) -> ChainCheck:
+def check(
+    entries: Iterable[tuple[str, dict[str, str]]],
+    verify: bool = True,
+    head: tuple[int, str] | None = None,
+    witnesses: Mapping[str, str] | None = None,
+) -> ChainCheck:
     """Read the entries of an audit stream in order and (with ``verify``) check every link.
 
     A malformed entry breaks the chain where it stands and is left out of the records.
+    With the chain's ``head`` (seq and hash), records missing from the end are found; with
+    the ``witnesses`` (event id → ``seq:hash``), a record whose content was altered and
+    re-hashed is blamed itself rather than the record after it.
 
     Returns:
         The records, and the sequence number (and reason) of the first broken entry.
@@ -77,8 +91,31 @@ def check(entries: Iterable[tuple[str, dict[str, str]]], verify: bool = True) ->
             continue
         records.append(record)
         if verify and broken_at is None:
-            found = link_problem(record, prev, expected_seq)
+            found = _witness_problem(record, witnesses) or link_problem(record, prev, expected_seq)
             if found is not None:
                 broken_at, problem = min(expected_seq, record.seq), f"entry {entry_id}: {found}"
         prev, expected_seq = record.hash, record.seq + 1
+    if verify and broken_at is None and head is not None:
+        last = (records[-1].seq, records[-1].hash) if records else (0, GENESIS_HASH)
+        head_seq, head_hash = head
+        if head_seq != last[0] or (head_seq and head_hash != last[1]):
+            broken_at = last[0] + 1
+            problem = (
+                f"the chain's head is seq {head_seq} but the stream ends at seq {last[0]}: "
+                "records are missing from the end"
+            )
     return ChainCheck(records=records, broken_at=broken_at, problem=problem)
+
+
+def _witness_problem(record: AuditRecord, witnesses: Mapping[str, str] | None) -> str | None:
+    if witnesses is None:
+        return None
+    kept = witnesses.get(record.event.id)
+    if kept is None:
+        return f"(seq {record.seq}): no witness of event {record.event.id!r}"
+    if kept != f"{record.seq}:{record.hash}":
+        return (
+            f"(seq {record.seq}): its hash is not the one written with it "
+            "(the record was altered and re-hashed)"
+        )
+    return None

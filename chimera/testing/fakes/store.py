@@ -33,6 +33,10 @@ class TenantData:
     dlq: Stream = field(default_factory=Stream)
     audit: Stream = field(default_factory=Stream)
     audit_head: dict[str, str] = field(default_factory=dict)
+    audit_ids: dict[str, str] = field(default_factory=dict)
+    """Event id → ``seq:hash`` of its record (each id is stored once)."""
+    audit_pending: dict[str, str] = field(default_factory=dict)
+    """Event id → event JSON waiting for the audit sinks."""
     ledger: dict[str, str] = field(default_factory=dict)
     committed: dict[str, str] = field(default_factory=dict)
     settled: dict[str, str] = field(default_factory=dict)

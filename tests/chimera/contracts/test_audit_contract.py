@@ -116,7 +116,7 @@ async def test_removed_record_is_reported_at_the_missing_seq(backend: Backend) -
     assert [r.seq for r in check.records] == [1, 3, 4, 5]
 
 
-async def test_rehashed_forgery_still_breaks_the_next_link(backend: Backend) -> None:
+async def test_a_rehashed_forgery_is_blamed_on_the_forged_record(backend: Backend) -> None:
     records = await write_chain(backend, 4)
     target = records[1]
     forged = target.event.model_copy(update={"data": {"n": 99}})
@@ -129,9 +129,32 @@ async def test_rehashed_forgery_still_breaks_the_next_link(backend: Backend) -> 
     }
     await rewrite_stream(backend, {1: fields})
     check = await backend.chain("acme")
-    assert check.broken_at == 3
+    # The forged record's own hash fits its new content; its witness does not.
+    assert check.broken_at == 2
     assert check.problem is not None
-    assert "(seq 3)" in check.problem
+    assert "(seq 2)" in check.problem
+    assert "re-hashed" in check.problem
+
+
+async def test_records_cut_from_the_end_are_found(backend: Backend) -> None:
+    await write_chain(backend, 5)
+    await rewrite_stream(backend, {3: None, 4: None})
+    check = await backend.chain("acme")
+    assert check.broken_at == 4
+    assert check.problem is not None
+    assert "missing from the end" in check.problem
+
+
+async def test_an_event_written_twice_is_stored_once(backend: Backend) -> None:
+    first, second = event("acme", 1), event("acme", 2)
+    sink = backend.new_audit_sink()
+    await sink.write([first])
+    # A second process's sink, and the same event again (a retried write).
+    await backend.new_audit_sink().write([first, second, first])
+    check = await backend.chain("acme")
+    assert check.ok
+    assert [r.event.id for r in check.records] == [first.id, second.id]
+    assert [r.seq for r in check.records] == [1, 2]
 
 
 async def test_malformed_record_is_reported(backend: Backend) -> None:

@@ -56,7 +56,7 @@ CALLS = {
         dead_letter_id="1-0", task_id="t1", task_json="{}"
     ),
     "audit_append": audit_scripts.AuditAppend.of(KEYS).call(
-        expected_seq=0, links=[ChainLink(1, "0" * 64, "h", "{}")]
+        expected_seq=0, links=[ChainLink(1, "0" * 64, "h", "e1", "{}")]
     ),
 }
 
@@ -74,6 +74,8 @@ KEY_ORDER = [
     "sessions",
     "audit",
     "audit_head",
+    "audit_ids",
+    "audit_pending",
 ]
 
 WRAPPERS = {

@@ -184,7 +184,7 @@ def test_readable_sessions_skip_missing_and_unreadable_hashes() -> None:
 
 
 def test_audit_links_chain_and_check() -> None:
-    events = [make_event().model_dump_json() for _ in range(3)]
+    events = [(e.id, e.model_dump_json()) for e in (make_event() for _ in range(3))]
     links = audit_record.chain(0, GENESIS_HASH, events)
     assert [link.seq for link in links] == [1, 2, 3]
     assert [link.prev for link in links[1:]] == [link.hash for link in links[:-1]]
@@ -193,6 +193,32 @@ def test_audit_links_chain_and_check() -> None:
     check = audit_record.check(entries)
     assert check.ok
     assert [r.seq for r in check.records] == [1, 2, 3, 4]
+
+
+def test_a_re_hashed_record_is_blamed_itself_and_a_cut_tail_is_found() -> None:
+    from chimera.models.audit import AuditRecord
+
+    events = [make_event(data={"n": n}) for n in range(5)]
+    links = audit_record.chain(0, GENESIS_HASH, [(e.id, e.model_dump_json()) for e in events])
+    witnesses = {link.event_id: link.witness for link in links}
+    head = (links[-1].seq, links[-1].hash)
+    # Record 3 altered and re-hashed: its own hash matches its content again.
+    forged_event = events[2].model_copy(update={"data": {"n": 99}}).model_dump_json()
+    forged_hash = AuditRecord.digest(links[2].prev, 3, forged_event)
+    forged = audit_record.ChainLink(3, links[2].prev, forged_hash, events[2].id, forged_event)
+    entries = [(f"{i}-0", audit_record.encode(link)) for i, link in enumerate(links)]
+    entries[2] = ("2-0", audit_record.encode(forged))
+    blamed = audit_record.check(entries, head=head, witnesses=witnesses)
+    assert blamed.broken_at == 3
+    assert "re-hashed" in (blamed.problem or "")
+    # Without the witness the break shows only at the next record.
+    assert audit_record.check(entries).broken_at == 4
+    # The last two records deleted: the head still names seq 5.
+    intact = [(f"{i}-0", audit_record.encode(link)) for i, link in enumerate(links)]
+    cut = audit_record.check(intact[:3], head=head, witnesses=witnesses)
+    assert cut.broken_at == 4
+    assert "missing from the end" in (cut.problem or "")
+    assert audit_record.check(intact, head=head, witnesses=witnesses).ok
 
 
 # --- task status -----------------------------------------------------------------------
