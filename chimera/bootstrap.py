@@ -22,6 +22,7 @@ from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
 from chimera.lib.logging import get_logger
 from chimera.lib.redis_audit import RedisAuditTrail
 from chimera.lib.redis_connect import check_reachable, connect, is_access_denied
+from chimera.lib.redis_pending_audit import RedisPendingAudit
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
@@ -75,6 +76,11 @@ class Runtime:
     sinks: list[AuditSink] = field(default_factory=list)
     toolbox: Toolbox | None = None
 
+    @property
+    def pending_audit(self) -> RedisPendingAudit:
+        """Audit events the scripts keep beside their changes until the sinks have them."""
+        return RedisPendingAudit(self.client, self.keyspace)
+
     def planner(self) -> Planner:
         """A Planner writing to this runtime's queue."""
         return Planner(self.swarm, self.queue, self.sessions, self.audit)
@@ -97,6 +103,7 @@ class Runtime:
             settings=settings,
             audit=self.audit,
             on_dead_letter=on_dead_letter,
+            pending_audit=self.pending_audit,
             toolbox=self.toolbox,
             tools_for=self._tools_for if self.toolbox is not None else None,
             classify=redis_faults.classify,
@@ -141,12 +148,16 @@ class Runtime:
             after_decision=after_decision,
             after_commit=after_commit,
             classify=redis_faults.classify,
+            pending=self.pending_audit,
         )
 
     def review(self) -> ReviewService:
         """Human review over this runtime's Redis and audit sinks."""
         return ReviewService(
-            RedisReviewStore(self.client, self.keyspace), self.audit, self.swarm.tenants
+            RedisReviewStore(self.client, self.keyspace),
+            self.audit,
+            self.swarm.tenants,
+            pending_audit=self.pending_audit,
         )
 
     def dead_letters(self) -> DeadLetterService:

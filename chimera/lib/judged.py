@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from chimera.lib.fields import JudgeAction
+from chimera.lib.lua.wrapper import PendingEvent
 from chimera.lib.records import committed_result, review_item
-from chimera.models.decision import Verdict
-from chimera.ports.judge import Judged
+from chimera.ports.judge import CommitOutcome, Judged
 from chimera.ports.stores import ReviewItem
 
 
@@ -23,14 +23,23 @@ def task_id_to_match(item: Judged) -> str:
 
 def judge_action(item: Judged) -> tuple[JudgeAction, str, float]:
     """What ``JUDGE_APPLY`` is to do with ``item``: the action, its payload, its due time."""
-    decision, result = item.decision, item.delivery.message
-    if item.task is None or decision is None or result is None:
+    intended = item.intended
+    decision, result, task = item.decision, item.delivery.message, item.task
+    if intended is CommitOutcome.REJECTED or decision is None or result is None or task is None:
         return JudgeAction.REJECT, "", 0.0
-    if decision.verdict is Verdict.APPROVE:
+    if intended is CommitOutcome.COMMITTED:
         return JudgeAction.APPROVE, committed_result.encode(result), 0.0
-    if decision.verdict is Verdict.REVIEW:
-        parked = ReviewItem(task=item.task, result=result, decision=decision)
+    if intended is CommitOutcome.REVIEW:
+        parked = ReviewItem(task=task, result=result, decision=decision)
         return JudgeAction.REVIEW, review_item.encode(parked), 0.0
-    if decision.retry and item.retry_task is not None and item.retry_at is not None:
-        return JudgeAction.RETRY, item.retry_task.model_dump_json(), item.retry_at
+    if intended is CommitOutcome.RETRIED and item.retry_task is not None:
+        return JudgeAction.RETRY, item.retry_task.model_dump_json(), item.retry_at or 0.0
     return JudgeAction.DENY, "", 0.0
+
+
+def pending_events(item: Judged) -> tuple[PendingEvent, PendingEvent]:
+    """The ``(id, JSON)`` of ``item``'s outcome event and of its duplicate event, if any."""
+    if item.events is None:
+        return None, None
+    done, duplicate = item.events.done, item.events.duplicate
+    return (done.id, done.model_dump_json()), (duplicate.id, duplicate.model_dump_json())

@@ -31,8 +31,10 @@ from chimera.lib.lua.task_scripts import (
     RenewLeases,
     RetryTask,
 )
+from chimera.lib.lua.wrapper import PendingEvent
 from chimera.lib.records import dead_letter as dead_letter_record
 from chimera.lib.redis_lua import LuaBatch
+from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.queue import DeadLetter, Delivery, StreamStats, TenantStats
@@ -145,14 +147,19 @@ class RedisQueue:
         await self._lua.run(calls)
 
     async def retry_later(
-        self, items: Sequence[tuple[Delivery[Task], Task, float]], count_as_retry: bool = True
+        self,
+        items: Sequence[tuple[Delivery[Task], Task, float]],
+        count_as_retry: bool = True,
+        events: Sequence[AuditEvent | None] | None = None,
     ) -> list[bool]:
         """Ack each task and put its next attempt in the delayed set, atomically per task.
 
         ``count_as_retry=False`` defers a task without counting a retry (halted sessions).
+        ``events[i]`` is kept in the pending-audit hash with item ``i``'s retry.
         """
         if not items:
             return []
+        kept = events or [None] * len(items)
         calls = [
             RetryTask.of(self.keys.tenant(delivery.tenant), task.session).call(
                 group=WORKER_GROUP,
@@ -161,17 +168,25 @@ class RedisQueue:
                 next_json=task.model_dump_json(),
                 due=due,
                 count_retry=count_as_retry,
+                event=_pending(event),
             )
-            for delivery, task, due in items
+            for (delivery, task, due), event in zip(items, kept, strict=True)
         ]
         return await self._lua.run(calls)
 
-    async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> list[bool]:
-        """Move each task to its tenant's dead-letter stream, atomically with its ack."""
+    async def dead_letter(
+        self,
+        items: Sequence[tuple[Delivery[Task], DeadLetter]],
+        events: Sequence[AuditEvent | None] | None = None,
+    ) -> list[bool]:
+        """Move each task to its tenant's dead-letter stream, atomically with its ack.
+
+        ``events[i]`` is kept in the pending-audit hash with item ``i``'s dead letter.
+        """
         if not items:
             return []
         calls = []
-        for delivery, letter in items:
+        for (delivery, letter), event in zip(items, events or [None] * len(items), strict=True):
             task = delivery.message
             script = DeadLetterTask.of(
                 self.keys.tenant(delivery.tenant), task.session if task else UNKNOWN_SESSION
@@ -182,6 +197,7 @@ class RedisQueue:
                     entry_id=delivery.entry_id,
                     task_id=task.id if task else "",
                     letter_json=dead_letter_record.encode(delivery, letter),
+                    event=_pending(event),
                 )
             )
         return await self._lua.run(calls)
@@ -450,3 +466,7 @@ def _stream_stats(groups: Any, length: Any, group: str) -> StreamStats:
                 lag=int(lag) if lag is not None else None,
             )
     return StreamStats(length=_int(length), pending=0, consumers=0, lag=None)
+
+
+def _pending(event: AuditEvent | None) -> PendingEvent:
+    return (event.id, event.model_dump_json()) if event is not None else None

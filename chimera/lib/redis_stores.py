@@ -13,6 +13,7 @@ from chimera.lib.records import committed_result, dead_letter, review_item
 from chimera.lib.redis_lua import LuaBatch
 from chimera.models.result import Result
 from chimera.models.task import Task
+from chimera.ports.judge import OutcomeEvents
 from chimera.ports.stores import DeadLetterEntry, ReviewItem
 
 
@@ -33,14 +34,20 @@ class RedisReviewStore:
         raw = cast("dict[str, str]", await self.client.hgetall(self.keys.tenant(tenant).review))
         return review_item.readable(tenant, raw)
 
-    async def decide(self, tenant: str, item: ReviewItem, approve: bool) -> str:
+    async def decide(
+        self, tenant: str, item: ReviewItem, approve: bool, events: OutcomeEvents | None = None
+    ) -> str:
         """Apply a human decision with the ``REVIEW_DECIDE`` script."""
         script = ReviewDecide.of(self.keys.tenant(tenant), item.task.session)
+        done = (events.done.id, events.done.model_dump_json()) if events else None
+        duplicate = (events.duplicate.id, events.duplicate.model_dump_json()) if events else None
         reply = await self._lua.run_one(
             script.call(
                 task_id=item.task.id,
                 choice=ReviewChoice.APPROVE if approve else ReviewChoice.REJECT,
                 result_json=committed_result.encode(item.result),
+                event=done,
+                duplicate=duplicate,
             )
         )
         return reply.value

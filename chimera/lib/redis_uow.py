@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from chimera.lib.fields import UNKNOWN_SESSION
-from chimera.lib.judged import judge_action, task_id_to_match
+from chimera.lib.judged import judge_action, pending_events, task_id_to_match
 from chimera.lib.keys import JUDGE_GROUP, Keyspace
 from chimera.lib.lua.judge_scripts import JudgeApply
 from chimera.lib.redis_lua import LuaBatch
@@ -68,6 +68,7 @@ class RedisUnitOfWork:
         for item in items:
             task = item.task
             action, payload, due = judge_action(item)
+            event, duplicate = pending_events(item)
             script = JudgeApply.of(
                 self.keys.tenant(item.delivery.tenant), task.session if task else UNKNOWN_SESSION
             )
@@ -80,6 +81,8 @@ class RedisUnitOfWork:
                     expected_row=self._stored_row(item.delivery.tenant, task) if task else "",
                     payload=payload,
                     due=due,
+                    event=event,
+                    duplicate=duplicate,
                 )
             )
         return await self._lua.run(calls)

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from chimera.models.audit import AuditEvent
 from chimera.models.config import ResolvedJudge
-from chimera.models.decision import Decision
+from chimera.models.decision import Decision, Verdict
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.queue import Delivery
@@ -80,6 +80,23 @@ class CommitOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class OutcomeEvents:
+    """The audit event of each way a commit can go, handed to the unit of work with it.
+
+    The unit of work keeps the one that happens in the same atomic step as the change it
+    reports (the pending-audit hash), so an outcome never exists without its record; the
+    caller then writes it to the sinks.
+    """
+
+    done: AuditEvent
+    duplicate: AuditEvent
+
+    def pick(self, outcome: CommitOutcome) -> AuditEvent:
+        """The event of ``outcome``."""
+        return self.duplicate if outcome is CommitOutcome.DUPLICATE else self.done
+
+
+@dataclass(frozen=True)
 class Judged:
     """A Result delivery with its Decision, ready for the unit of work.
 
@@ -93,6 +110,21 @@ class Judged:
     task: Task | None
     retry_task: Task | None = None
     retry_at: float | None = None
+    events: OutcomeEvents | None = None
+
+    @property
+    def intended(self) -> CommitOutcome:
+        """The outcome the decision asks for (``DUPLICATE`` may come instead)."""
+        decision, result = self.decision, self.delivery.message
+        if self.task is None or decision is None or result is None:
+            return CommitOutcome.REJECTED
+        if decision.verdict is Verdict.APPROVE:
+            return CommitOutcome.COMMITTED
+        if decision.verdict is Verdict.REVIEW:
+            return CommitOutcome.REVIEW
+        if decision.retry and self.retry_task is not None and self.retry_at is not None:
+            return CommitOutcome.RETRIED
+        return CommitOutcome.DENIED
 
 
 class UnitOfWork(Protocol):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.task import Task
 
@@ -99,12 +100,17 @@ class TaskQueue(Protocol):
         ...
 
     async def retry_later(
-        self, items: Sequence[tuple[Delivery[Task], Task, float]], count_as_retry: bool = True
+        self,
+        items: Sequence[tuple[Delivery[Task], Task, float]],
+        count_as_retry: bool = True,
+        events: Sequence[AuditEvent | None] | None = None,
     ) -> list[bool]:
         """Ack tasks and schedule them to run at the given epoch seconds (async).
 
         The ack and the schedule of each item happen atomically. ``count_as_retry=False``
         defers without counting a retry (a halted session's task waiting for resume).
+        ``events[i]``, when given, is kept in the tenant's pending audit events in the same
+        atomic step as item ``i``'s retry (see :class:`~chimera.ports.audit.PendingAudit`).
 
         Returns:
             Per item, whether it was scheduled (False: the entry was no longer pending to
@@ -112,8 +118,15 @@ class TaskQueue(Protocol):
         """
         ...
 
-    async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> list[bool]:
+    async def dead_letter(
+        self,
+        items: Sequence[tuple[Delivery[Task], DeadLetter]],
+        events: Sequence[AuditEvent | None] | None = None,
+    ) -> list[bool]:
         """Move tasks to their tenant's dead-letter stream, atomically with the ack (async).
+
+        ``events[i]``, when given, is kept in the tenant's pending audit events in the same
+        atomic step as item ``i``'s dead letter.
 
         Returns:
             Per item, whether it was dead-lettered (False: lost a race, nothing changed).

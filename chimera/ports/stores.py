@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from chimera.models.decision import Decision
 from chimera.models.result import Result
 from chimera.models.task import Task
+from chimera.ports.judge import OutcomeEvents
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,13 @@ class ReviewStore(Protocol):
         """Every item waiting in ``tenant``'s queue."""
         ...
 
-    async def decide(self, tenant: str, item: ReviewItem, approve: bool) -> str:
+    async def decide(
+        self, tenant: str, item: ReviewItem, approve: bool, events: OutcomeEvents | None = None
+    ) -> str:
         """Commit (``approve``) or deny the item atomically.
+
+        ``events``, when given, are kept as the audit event of what happened (the
+        decision's outcome, or a duplicate) in the same atomic step.
 
         Returns:
             ``committed``, ``denied``, ``duplicate`` or ``missing`` (someone else decided).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.audit import AuditEvent, AuditEventType, event_id
 from chimera.ports.judge import AuditLogger
 from chimera.ports.stores import DeadLetterEntry, DeadLetterStore
 from chimera.services.tenants import TenantScope
@@ -53,6 +53,7 @@ class DeadLetterService:
             await self.audit.record(
                 [
                     AuditEvent(
+                        id=event_id(AuditEventType.REPLAYED, fresh.id, entry.entry_id),
                         type=AuditEventType.REPLAYED,
                         tenant=entry.tenant,
                         session=fresh.session,

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from chimera.config.swarm import Swarm
 from chimera.lib.logging import get_logger
-from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.audit import AuditEvent
 from chimera.models.config import ResolvedJudge
 from chimera.models.decision import Decision, Verdict
 from chimera.models.result import Result, ResultStatus
 from chimera.models.task import Task
-from chimera.models.types import JsonValue
+from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import (
     AuditLogger,
     CommitOutcome,
@@ -32,7 +32,9 @@ from chimera.ports.judge import (
     UnitOfWork,
 )
 from chimera.ports.queue import Delivery, ResultQueue
+from chimera.services.audit_sweep import AuditSweep
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
+from chimera.services.judge_events import decision_events, with_outcome_events
 from chimera.services.retry import Backoff
 from chimera.services.worker.core import attempt_budget
 
@@ -52,6 +54,10 @@ class JudgeSettings:
     retry_audit_after_s: float = 0.5
     #: Give up (raise) after this many failed batches in a row; ``None``: never (workers).
     max_consecutive_failures: int | None = None
+    #: How often to send the sinks audit events a crashed process left pending.
+    sweep_every_s: float = 10.0
+    #: How old a pending event must be before the sweep takes it.
+    sweep_after_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class Judge:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         classify: FaultClassifier = classify_builtin,
+        pending: PendingAudit | None = None,
     ) -> None:
         self.swarm = swarm
         self.results = results
@@ -107,6 +114,13 @@ class Judge:
         self.clock = clock
         self.rng = rng or random.Random()
         self.classify = classify
+        self.pending = pending
+        self.sweeper = (
+            AuditSweep(pending, audit, self.tenants, self.settings.sweep_after_s)
+            if pending is not None
+            else None
+        )
+        self._last_sweep = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Judge until ``stop`` is set. Results left pending by a failed audit are redone."""
@@ -148,7 +162,20 @@ class Judge:
             )
         if deliveries:
             await self.judge(deliveries)
+        await self._sweep_if_due()
         return backlog, last_reclaim
+
+    async def _sweep_if_due(self) -> None:
+        if self.sweeper is None or self.clock() - self._last_sweep < self.settings.sweep_every_s:
+            return
+        self._last_sweep = self.clock()
+        try:
+            sent = await self.sweeper.sweep()
+        except Exception as exc:
+            handle(log, "judge.audit_sweep_failed", exc, self.classify, "again at the next sweep")
+            return
+        if sent:
+            log.warning("judge.audit_swept", events=sent, why="a process died before writing them")
 
     async def judge(self, deliveries: Sequence[Delivery[Result]]) -> Verdicts:
         """Judge one batch: validate, decide, audit, then apply.
@@ -157,18 +184,17 @@ class Judge:
             AuditFailed: a sink failed; nothing was applied and the Results stay pending.
         """
         tasks = await self.uow.lookup(deliveries)
-        judged = [await self._decide(d, t) for d, t in zip(deliveries, tasks, strict=True)]
-        await self.audit.record([e for item in judged for e in _decision_events(item)])
+        judged = [
+            with_outcome_events(await self._decide(d, t))
+            for d, t in zip(deliveries, tasks, strict=True)
+        ]
+        await self.audit.record([e for item in judged for e in decision_events(item)])
         for item in judged:
             if item.decision is not None and self.after_decision is not None:
                 self._safely(self.after_decision, item.decision)
         outcomes = await self.uow.apply(judged)
         pairs = list(zip(judged, outcomes, strict=True))
-        try:
-            await self.audit.record([e for j, o in pairs for e in _outcome_events(j, o)])
-        except Exception:
-            # Already committed; the decision record written before the commit stands.
-            log.exception("judge.outcome_audit_failed")
+        await self._report([j.events.pick(o) for j, o in pairs if j.events is not None])
         for item, outcome in pairs:
             if self.after_commit is not None:
                 self._safely(self.after_commit, item, outcome)
@@ -230,6 +256,19 @@ class Judge:
             decision = decision.model_copy(update={"retry": False})
         return Judged(delivery, decision, task)
 
+    async def _report(self, events: list[AuditEvent]) -> None:
+        """Hand the outcome events the commit kept as pending to the sinks, then clear them."""
+        if not events:
+            return
+        try:
+            await self.audit.record(events)
+            if self.pending is not None:
+                await self.pending.clear(events)
+        except Exception as exc:
+            # Committed, and the events wait in Redis beside what they report: the sweep
+            # sends them. The decision record written before the commit stands meanwhile.
+            log.warning("judge.outcome_audit_deferred", error=repr(exc), events=len(events))
+
     def _safely(self, hook: Callable[..., None], *args: object) -> None:
         try:
             hook(*args)
@@ -256,81 +295,3 @@ def _deny(
 ) -> Decision:
     thresholds = settings.thresholds if settings is not None else None
     return Decision.on(result, Verdict.DENY, reason, policy, thresholds)
-
-
-def _decision_events(item: Judged) -> list[AuditEvent]:
-    delivery, decision = item.delivery, item.decision
-    if decision is None:
-        return [
-            AuditEvent(
-                type=AuditEventType.DENIED,
-                tenant=delivery.tenant,
-                actor="judge",
-                data={"entry_id": delivery.entry_id, "reason": "undecodable result entry"},
-            )
-        ]
-    result = delivery.message
-    # One record carries the Result's facts and the verdict on it: the decision is what
-    # an auditor reads, and the Result it judged belongs beside it.
-    data: dict[str, JsonValue] = {
-        "verdict": decision.verdict.value,
-        "reason": decision.reason,
-        "policy": decision.policy,
-        "confidence": decision.confidence,
-        "thresholds": decision.thresholds.model_dump() if decision.thresholds else None,
-        "retry": decision.retry,
-        "genuine": item.task is not None,
-        "skill": decision.skill,
-    }
-    if result is not None:
-        data.update(
-            status=result.status.value,
-            attempt=result.attempt,
-            error=result.error,
-            error_kind=result.error_kind.value if result.error_kind else None,
-            worker=result.worker,
-            latency_ms=round(result.latency_ms, 3),
-            prompt_tokens=result.usage.prompt_tokens,
-            completion_tokens=result.usage.completion_tokens,
-        )
-    return [
-        AuditEvent(
-            type=AuditEventType.DECISION,
-            tenant=delivery.tenant,
-            session=decision.session,
-            task_id=decision.task_id,
-            trace_id=result.trace_id if result else None,
-            actor=decision.actor,
-            data=data,
-        )
-    ]
-
-
-_OUTCOME_EVENT = {
-    CommitOutcome.COMMITTED: AuditEventType.COMMITTED,
-    CommitOutcome.DENIED: AuditEventType.DENIED,
-    CommitOutcome.REVIEW: AuditEventType.REVIEW,
-    CommitOutcome.RETRIED: AuditEventType.RETRIED,
-    CommitOutcome.DUPLICATE: AuditEventType.DUPLICATE,
-    CommitOutcome.REJECTED: AuditEventType.DENIED,
-}
-
-
-def _outcome_events(item: Judged, outcome: CommitOutcome) -> list[AuditEvent]:
-    decision = item.decision
-    if decision is None:
-        return []
-    data: dict[str, JsonValue] = {"outcome": outcome.value, "skill": decision.skill}
-    if item.retry_task is not None and outcome is CommitOutcome.RETRIED:
-        data["next_attempt"] = item.retry_task.attempt
-    return [
-        AuditEvent(
-            type=_OUTCOME_EVENT[outcome],
-            tenant=item.delivery.tenant,
-            session=decision.session,
-            task_id=decision.task_id,
-            trace_id=item.delivery.message.trace_id if item.delivery.message else None,
-            actor="judge",
-            data=data,
-        )
-    ]

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chimera.config.swarm import Swarm
-from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.audit import AuditEvent, AuditEventType, event_id
 from chimera.models.config import JobConfig
 from chimera.models.session import SessionState
 from chimera.models.task import Task
@@ -177,6 +177,7 @@ class Planner:
 
 def _submitted(task: Task) -> AuditEvent:
     return AuditEvent(
+        id=event_id(AuditEventType.SUBMITTED, task.id),
         type=AuditEventType.SUBMITTED,
         tenant=task.tenant,
         session=task.session,

@@ -12,6 +12,7 @@ from chimera.config.swarm import Swarm
 from chimera.lib.fields import BODY
 from chimera.lib.keys import Keyspace
 from chimera.lib.redis_audit import RedisAuditSink
+from chimera.lib.redis_pending_audit import RedisPendingAudit
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_uow import RedisUnitOfWork
@@ -35,6 +36,7 @@ class _Services:
     uow: Any
     sessions: Any
     audit: FanoutAuditLogger
+    pending_audit: Any = None
 
     def planner(self) -> Planner:
         return Planner(self.swarm, self.queue, self.sessions, self.audit)
@@ -56,6 +58,7 @@ class _Services:
             consumer=name,
             settings=WorkerSettings(**{"block_ms": 20, **settings}),
             audit=self.audit,
+            pending_audit=self.pending_audit,
             **kwargs,
         )
 
@@ -73,6 +76,7 @@ class _Services:
             settings=JudgeSettings(**{"block_ms": 20, **settings}),
             on_outcome=on_outcome,
             tenants=tenants,
+            pending=self.pending_audit,
         )
 
 
@@ -90,6 +94,7 @@ class Stack(_Services):
         self.queue = RedisQueue(self.client, self.keyspace)
         self.uow = RedisUnitOfWork(self.client, self.keyspace)
         self.sessions = RedisSessionStore(self.client, self.keyspace)
+        self.pending_audit = RedisPendingAudit(self.client, self.keyspace)
         if not self.sinks:
             self.sinks = [RedisAuditSink(self.client, self.keyspace)]
         self.audit = FanoutAuditLogger(self.sinks)
@@ -112,6 +117,7 @@ class FakeStack(_Services):
         self.queue = self.ports.queue
         self.uow = self.ports.uow
         self.sessions = self.ports.sessions
+        self.pending_audit = self.ports.pending_audit
         self.audit_sink = self.ports.audit_sink
         if not self.sinks:
             self.sinks = [self.audit_sink]

@@ -8,6 +8,8 @@
 -- Does: XDEL the entry; XADD the dead letter. For a decodable task also: drop its ledger
 -- row, mark it settled as dead-lettered and count it in the session. An undecodable entry
 -- (empty task id) has no ledger row, settled mark or session to update.
+-- With an `event_id`, keep the `dead_lettered` audit event in the tenant's pending-audit
+-- hash in the same step (only when the dead letter was written).
 -- Reply: 1 when the dead letter was written, else 0.
 
 local tasks_key = KEYS[1]
@@ -16,11 +18,14 @@ local settled_key = KEYS[3]
 local review_key = KEYS[4]
 local dlq_key = KEYS[5]
 local session_key = KEYS[6]
+local audit_pending_key = KEYS[7]
 
 local group = ARGV[1]
 local entry_id = ARGV[2]
 local task_id = ARGV[3]
 local letter_json = ARGV[4]
+local event_id = ARGV[5]
+local event_json = ARGV[6]
 
 local BODY = $BODY
 local SETTLED_DEAD_LETTERED = $SETTLED_DEAD_LETTERED
@@ -39,4 +44,5 @@ if known then
   redis.call('HSET', settled_key, task_id, SETTLED_DEAD_LETTERED)
   redis.call('HINCRBY', session_key, DEAD_LETTERED, 1)
 end
+if event_id ~= '' then redis.call('HSET', audit_pending_key, event_id, event_json) end
 return 1

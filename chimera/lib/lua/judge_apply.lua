@@ -16,6 +16,10 @@
 --   deny     mark settled, drop the ledger row, count
 --   review   park the review item under the task id, count (the ledger row stays)
 --   retry    rewrite the ledger row to the next attempt, ZADD it to the delayed set, count
+-- In the same step it keeps the audit event of what it did in the tenant's pending-audit
+-- hash (`event_*` for the outcome asked for, `duplicate_*` for a duplicate; an empty id
+-- keeps nothing): the outcome cannot happen without its record, which the Judge then
+-- hands to the sinks (a sweep does it for a Judge that died first).
 -- Reply: the outcome (committed, denied, review, retried, duplicate or rejected).
 
 local results_key = KEYS[1]
@@ -25,6 +29,7 @@ local settled_key = KEYS[4]
 local review_key = KEYS[5]
 local delayed_key = KEYS[6]
 local session_key = KEYS[7]
+local audit_pending_key = KEYS[8]
 
 local group = ARGV[1]
 local entry_id = ARGV[2]
@@ -33,6 +38,10 @@ local action = ARGV[4]
 local expected_row = ARGV[5]
 local payload = ARGV[6]
 local due = ARGV[7]
+local event_id = ARGV[8]
+local event_json = ARGV[9]
+local duplicate_id = ARGV[10]
+local duplicate_json = ARGV[11]
 
 local APPROVE, DENY, REVIEW, RETRY, REJECT =
   $ACTION_APPROVE, $ACTION_DENY, $ACTION_REVIEW, $ACTION_RETRY, $ACTION_REJECT
@@ -48,41 +57,52 @@ if action ~= APPROVE and action ~= DENY and action ~= REVIEW and action ~= RETRY
   return redis.error_reply('unknown action ' .. action)
 end
 
+local function report(outcome)
+  if outcome == DUPLICATE then
+    if duplicate_id ~= '' then
+      redis.call('HSET', audit_pending_key, duplicate_id, duplicate_json)
+    end
+  elseif event_id ~= '' then
+    redis.call('HSET', audit_pending_key, event_id, event_json)
+  end
+  return outcome
+end
+
 -- Every Result read is acknowledged, whatever becomes of it.
 redis.call('XACK', results_key, group, entry_id)
 redis.call('XDEL', results_key, entry_id)
 
 if action == REJECT then
   if task_id ~= '' and redis.call('HEXISTS', settled_key, task_id) == 1 then
-    return DUPLICATE
+    return report(DUPLICATE)
   end
-  return REJECTED
+  return report(REJECTED)
 end
 
 if redis.call('HEXISTS', settled_key, task_id) == 1
     or redis.call('HEXISTS', review_key, task_id) == 1 then
-  return DUPLICATE
+  return report(DUPLICATE)
 end
-if redis.call('HGET', ledger_key, task_id) ~= expected_row then return DUPLICATE end
+if redis.call('HGET', ledger_key, task_id) ~= expected_row then return report(DUPLICATE) end
 
 if action == APPROVE then
-  if redis.call('HSETNX', committed_key, task_id, payload) == 0 then return DUPLICATE end
+  if redis.call('HSETNX', committed_key, task_id, payload) == 0 then return report(DUPLICATE) end
   redis.call('HSET', settled_key, task_id, SETTLED_COMMITTED)
   redis.call('HDEL', ledger_key, task_id)
   redis.call('HINCRBY', session_key, COUNT_COMMITTED, 1)
-  return COMMITTED
+  return report(COMMITTED)
 elseif action == DENY then
   redis.call('HSET', settled_key, task_id, SETTLED_DENIED)
   redis.call('HDEL', ledger_key, task_id)
   redis.call('HINCRBY', session_key, COUNT_DENIED, 1)
-  return DENIED
+  return report(DENIED)
 elseif action == REVIEW then
   redis.call('HSET', review_key, task_id, payload)
   redis.call('HINCRBY', session_key, COUNT_REVIEW, 1)
-  return PARKED
+  return report(PARKED)
 end
 -- RETRY
 redis.call('HSET', ledger_key, task_id, payload)
 redis.call('ZADD', delayed_key, due, payload)
 redis.call('HINCRBY', session_key, COUNT_RETRIED, 1)
-return RETRIED
+return report(RETRIED)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from chimera.lib.fields import JudgeAction, ReviewChoice, ReviewReply
 from chimera.lib.keys import TenantKeys
 from chimera.lib.lua.source import load
-from chimera.lib.lua.wrapper import ScriptKeys, as_flag
+from chimera.lib.lua.wrapper import PendingEvent, ScriptKeys, as_flag, pending_args
 from chimera.lib.redis_lua import Call, Lua
 from chimera.ports.judge import CommitOutcome
 
@@ -43,6 +43,7 @@ class JudgeApply(ScriptKeys):
     review: str
     delayed: str
     session: str
+    audit_pending: str
 
     @classmethod
     def of(cls, keys: TenantKeys, session_id: str) -> JudgeApply:
@@ -55,6 +56,7 @@ class JudgeApply(ScriptKeys):
             review=keys.review,
             delayed=keys.delayed,
             session=keys.session(session_id),
+            audit_pending=keys.audit_pending,
         )
 
     def call(
@@ -67,6 +69,8 @@ class JudgeApply(ScriptKeys):
         expected_row: str,
         payload: str,
         due: float,
+        event: PendingEvent = None,
+        duplicate: PendingEvent = None,
     ) -> Call[CommitOutcome]:
         """Reply: what was done.
 
@@ -79,7 +83,11 @@ class JudgeApply(ScriptKeys):
             payload: Result JSON (approve), review item JSON (review), next attempt's JSON
                 (retry), else ``""``.
             due: epoch seconds of the next attempt (retry), else 0.
+            event: the audit event of the outcome asked for, kept if it happens.
+            duplicate: the audit event kept if the Result turns out a duplicate.
         """
+        event_id, event_json = pending_args(event)
+        duplicate_id, duplicate_json = pending_args(duplicate)
         return self._call(
             as_outcome,
             group=group,
@@ -89,6 +97,10 @@ class JudgeApply(ScriptKeys):
             expected_row=expected_row,
             payload=payload,
             due=due,
+            event_id=event_id,
+            event_json=event_json,
+            duplicate_id=duplicate_id,
+            duplicate_json=duplicate_json,
         )
 
 
@@ -103,6 +115,7 @@ class ReviewDecide(ScriptKeys):
     settled: str
     review: str
     session: str
+    audit_pending: str
 
     @classmethod
     def of(cls, keys: TenantKeys, session_id: str) -> ReviewDecide:
@@ -113,15 +126,30 @@ class ReviewDecide(ScriptKeys):
             settled=keys.settled,
             review=keys.review,
             session=keys.session(session_id),
+            audit_pending=keys.audit_pending,
         )
 
-    def call(self, *, task_id: str, choice: ReviewChoice, result_json: str) -> Call[ReviewReply]:
-        """Reply: committed, denied, duplicate or missing."""
+    def call(
+        self,
+        *,
+        task_id: str,
+        choice: ReviewChoice,
+        result_json: str,
+        event: PendingEvent = None,
+        duplicate: PendingEvent = None,
+    ) -> Call[ReviewReply]:
+        """Reply: committed, denied, duplicate or missing (the matching event kept)."""
+        event_id, event_json = pending_args(event)
+        duplicate_id, duplicate_json = pending_args(duplicate)
         return self._call(
             as_review_reply,
             task_id=task_id,
             choice=choice.value,
             result_json=result_json,
+            event_id=event_id,
+            event_json=event_json,
+            duplicate_id=duplicate_id,
+            duplicate_json=duplicate_json,
         )
 
 

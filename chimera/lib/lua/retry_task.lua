@@ -9,6 +9,8 @@
 -- rewrite the ledger row to it (the Judge compares Results against that row); count a
 -- retry in the session unless told not to (a halted session's task is deferred, not
 -- retried).
+-- With an `event_id`, keep the `retried` audit event in the tenant's pending-audit hash in
+-- the same step (only when the retry happened).
 -- Reply: 1 when the next attempt was scheduled, else 0.
 
 local tasks_key = KEYS[1]
@@ -17,6 +19,7 @@ local settled_key = KEYS[3]
 local review_key = KEYS[4]
 local delayed_key = KEYS[5]
 local session_key = KEYS[6]
+local audit_pending_key = KEYS[7]
 
 local group = ARGV[1]
 local entry_id = ARGV[2]
@@ -24,6 +27,8 @@ local task_id = ARGV[3]
 local next_json = ARGV[4]
 local due = ARGV[5]
 local count_retry = ARGV[6]
+local event_id = ARGV[7]
+local event_json = ARGV[8]
 
 local RETRIED = $COUNT_RETRIED
 
@@ -36,4 +41,5 @@ end
 redis.call('ZADD', delayed_key, due, next_json)
 redis.call('HSET', ledger_key, task_id, next_json)
 if count_retry == '1' then redis.call('HINCRBY', session_key, RETRIED, 1) end
+if event_id ~= '' then redis.call('HSET', audit_pending_key, event_id, event_json) end
 return 1

@@ -13,7 +13,14 @@ from typing import ClassVar
 
 from chimera.lib.keys import TenantKeys
 from chimera.lib.lua.source import load
-from chimera.lib.lua.wrapper import ScriptKeys, as_count, as_flag, as_ids
+from chimera.lib.lua.wrapper import (
+    PendingEvent,
+    ScriptKeys,
+    as_count,
+    as_flag,
+    as_ids,
+    pending_args,
+)
 from chimera.lib.redis_lua import Call, Lua
 
 ENQUEUE_TASKS = load("enqueue_tasks")
@@ -93,6 +100,7 @@ class RetryTask(ScriptKeys):
     review: str
     delayed: str
     session: str
+    audit_pending: str
 
     @classmethod
     def of(cls, keys: TenantKeys, session_id: str) -> RetryTask:
@@ -104,6 +112,7 @@ class RetryTask(ScriptKeys):
             review=keys.review,
             delayed=keys.delayed,
             session=keys.session(session_id),
+            audit_pending=keys.audit_pending,
         )
 
     def call(
@@ -115,8 +124,10 @@ class RetryTask(ScriptKeys):
         next_json: str,
         due: float,
         count_retry: bool,
+        event: PendingEvent = None,
     ) -> Call[bool]:
-        """Reply: whether the next attempt was scheduled."""
+        """Reply: whether the next attempt was scheduled (and ``event`` kept with it)."""
+        event_id, event_json = pending_args(event)
         return self._call(
             as_flag,
             group=group,
@@ -125,6 +136,8 @@ class RetryTask(ScriptKeys):
             next_json=next_json,
             due=due,
             count_retry="1" if count_retry else "0",
+            event_id=event_id,
+            event_json=event_json,
         )
 
 
@@ -140,6 +153,7 @@ class DeadLetterTask(ScriptKeys):
     review: str
     dlq: str
     session: str
+    audit_pending: str
 
     @classmethod
     def of(cls, keys: TenantKeys, session_id: str) -> DeadLetterTask:
@@ -151,16 +165,28 @@ class DeadLetterTask(ScriptKeys):
             review=keys.review,
             dlq=keys.dlq,
             session=keys.session(session_id),
+            audit_pending=keys.audit_pending,
         )
 
-    def call(self, *, group: str, entry_id: str, task_id: str, letter_json: str) -> Call[bool]:
+    def call(
+        self,
+        *,
+        group: str,
+        entry_id: str,
+        task_id: str,
+        letter_json: str,
+        event: PendingEvent = None,
+    ) -> Call[bool]:
         """``task_id``: ``""`` for an undecodable entry. Reply: whether it was dead-lettered."""
+        event_id, event_json = pending_args(event)
         return self._call(
             as_flag,
             group=group,
             entry_id=entry_id,
             task_id=task_id,
             letter_json=letter_json,
+            event_id=event_id,
+            event_json=event_json,
         )
 
 

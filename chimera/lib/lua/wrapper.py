@@ -30,6 +30,15 @@ class ScriptKeys:
         return self.SCRIPT.call(self.keys(), args, parse, rest)
 
 
+#: An audit event a script keeps in the pending-audit hash: ``(id, JSON)``; ``None``: none.
+PendingEvent = tuple[str, str] | None
+
+
+def pending_args(event: PendingEvent) -> tuple[str, str]:
+    """The ``(id, json)`` arguments of ``event`` (empty strings: keep nothing)."""
+    return event if event is not None else ("", "")
+
+
 def as_flag(reply: Any) -> bool:
     """A ``0`` / ``1`` reply."""
     return bool(int(reply))

@@ -7,7 +7,7 @@ tenant's audit trail.
 
 from __future__ import annotations
 
-from chimera.models.audit import AuditEvent, AuditEventType
+from chimera.models.audit import AuditEvent, AuditEventType, event_id
 from chimera.models.task import Task
 from chimera.models.types import JsonValue
 from chimera.ports.queue import DeadLetter, Delivery
@@ -20,13 +20,20 @@ def task_event(
     consumer: str,
     data: dict[str, JsonValue] | None = None,
     task: Task | None = None,
+    about: tuple[object, ...] = (),
 ) -> AuditEvent:
-    """An event about the task of ``delivery`` (or ``task``, its next attempt)."""
+    """An event about the task of ``delivery`` (or ``task``, its next attempt).
+
+    Its id is the kind, the task (or, for an undecodable entry, the entry) and ``about``:
+    the same event reported again (a flush retried after a lost reply) keeps its id.
+    """
     subject = task or delivery.message
     base: dict[str, JsonValue] = {"entry_id": delivery.entry_id}
     if subject is not None:
         base.update(skill=subject.skill, attempt=subject.attempt)
+    who = subject.id if subject is not None else f"entry-{delivery.entry_id}"
     return AuditEvent(
+        id=event_id(kind, who, *about),
         type=kind,
         tenant=delivery.tenant,
         session=subject.session if subject else None,
@@ -38,35 +45,41 @@ def task_event(
 
 
 def started(delivery: Delivery[Task], consumer: str) -> AuditEvent:
-    """The Worker began an attempt (``deliveries`` > 1: the entry was taken over)."""
-    return task_event(
-        AuditEventType.STARTED, delivery, consumer, {"deliveries": delivery.deliveries}
-    )
+    """The Worker began an attempt (``deliveries`` > 1: the entry was taken over).
+
+    One per attempt: a Worker that takes over an attempt another began reports
+    ``reclaimed``, not a second start.
+    """
+    attempt = delivery.message.attempt if delivery.message else 0
+    data: dict[str, JsonValue] = {"deliveries": delivery.deliveries}
+    return task_event(AuditEventType.STARTED, delivery, consumer, data, about=(attempt,))
 
 
 def reclaimed(delivery: Delivery[Task], consumer: str) -> AuditEvent:
     """The Worker took the entry over from a consumer that stopped renewing its lease."""
-    return task_event(
-        AuditEventType.RECLAIMED, delivery, consumer, {"deliveries": delivery.deliveries}
-    )
+    data: dict[str, JsonValue] = {"deliveries": delivery.deliveries}
+    about = (delivery.entry_id, delivery.deliveries)
+    return task_event(AuditEventType.RECLAIMED, delivery, consumer, data, about=about)
 
 
 def retried(
     delivery: Delivery[Task], consumer: str, next_task: Task, due: float, error: str
 ) -> AuditEvent:
-    """The attempt failed and ``next_task`` runs at ``due`` (Redis confirmed it)."""
+    """The attempt failed and ``next_task`` runs at ``due``."""
     data: dict[str, JsonValue] = {"attempt": next_task.attempt, "due": due, "error": error[:500]}
-    return task_event(AuditEventType.RETRIED, delivery, consumer, data, next_task)
+    about = (next_task.attempt - 1,)
+    return task_event(AuditEventType.RETRIED, delivery, consumer, data, next_task, about)
 
 
 def dead_lettered(delivery: Delivery[Task], consumer: str, letter: DeadLetter) -> AuditEvent:
-    """The task was given up on (Redis confirmed it)."""
+    """The task was given up on."""
     data: dict[str, JsonValue] = {
         "reason": letter.reason,
         "attempts": letter.attempts,
         "error": letter.last_error[:500] if letter.last_error else None,
     }
-    return task_event(AuditEventType.DEAD_LETTERED, delivery, consumer, data)
+    about = (delivery.entry_id,)
+    return task_event(AuditEventType.DEAD_LETTERED, delivery, consumer, data, about=about)
 
 
 def tool_call(delivery: Delivery[Task], consumer: str, record: ToolCallRecord) -> AuditEvent:
@@ -81,7 +94,9 @@ def tool_call(delivery: Delivery[Task], consumer: str, record: ToolCallRecord) -
         "is_error": record.is_error,
         "error": record.error,
     }
-    return task_event(AuditEventType.TOOL_CALL, delivery, consumer, data)
+    attempt = delivery.message.attempt if delivery.message else 0
+    about = (attempt, delivery.deliveries, record.call_id)
+    return task_event(AuditEventType.TOOL_CALL, delivery, consumer, data, about=about)
 
 
 def log_ids(delivery: Delivery[Task]) -> dict[str, str | None]:

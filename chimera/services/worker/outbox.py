@@ -18,6 +18,7 @@ from chimera.lib.logging import get_logger
 from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.task import Task
+from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
 from chimera.services.faults import FaultClassifier, handle
@@ -67,6 +68,8 @@ class Outbox:
         audit: receives the Worker's audit events, before what they describe is sent.
         on_retry: told of each retry Redis confirmed (``chimera run`` counts them).
         on_dead_letter: told of each dead letter Redis confirmed.
+        pending: where the scripts keep the events of retries and dead letters until the
+            sinks have them.
     """
 
     def __init__(
@@ -76,10 +79,12 @@ class Outbox:
         audit: AuditLogger | None = None,
         on_retry: Callable[[Task], None] | None = None,
         on_dead_letter: Callable[[Delivery[Task], DeadLetter], None] | None = None,
+        pending: PendingAudit | None = None,
     ) -> None:
         self.queue = queue
         self.consumer = consumer
         self.audit = audit
+        self.pending = pending
         self.on_retry = on_retry
         self.on_dead_letter = on_dead_letter
         self._batch = _Batch()
@@ -160,11 +165,8 @@ class Outbox:
                 ready.set()
 
     async def final_flush(self) -> None:
-        """Send what is left when the Worker stops; a failure is logged, not raised.
-
-        Twice: the second flush sends the audit events of what the first confirmed.
-        """
-        for _ in range(2):
+        """Send what is left when the Worker stops; a failure is logged, not raised."""
+        for _ in range(2):  # a flush that failed halfway keeps the rest for a second go
             if not len(self) and not self.has_events:
                 return
             try:
@@ -183,35 +185,58 @@ class Outbox:
         if batch.results:
             await self.queue.complete(batch.results)
             batch.results = []
-        # Retries and dead letters are reported only once Redis confirms them: a step that
-        # lost a race (another consumer took the entry, the task settled) changed nothing.
+        # A retry or a dead letter happens only if Redis confirms it (a step that lost a
+        # race changed nothing); its audit event is kept by the same script, so it exists
+        # exactly when the change does, and is reported to the sinks right after.
         if batch.retries:
             retries = batch.retries
+            notes = [
+                self._note(events.retried(d, self.consumer, r.task, r.due, r.error))
+                for d, r in retries
+            ]
             confirmed = await self.queue.retry_later(
-                [(d, retry.task, retry.due) for d, retry in retries]
+                [(d, retry.task, retry.due) for d, retry in retries], events=notes
             )
             batch.retries = []
-            for (delivery, retry), ok in zip(retries, confirmed, strict=True):
-                if ok:
-                    self._retried(delivery, retry)
+            for (_, retry), ok in zip(retries, confirmed, strict=True):
+                if ok and self.on_retry is not None:
+                    self.on_retry(retry.task)
+            await self._report([n for n, ok in zip(notes, confirmed, strict=True) if ok])
         if batch.deferred:
             await self.queue.retry_later(batch.deferred, count_as_retry=False)
             batch.deferred = []
         if batch.dead:
             dead = batch.dead
-            confirmed = await self.queue.dead_letter(dead)
+            notes = [
+                self._note(events.dead_lettered(d, self.consumer, letter)) if d.message else None
+                for d, letter in dead
+            ]
+            confirmed = await self.queue.dead_letter(dead, events=notes)
             batch.dead = []
             for (delivery, letter), ok in zip(dead, confirmed, strict=True):
-                if ok:
-                    self._dead_lettered(delivery, letter)
+                if ok and self.on_dead_letter is not None:
+                    self.on_dead_letter(delivery, letter)
+            await self._report([n for n, ok in zip(notes, confirmed, strict=True) if ok])
 
-    def _retried(self, delivery: Delivery[Task], retry: Retry) -> None:
-        if self.on_retry is not None:
-            self.on_retry(retry.task)
-        self.record([events.retried(delivery, self.consumer, retry.task, retry.due, retry.error)])
+    def _note(self, event: AuditEvent) -> AuditEvent | None:
+        """``event`` if this Worker audits at all."""
+        return event if self.audit is not None else None
 
-    def _dead_lettered(self, delivery: Delivery[Task], letter: DeadLetter) -> None:
-        if delivery.message is not None:
-            self.record([events.dead_lettered(delivery, self.consumer, letter)])
-        if self.on_dead_letter is not None:
-            self.on_dead_letter(delivery, letter)
+    async def _report(self, confirmed: Sequence[AuditEvent | None]) -> None:
+        """Write events Redis kept as pending to the sinks, then forget them there."""
+        written = [event for event in confirmed if event is not None]
+        if not written or self.audit is None:
+            return
+        try:
+            await self.audit.record(written)
+            if self.pending is not None:
+                await self.pending.clear(written)
+        except Exception as exc:
+            # The change happened and its events are kept in Redis: the audit sweep sends
+            # them later. Nothing to redo here.
+            log.warning(
+                "worker.audit_deferred",
+                error=repr(exc),
+                events=len(written),
+                next="the audit sweep sends them",
+            )

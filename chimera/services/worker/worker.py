@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from chimera.config.swarm import Skill, Swarm
 from chimera.lib.logging import get_logger
 from chimera.models.task import Task
+from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
 from chimera.ports.llm import LLMBackend
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
@@ -59,6 +60,8 @@ class Worker:
         tools_for: the tools of a skill, by the name the model sees.
         classify: tells transient errors from permanent ones (a Redis-aware classifier is
             given by the composition root).
+        pending_audit: where scripts keep the audit events of retries and dead letters
+            until the sinks have them.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class Worker:
         toolbox: Toolbox | None = None,
         tools_for: Callable[[Skill, str], Awaitable[Mapping[str, ToolBinding]]] | None = None,
         classify: FaultClassifier = classify_builtin,
+        pending_audit: PendingAudit | None = None,
     ) -> None:
         self.swarm = swarm
         self.queue = queue
@@ -97,7 +101,7 @@ class Worker:
             clock=clock,
             rng=rng,
         )
-        self.outbox = Outbox(queue, consumer, audit, on_retry, on_dead_letter)
+        self.outbox = Outbox(queue, consumer, audit, on_retry, on_dead_letter, pending_audit)
         self.leases = LeaseKeeper(queue, consumer, self.tenants, self.settings.lease_ms)
         self.housekeeping = Housekeeping(
             queue, self.tenants, self.settings.lease_ms, self.settings.prune_every_s, clock
@@ -137,10 +141,16 @@ class Worker:
             await self._drain()
             stop.set()
             self._outbox_ready.set()
+            # The flush loop is let finish the flush it is in: cancelled halfway, a batch
+            # Redis already took would be sent again by the final flush.
+            flushing, others = background[0], background[1:]
+            for task in others:
+                task.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(flushing), self.settings.grace_s)
             for task in background:
                 task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self.outbox.final_flush()
         if failures:

@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chimera.ports.audit import AuditTrail
+from chimera.ports.audit import AuditTrail, PendingAudit
 from chimera.ports.judge import AuditLogger, AuditSink, UnitOfWork
 from chimera.ports.queue import QueueStats, ResultQueue, TaskQueue
 from chimera.ports.session import SessionStore
 from chimera.ports.stores import DeadLetterStore, ResultStore, ReviewStore, TaskStatusStore
 from chimera.testing.fakes.audit import FakeAuditSink, RecordingAuditLogger
 from chimera.testing.fakes.faults import Faults
+from chimera.testing.fakes.pending import FakePendingAudit
 from chimera.testing.fakes.queue import FakeQueue
 from chimera.testing.fakes.store import MemoryStore, TenantData
 from chimera.testing.fakes.stores import (
@@ -50,6 +51,7 @@ class FakePorts:
         self.results = FakeResultStore(self.store)
         self.task_status = FakeTaskStatusStore(self.store)
         self.audit_sink = FakeAuditSink(self.store)
+        self.pending_audit = FakePendingAudit(self.store)
 
     @property
     def faults(self) -> Faults:
@@ -73,4 +75,5 @@ if TYPE_CHECKING:  # mypy checks that every fake implements its port
     _task_status: TaskStatusStore = FakeTaskStatusStore()
     _sink: AuditSink = FakeAuditSink()
     _trail: AuditTrail = FakeAuditSink()
+    _pending: PendingAudit = FakePendingAudit(MemoryStore())
     _logger: AuditLogger = RecordingAuditLogger()

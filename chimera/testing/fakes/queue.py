@@ -21,9 +21,11 @@ from chimera.lib.fields import BODY, TRACEPARENT, Counter, Settled
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP
 from chimera.lib.records import dead_letter as dead_letter_record
 from chimera.lib.records import settled as settled_record
+from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.queue import DeadLetter, Delivery, StreamStats, TenantStats
+from chimera.testing.fakes.pending import keep_pending
 from chimera.testing.fakes.store import MemoryStore, TenantData
 from chimera.testing.fakes.streams import Delivered, Stream
 
@@ -99,12 +101,16 @@ class FakeQueue:
             self.store.added()
 
     async def retry_later(
-        self, items: Sequence[tuple[Delivery[Task], Task, float]], count_as_retry: bool = True
+        self,
+        items: Sequence[tuple[Delivery[Task], Task, float]],
+        count_as_retry: bool = True,
+        events: Sequence[AuditEvent | None] | None = None,
     ) -> list[bool]:
         """Ack each entry and schedule its next attempt (``retry_task.lua``)."""
         await self._enter("retry_later")
         out = []
-        for delivery, task, due in items:
+        kept = events or [None] * len(items)
+        for (delivery, task, due), event in zip(items, kept, strict=True):
             data = self._data(delivery.tenant)
             if not self._ack_and_delete(data.tasks, delivery.entry_id):
                 out.append(False)
@@ -117,15 +123,20 @@ class FakeQueue:
             data.ledger[task.id] = body
             if count_as_retry:
                 data.count(task.session, Counter.RETRIED)
+            keep_pending(data, event)
             out.append(True)
         return out
 
-    async def dead_letter(self, items: Sequence[tuple[Delivery[Task], DeadLetter]]) -> list[bool]:
+    async def dead_letter(
+        self,
+        items: Sequence[tuple[Delivery[Task], DeadLetter]],
+        events: Sequence[AuditEvent | None] | None = None,
+    ) -> list[bool]:
         """Ack each entry and dead-letter its task (``dead_letter_task.lua``)."""
         await self._enter("dead_letter")
         now = self.store.now_ms()
         out = []
-        for delivery, letter in items:
+        for (delivery, letter), event in zip(items, events or [None] * len(items), strict=True):
             data, task = self._data(delivery.tenant), delivery.message
             if not self._ack_and_delete(data.tasks, delivery.entry_id):
                 out.append(False)
@@ -138,6 +149,7 @@ class FakeQueue:
                 data.ledger.pop(task.id, None)
                 data.settled[task.id] = settled_record.encode(Settled.DEAD_LETTERED)
                 data.count(task.session, Counter.DEAD_LETTERED)
+            keep_pending(data, event)
             out.append(True)
         return out
 

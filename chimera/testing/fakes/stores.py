@@ -20,7 +20,9 @@ from chimera.models.result import Result
 from chimera.models.session import SessionInfo, SessionState
 from chimera.models.task import Task
 from chimera.models.types import is_safe_id, utc_now
+from chimera.ports.judge import CommitOutcome, OutcomeEvents
 from chimera.ports.stores import DeadLetterEntry, ReviewItem, TaskState, TaskStatus
+from chimera.testing.fakes.pending import keep_pending
 from chimera.testing.fakes.store import MemoryStore
 
 
@@ -94,25 +96,35 @@ class FakeReviewStore(_Fake):
         await self._enter("list")
         return review_item.readable(tenant, self.store.tenant(tenant).review)
 
-    async def decide(self, tenant: str, item: ReviewItem, approve: bool) -> str:
+    async def decide(
+        self, tenant: str, item: ReviewItem, approve: bool, events: OutcomeEvents | None = None
+    ) -> str:
         """Commit or deny a parked item; ``missing`` when someone else decided first."""
         await self._enter("decide")
+        reply = self._decide(tenant, item, approve)
+        if events is not None and reply is not ReviewReply.MISSING:
+            outcome = CommitOutcome.DUPLICATE if reply is ReviewReply.DUPLICATE else None
+            event = events.duplicate if outcome else events.done
+            keep_pending(self.store.tenant(tenant), event)
+        return reply.value
+
+    def _decide(self, tenant: str, item: ReviewItem, approve: bool) -> ReviewReply:
         data, task_id, session = self.store.tenant(tenant), item.task.id, item.task.session
         if task_id not in data.review:
-            return ReviewReply.MISSING.value
+            return ReviewReply.MISSING
         del data.review[task_id]
         data.ledger.pop(task_id, None)
         data.count(session, Counter.REVIEW, -1)
         if approve:
             if task_id in data.committed:
-                return ReviewReply.DUPLICATE.value
+                return ReviewReply.DUPLICATE
             data.committed[task_id] = committed_result.encode(item.result)
             data.settled[task_id] = settled_record.encode(Settled.COMMITTED)
             data.count(session, Counter.COMMITTED)
-            return ReviewReply.COMMITTED.value
+            return ReviewReply.COMMITTED
         data.settled[task_id] = settled_record.encode(Settled.DENIED)
         data.count(session, Counter.DENIED)
-        return ReviewReply.DENIED.value
+        return ReviewReply.DENIED
 
 
 class FakeDeadLetterStore(_Fake):

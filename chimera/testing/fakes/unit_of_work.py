@@ -16,6 +16,7 @@ from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.judge import CommitOutcome, Judged
 from chimera.ports.queue import Delivery
+from chimera.testing.fakes.pending import keep_pending
 from chimera.testing.fakes.store import MemoryStore, TenantData
 
 
@@ -53,7 +54,13 @@ class FakeUnitOfWork:
         """Apply every item; outcomes in the same order."""
         await asyncio.sleep(0)
         self.store.faults.check("uow.apply")
-        return [self._apply(item) for item in items]
+        outcomes = []
+        for item in items:
+            outcome = self._apply(item)
+            if item.events is not None:
+                keep_pending(self.store.tenant(item.delivery.tenant), item.events.pick(outcome))
+            outcomes.append(outcome)
+        return outcomes
 
     def _apply(self, item: Judged) -> CommitOutcome:
         data = self.store.tenant(item.delivery.tenant)

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace
 from chimera.lib.redis_audit import RedisAuditSink, read_chain
+from chimera.lib.redis_pending_audit import RedisPendingAudit
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
@@ -26,7 +27,7 @@ from chimera.testing import FakePorts, MemoryStore
 from chimera.testing.fakes.streams import Stream
 
 #: Hashes of a tenant a probe can read and write.
-HASHES = ("ledger", "committed", "settled", "review")
+HASHES = ("ledger", "committed", "settled", "review", "audit_pending")
 #: Streams of a tenant a probe can read and write.
 STREAMS = ("tasks", "results", "dlq", "audit")
 _GROUPS = {"tasks": WORKER_GROUP, "results": JUDGE_GROUP}
@@ -63,6 +64,7 @@ class Backend:
     dead_letters: Any
     results: Any
     task_status: Any
+    pending_audit: Any
     probe: Probe
     new_audit_sink: Callable[[], Any]
     read_chain: Callable[..., Any]
@@ -185,6 +187,7 @@ def memory_backend() -> Backend:
         dead_letters=ports.dead_letters,
         results=ports.results,
         task_status=ports.task_status,
+        pending_audit=ports.pending_audit,
         probe=MemoryProbe(ports.store),
         new_audit_sink=lambda: type(sink)(ports.store),
         read_chain=sink.read,
@@ -202,6 +205,7 @@ def redis_backend(name: str, client: aioredis.Redis, keyspace: Keyspace) -> Back
         dead_letters=RedisDeadLetterStore(client, keyspace),
         results=RedisResultStore(client, keyspace),
         task_status=RedisTaskStatusStore(client, keyspace),
+        pending_audit=RedisPendingAudit(client, keyspace),
         probe=RedisProbe(client, keyspace),
         new_audit_sink=lambda: RedisAuditSink(client, keyspace),
         read_chain=lambda tenant, verify=True: read_chain(client, keyspace, tenant, verify),

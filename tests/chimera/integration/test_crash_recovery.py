@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ import redis.asyncio as aioredis
 import yaml
 
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace
+from chimera.lib.redis_audit import RedisAuditSink, RedisAuditTrail
+from chimera.lib.redis_pending_audit import RedisPendingAudit
+from chimera.services.audit import FanoutAuditLogger
+from chimera.services.audit_sweep import AuditSweep
 from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -212,6 +217,7 @@ async def test_random_sigkills_lose_and_duplicate_nothing(
     assert codes == [0] * len(codes)
     totals = await check_invariants(real_redis, keyspace, ids, settled)
     assert totals["committed"] + totals["dead_lettered"] == TASKS
+    await check_complete_audit(real_redis, keyspace, settled)
 
 
 async def test_poison_task_is_dead_lettered_after_repeated_deliveries(
@@ -266,6 +272,36 @@ async def test_client_kill_mid_run_loses_and_duplicates_nothing(
     assert codes == [0, 0]
     totals = await check_invariants(real_redis, keyspace, ids, settled)
     assert totals["committed"] + totals["dead_lettered"] == 600
+    await check_complete_audit(real_redis, keyspace, settled)
+
+
+async def check_complete_audit(
+    client: aioredis.Redis, keyspace: Keyspace, settled: dict[str, str]
+) -> None:
+    """Every task's submitted, started, decision and outcome events, each exactly once.
+
+    Events a killed connection left pending (kept by the scripts beside what they report)
+    are what any Judge's sweep sends later: run that sweep here instead of waiting for it.
+    """
+    sink = RedisAuditSink(client, keyspace)
+    pending = RedisPendingAudit(client, keyspace)
+    await AuditSweep(pending, FanoutAuditLogger([sink]), ["acme", "globex"], after_s=0).sweep()
+    seen: dict[str, list[str]] = defaultdict(list)
+    for tenant in ("acme", "globex"):
+        check = await RedisAuditTrail(client, keyspace).read(tenant, verify=True)
+        assert check.ok, check.problem
+        for record in check.records:
+            if record.event.task_id is not None:
+                seen[record.event.task_id].append(record.event.type.value)
+    for task_id, outcome in settled.items():
+        kinds = seen[task_id]
+        assert kinds.count("submitted") == 1, (task_id, kinds)
+        if outcome == "committed":
+            assert kinds.count("started") == 1, (task_id, kinds)
+            assert kinds.count("decision") == 1, (task_id, kinds)
+            assert kinds.count("committed") == 1, (task_id, kinds)
+        else:
+            assert kinds.count("dead_lettered") == 1, (task_id, kinds)
 
 
 async def _kill_worker_connections(client: aioredis.Redis) -> None:

@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
-from chimera.models.audit import AuditEventType
+from chimera.models.audit import AuditEvent, AuditEventType
 from chimera.models.decision import Verdict
 from chimera.models.result import ErrorKind, Result, ResultStatus
 from chimera.models.task import Task
 from chimera.ports.judge import CommitOutcome
 from chimera.services.audit import AuditFailed, FanoutAuditLogger
+from chimera.services.audit_sweep import AuditSweep
 from chimera.services.planner import Submission
-from chimera.testing import FakePorts, make_result
+from chimera.testing import FakePorts, make_event, make_result
 from tests.chimera.helpers import ECHO_SKILL, FakeBackend, RecordingSink, write_swarm
 from tests.chimera.stack import FakeStack
 
@@ -330,3 +331,66 @@ async def test_commit_compares_against_the_ledger_row_as_stored(stack: FakeStack
     await plant(stack, [result_for(task)])
     [(_, outcome)] = await judge_all(stack)
     assert outcome is CommitOutcome.COMMITTED
+
+
+# -- the outcome's record is kept with the commit -----------------------------------------
+
+
+async def test_the_outcome_event_is_kept_with_the_commit_until_the_sinks_have_it(
+    stack: FakeStack, sink: RecordingSink
+) -> None:
+    task = await submit(stack)
+    await plant(stack, [result_for(task)])
+    record = stack.audit.record
+    calls = 0
+
+    async def dies_after_the_commit(events):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the outcome: the Judge "dies" between the commit and its record
+            raise AuditFailed("audit sink 'recording' failed: process killed")
+        await record(events)
+
+    stack.audit.record = dies_after_the_commit  # type: ignore[method-assign]
+    [(_, outcome)] = await judge_all(stack)
+    assert outcome is CommitOutcome.COMMITTED
+    assert task.id in stack.tenant().committed
+    [kept] = [AuditEvent.model_validate_json(b) for b in stack.tenant().audit_pending.values()]
+    assert (kept.type, kept.task_id) == (AuditEventType.COMMITTED, task.id)
+    assert AuditEventType.COMMITTED not in {e.type for e in sink.events}
+    # The sweep of any Judge later hands it to the sinks, once, and forgets it.
+    stack.audit.record = record  # type: ignore[method-assign]
+    sweep = AuditSweep(stack.pending_audit, stack.audit, ["acme"], after_s=0)
+    assert await sweep.sweep() == 1
+    assert await sweep.sweep() == 0
+    assert stack.tenant().audit_pending == {}
+    stored = [e for e in stack.audit_sink.events("acme") if e.task_id == task.id]
+    assert [e.type for e in stored] == [
+        AuditEventType.SUBMITTED,
+        AuditEventType.DECISION,
+        AuditEventType.COMMITTED,
+    ]
+
+
+async def test_judging_the_same_result_again_stores_each_event_once(stack: FakeStack) -> None:
+    task = await submit(stack)
+    await plant(stack, [result_for(task)])
+    judge = stack.judge()
+    deliveries = await stack.queue.read_results("j1", ["acme"], 10, 10)
+    # A lost reply: the decision was written, then the batch is judged again from scratch.
+    await judge.judge(deliveries)
+    await judge.judge(deliveries)
+    stored = [e for e in stack.audit_sink.events("acme") if e.task_id == task.id]
+    kinds = [e.type for e in stored]
+    assert kinds.count(AuditEventType.DECISION) == 1
+    assert kinds.count(AuditEventType.COMMITTED) == 1
+    assert kinds.count(AuditEventType.DUPLICATE) == 1  # the second apply saw a settled task
+    assert stack.tenant().audit_pending == {}
+
+
+async def test_a_sweep_leaves_young_pending_events_to_their_writer(stack: FakeStack) -> None:
+    task = await submit(stack)
+    stack.tenant().audit_pending["e1"] = make_event(task_id=task.id, id="e1").model_dump_json()
+    sweep = AuditSweep(stack.pending_audit, stack.audit, ["acme"], after_s=60)
+    assert await sweep.sweep() == 0
+    assert list(stack.tenant().audit_pending) == ["e1"]

@@ -151,8 +151,9 @@ def test_retry_counts_only_when_told() -> None:
     deferred = keys.call(
         group="g", entry_id="1-0", task_id="t", next_json="{}", due=1.0, count_retry=False
     )
-    assert (counted.args[-1], deferred.args[-1]) == ("1", "0")
-    assert counted.keys[-1] == KEYS.session("s1")
+    count = task_scripts.RETRY_TASK.arg_names.index("count_retry")
+    assert (counted.args[count], deferred.args[count]) == ("1", "0")
+    assert counted.keys[task_scripts.RETRY_TASK.key_names.index("session")] == KEYS.session("s1")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,117 @@
+"""The audit events the Judge writes: its decision (before the commit), and the outcome.
+
+Each has an id built from what it is about, so a decision written again (a batch judged
+again after a crash or a lost reply) is stored once. The outcome's event is handed to the
+unit of work, which keeps it in the same atomic step as the commit (the pending audit
+events), for the outcome that happens: the one asked for, or a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from chimera.models.audit import AuditEvent, AuditEventType, event_id
+from chimera.models.types import JsonValue
+from chimera.ports.judge import CommitOutcome, Judged, OutcomeEvents
+
+
+def decision_events(item: Judged) -> list[AuditEvent]:
+    """The record of the Judge's decision on ``item``, written before anything commits."""
+    delivery, decision = item.delivery, item.decision
+    if decision is None:
+        return [
+            AuditEvent(
+                id=event_id(AuditEventType.DENIED, f"entry-{delivery.entry_id}"),
+                type=AuditEventType.DENIED,
+                tenant=delivery.tenant,
+                actor="judge",
+                data={"entry_id": delivery.entry_id, "reason": "undecodable result entry"},
+            )
+        ]
+    result = delivery.message
+    # One record carries the Result's facts and the verdict on it: the decision is what
+    # an auditor reads, and the Result it judged belongs beside it.
+    data: dict[str, JsonValue] = {
+        "verdict": decision.verdict.value,
+        "reason": decision.reason,
+        "policy": decision.policy,
+        "confidence": decision.confidence,
+        "thresholds": decision.thresholds.model_dump() if decision.thresholds else None,
+        "retry": decision.retry,
+        "genuine": item.task is not None,
+        "skill": decision.skill,
+    }
+    if result is not None:
+        data.update(
+            status=result.status.value,
+            attempt=result.attempt,
+            error=result.error,
+            error_kind=result.error_kind.value if result.error_kind else None,
+            worker=result.worker,
+            latency_ms=round(result.latency_ms, 3),
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+        )
+    attempt = result.attempt if result is not None else 0
+    return [
+        AuditEvent(
+            id=event_id(AuditEventType.DECISION, decision.task_id, attempt),
+            type=AuditEventType.DECISION,
+            tenant=delivery.tenant,
+            session=decision.session,
+            task_id=decision.task_id,
+            trace_id=result.trace_id if result else None,
+            actor=decision.actor,
+            data=data,
+        )
+    ]
+
+
+_OUTCOME_EVENT = {
+    CommitOutcome.COMMITTED: AuditEventType.COMMITTED,
+    CommitOutcome.DENIED: AuditEventType.DENIED,
+    CommitOutcome.REVIEW: AuditEventType.REVIEW,
+    CommitOutcome.RETRIED: AuditEventType.RETRIED,
+    CommitOutcome.DUPLICATE: AuditEventType.DUPLICATE,
+    CommitOutcome.REJECTED: AuditEventType.DENIED,
+}
+
+
+def with_outcome_events(item: Judged) -> Judged:
+    """``item`` carrying the events of its two possible outcomes (none if undecodable)."""
+    done = outcome_event(item, item.intended)
+    duplicate = outcome_event(item, CommitOutcome.DUPLICATE)
+    if done is None or duplicate is None:
+        return item
+    return replace(item, events=OutcomeEvents(done=done, duplicate=duplicate))
+
+
+def outcome_event(item: Judged, outcome: CommitOutcome) -> AuditEvent | None:
+    """The record of what the commit did with ``item``; ``None`` for an undecodable entry.
+
+    A duplicate's id names the Result's entry (each late copy is its own event); every
+    other outcome is one per task and attempt.
+    """
+    decision, result = item.decision, item.delivery.message
+    if decision is None:
+        return None
+    attempt = result.attempt if result is not None else 0
+    data: dict[str, JsonValue] = {"outcome": outcome.value, "skill": decision.skill}
+    if item.retry_task is not None and outcome is CommitOutcome.RETRIED:
+        data["next_attempt"] = item.retry_task.attempt
+    if outcome is CommitOutcome.DUPLICATE:
+        about: tuple[object, ...] = (decision.task_id, attempt, item.delivery.entry_id)
+    elif outcome is CommitOutcome.REJECTED:
+        about = (f"entry-{item.delivery.entry_id}",)
+    else:
+        about = (decision.task_id, attempt)
+    return AuditEvent(
+        id=event_id(outcome.value, *about),
+        type=_OUTCOME_EVENT[outcome],
+        tenant=item.delivery.tenant,
+        session=decision.session,
+        task_id=decision.task_id,
+        trace_id=item.delivery.message.trace_id if item.delivery.message else None,
+        actor="judge",
+        data=data,
+    )
