@@ -12,6 +12,15 @@ import structlog
 
 REDACTED = "[REDACTED]"
 
+
+class _Levels:
+    """Whether DEBUG lines are wanted, as a plain attribute: the hot path's cheapest check."""
+
+    debug = False
+
+
+_levels = _Levels()
+
 #: Keys whose values are secrets wherever they appear in an event, at any depth.
 _SECRET_KEY = re.compile(
     r"(?i)(^|[_-])(pass(word|wd)?|secret|token|api[_-]?key|apikey|authorization|"
@@ -63,6 +72,7 @@ def configure_logging(
         stream: where logs go; standard error by default so stdout stays for results.
     """
     out = stream or sys.stderr
+    _levels.debug = level.upper() == "DEBUG"
     as_json = not out.isatty() if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -95,6 +105,15 @@ def bind_task_context(
     """Bind the ids of the work at hand to every log line in this asyncio task/thread."""
     values = {"tenant": tenant, "session": session, "task_id": task_id, "trace_id": trace_id}
     structlog.contextvars.bind_contextvars(**{k: v for k, v in values.items() if v is not None})
+
+
+def debug_enabled() -> bool:
+    """Whether DEBUG lines are written: guard any DEBUG line that costs work to build.
+
+    A filtered-out structlog call is cheap but not free (a lazy logger binds on every
+    call, and its arguments are built first); the Worker's per-task lines check this.
+    """
+    return _levels.debug
 
 
 def get_logger(name: str) -> Any:

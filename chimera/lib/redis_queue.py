@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import NoPermissionError, ResponseError
 
-from chimera.lib.fields import BODY, UNKNOWN_SESSION
+from chimera.lib.fields import BODY, TRACEPARENT, UNKNOWN_SESSION
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace
 from chimera.lib.lua.task_scripts import (
     DeadLetterTask,
@@ -87,11 +87,14 @@ class RedisQueue:
 
     # -- planner side -------------------------------------------------------------------
 
-    async def enqueue(self, tasks: Sequence[Task]) -> list[str]:
+    async def enqueue(
+        self, tasks: Sequence[Task], traceparents: Sequence[str | None] | None = None
+    ) -> list[str]:
         """Add tasks to streams and ledgers, count them in their sessions; one round trip.
 
         Each tenant-and-session group is one Lua call, so a task is never in the stream
         without its ledger row (the Judge would reject its Result) or the other way round.
+        Each entry carries its ``traceparent`` (empty when the task is not traced).
         """
         if not tasks:
             return []
@@ -103,7 +106,11 @@ class RedisQueue:
             EnqueueTasks.of(self.keys.tenant(tenant), session).call(
                 session_id=session,
                 entries=[
-                    NewEntry(tasks[i].id, tasks[i].model_dump_json(), tasks[i].traceparent)
+                    NewEntry(
+                        tasks[i].id,
+                        tasks[i].model_dump_json(),
+                        (traceparents[i] if traceparents is not None else None) or "",
+                    )
                     for i in indexes
                 ],
             )
@@ -438,7 +445,12 @@ def _decode(
     except ValidationError:
         message = None  # the consumer dead-letters or rejects it; never silently dropped
     return Delivery(
-        tenant=tenant, entry_id=str(entry_id), message=message, deliveries=deliveries, raw=raw
+        tenant=tenant,
+        entry_id=str(entry_id),
+        message=message,
+        deliveries=deliveries,
+        raw=raw,
+        traceparent=fields.get(TRACEPARENT) or None,
     )
 
 

@@ -171,6 +171,47 @@ class JobConfig(_Strict):
         return self
 
 
+class TracingConfig(_Strict):
+    """OpenTelemetry tracing of this swarm's processes (exporter set by ``OTEL_*`` variables)."""
+
+    enabled: bool = Field(
+        default=False, description="Trace every process of this swarm (--trace/--no-trace wins)."
+    )
+    sample_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of tasks traced, decided at submit; OTEL_TRACES_SAMPLER wins.",
+    )
+    capture_content: bool = Field(
+        default=False,
+        description="Record prompts, answers and tool arguments/results on spans (may hold "
+        "personal data).",
+    )
+
+
+class TelemetryConfig(_Strict):
+    """Observability settings of the swarm."""
+
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
+
+
+class ModelPrice(_Strict):
+    """What one model costs, per million tokens."""
+
+    input: float = Field(ge=0, description="Price of a million input (prompt) tokens.")
+    output: float = Field(ge=0, description="Price of a million output (completion) tokens.")
+
+
+class PricingConfig(_Strict):
+    """Prices of the models the skills name, for the cost column of ``chimera run``."""
+
+    currency: str = Field(default="USD", min_length=1, max_length=16)
+    models: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="Per model a skill names in `model:`."
+    )
+
+
 class SwarmConfig(_Strict):
     """``swarm.yaml``: tenants, skills, Judge policy and the demo jobs."""
 
@@ -187,6 +228,8 @@ class SwarmConfig(_Strict):
         default_factory=dict, description="Skills chained into graphs of steps."
     )
     jobs: list[JobConfig] = Field(default_factory=list)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
 
 
 class ResolvedJudge(_Strict):

@@ -8,7 +8,7 @@ carries its tenant and only touches that tenant's keys.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from chimera.models.audit import AuditEvent
@@ -28,6 +28,9 @@ class Delivery(Generic[T]):
         message: the decoded Task or Result, or ``None`` if the entry could not be decoded.
         deliveries: how many times the entry has been delivered, this time included.
         raw: the entry's body as stored, kept for dead-lettering undecodable entries.
+        traceparent: the W3C trace context the next entry about this message continues
+            from: as read from the entry, then (while tracing) the context of the span that
+            handled it. Not part of equality: it is a hint, not the entry's identity.
     """
 
     tenant: str
@@ -35,6 +38,7 @@ class Delivery(Generic[T]):
     message: T | None
     deliveries: int = 1
     raw: str = ""
+    traceparent: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,8 +85,13 @@ class TaskQueue(Protocol):
         """Create the streams and consumer groups of ``tenants`` if missing (async)."""
         ...
 
-    async def enqueue(self, tasks: Sequence[Task]) -> list[str]:
+    async def enqueue(
+        self, tasks: Sequence[Task], traceparents: Sequence[str | None] | None = None
+    ) -> list[str]:
         """Add tasks to their tenants' streams and ledgers in one round trip (async).
+
+        ``traceparents`` (one per task, or none at all) is the W3C trace context each
+        entry carries, so the Worker continues the task's trace.
 
         Returns:
             The stream entry ids, in the order of ``tasks``.

@@ -31,12 +31,15 @@ from chimera.ports.judge import (
     PolicyInput,
     UnitOfWork,
 )
+from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import Delivery, ResultQueue
 from chimera.services.audit_sweep import AuditSweep
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.judge_events import decision_events, with_outcome_events
+from chimera.services.judge_observe import count_judged
 from chimera.services.retry import Backoff
 from chimera.services.worker.core import attempt_budget
+from chimera.telemetry import judge_spans
 
 log = get_logger("chimera.judge")
 
@@ -80,6 +83,7 @@ class Judge:
         tenants: whose results to judge (default: every tenant).
         on_outcome: called for each applied item (``chimera run`` builds its summary).
         after_decision / after_commit: plugin lifecycle hooks.
+        metrics: counts verdicts, outcomes and retries.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class Judge:
         rng: random.Random | None = None,
         classify: FaultClassifier = classify_builtin,
         pending: PendingAudit | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.swarm = swarm
         self.results = results
@@ -121,6 +126,7 @@ class Judge:
             else None
         )
         self._last_sweep = 0.0
+        self.metrics = metrics
 
     async def run(self, stop: asyncio.Event) -> None:
         """Judge until ``stop`` is set. Results left pending by a failed audit are redone."""
@@ -183,19 +189,28 @@ class Judge:
         Raises:
             AuditFailed: a sink failed; nothing was applied and the Results stay pending.
         """
+        with judge_spans.judging(deliveries, self.consumer) as traced:
+            return await self._judge(deliveries, traced)
+
+    async def _judge(
+        self, deliveries: Sequence[Delivery[Result]], traced: judge_spans.NoJudgeSpans
+    ) -> Verdicts:
         tasks = await self.uow.lookup(deliveries)
+        inputs = enumerate(zip(deliveries, tasks, strict=True))
         judged = [
-            with_outcome_events(await self._decide(d, t))
-            for d, t in zip(deliveries, tasks, strict=True)
+            with_outcome_events(await traced.decide(i, self._decide(d, t))) for i, (d, t) in inputs
         ]
+        judged = traced.decided(judged)
         await self.audit.record([e for item in judged for e in decision_events(item)])
         for item in judged:
             if item.decision is not None and self.after_decision is not None:
                 self._safely(self.after_decision, item.decision)
-        outcomes = await self.uow.apply(judged)
+        outcomes = await traced.commit(self.uow.apply(judged))
         pairs = list(zip(judged, outcomes, strict=True))
         await self._report([j.events.pick(o) for j, o in pairs if j.events is not None])
         for item, outcome in pairs:
+            if self.metrics.enabled:
+                count_judged(self.metrics, item, outcome, self.clock())
             if self.after_commit is not None:
                 self._safely(self.after_commit, item, outcome)
             if self.on_outcome is not None:

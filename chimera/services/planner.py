@@ -19,6 +19,7 @@ from chimera.ports.queue import TaskQueue
 from chimera.ports.session import SessionStore
 from chimera.services.errors import RequestError
 from chimera.services.tenants import TenantScope, UnknownTenant
+from chimera.telemetry import spans
 
 #: Tasks per enqueue call: one round trip each, small enough to keep Redis responsive.
 DEFAULT_BATCH = 500
@@ -164,10 +165,13 @@ class Planner:
         for tenant, session_id in sorted({(t.tenant, t.session) for t in tasks}):
             await self.sessions.open(tenant, session_id)
         for start in range(0, len(tasks), self.batch_size):
-            batch = tasks[start : start + self.batch_size]
-            if self.audit is not None:
-                await self.audit.record([_submitted(task) for task in batch])
-            await self.queue.enqueue(batch)
+            # While tracing, each task starts its own trace here and takes that trace's id.
+            with spans.Sending(tasks[start : start + self.batch_size]) as sending:
+                batch = sending.tasks
+                tasks[start : start + len(batch)] = batch
+                if self.audit is not None:
+                    await self.audit.record([_submitted(task) for task in batch])
+                sending.sent(await self.queue.enqueue(batch, sending.traceparents))
         for tenant, session_id in sorted({(t.tenant, t.session) for t in tasks}):
             info = await self.sessions.get(tenant, session_id)
             if info is not None and info.stored_state is SessionState.OPEN:

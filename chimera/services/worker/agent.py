@@ -29,8 +29,10 @@ from chimera.models.llm import (
 from chimera.models.result import ErrorKind, Usage
 from chimera.models.types import JsonValue
 from chimera.ports.llm import BackendError, LLMBackend
+from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.tools import ToolBinding, Toolbox, ToolResult, ToolUnavailable
 from chimera.services.worker.core import Answer, Failure
+from chimera.services.worker.observe import observed_call, observed_tool
 
 #: Longest tool result handed back to the model; the rest is cut with a note.
 MAX_TOOL_RESULT_CHARS = 64_000
@@ -90,6 +92,7 @@ async def run_agent(
     tools: Mapping[str, ToolBinding] | None = None,
     toolbox: Toolbox | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    metrics: Metrics = NO_METRICS,
 ) -> AgentRun:
     """Run the conversation in ``request`` to a final answer, a failure or a pause.
 
@@ -101,6 +104,7 @@ async def run_agent(
         tools: the skill's tools by the name the model sees.
         toolbox: runs the calls.
         clock: monotonic seconds, for the calls' durations.
+        metrics: counts and times every LLM and tool call.
     """
     run = AgentRun(outcome=Failure(ErrorKind.BACKEND, "no step ran"))
     tools = tools or {}
@@ -112,7 +116,9 @@ async def run_agent(
             if step == 1
             else request.model_copy(update={"messages": list(messages), "step": step})
         )
-        response = await _ask(backend, current, limits.timeout_s)
+        response = await observed_call(
+            _ask(backend, current, limits.timeout_s), current, backend.name, tenant, metrics, clock
+        )
         if isinstance(response, Failure):
             run.outcome = response
             return run
@@ -141,7 +147,7 @@ async def run_agent(
             if toolbox is None:
                 run.outcome = Failure(ErrorKind.CONFIG, "the skill has tools but no toolbox")
                 return run
-            answered = await call_tools(runnable, tools, toolbox, tenant, clock)
+            answered = await call_tools(runnable, tools, toolbox, tenant, clock, metrics)
             if isinstance(answered, Failure):
                 run.outcome = answered
                 return run
@@ -161,13 +167,16 @@ async def call_tools(
     toolbox: Toolbox,
     tenant: str,
     clock: Callable[[], float] = time.perf_counter,
+    metrics: Metrics = NO_METRICS,
 ) -> list[tuple[ToolCall, ToolResult, ToolCallRecord]] | Failure:
     """Run ``calls`` concurrently; a server that is down fails them all (retryable)."""
 
     async def one(call: ToolCall) -> tuple[ToolCall, ToolResult, ToolCallRecord]:
         binding = tools[call.name]
         began = clock()
-        result = await toolbox.call(binding, dict(call.arguments), tenant)
+        result = await observed_tool(
+            toolbox.call(binding, dict(call.arguments), tenant), call, binding, metrics, clock
+        )
         duration = result.duration_ms or (clock() - began) * 1000.0
         record = ToolCallRecord(
             call_id=call.id,

@@ -11,6 +11,7 @@ nothing else is sent.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
+from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
 from chimera.services.faults import FaultClassifier, handle
 from chimera.services.worker import events
@@ -27,6 +29,9 @@ from chimera.services.worker.core import GiveUp, Publish, Retry
 from chimera.services.worker.task_run import TaskRun
 
 log = get_logger("chimera.worker")
+
+#: The ``skill`` label of a dead letter whose entry could not be decoded.
+UNKNOWN_SKILL = "unknown"
 
 
 @dataclass
@@ -70,6 +75,8 @@ class Outbox:
         on_dead_letter: told of each dead letter Redis confirmed.
         pending: where the scripts keep the events of retries and dead letters until the
             sinks have them.
+        metrics: counts confirmed retries and dead letters.
+        clock: epoch seconds (a dead letter's age, for the metrics).
     """
 
     def __init__(
@@ -80,6 +87,8 @@ class Outbox:
         on_retry: Callable[[Task], None] | None = None,
         on_dead_letter: Callable[[Delivery[Task], DeadLetter], None] | None = None,
         pending: PendingAudit | None = None,
+        metrics: Metrics = NO_METRICS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
         self.consumer = consumer
@@ -87,6 +96,8 @@ class Outbox:
         self.pending = pending
         self.on_retry = on_retry
         self.on_dead_letter = on_dead_letter
+        self.metrics = metrics
+        self.clock = clock
         self._batch = _Batch()
         self._sending = _Batch()
 
@@ -198,7 +209,9 @@ class Outbox:
                 [(d, retry.task, retry.due) for d, retry in retries], events=notes
             )
             batch.retries = []
-            for (_, retry), ok in zip(retries, confirmed, strict=True):
+            for (delivery, retry), ok in zip(retries, confirmed, strict=True):
+                if ok:
+                    self.metrics.retried(delivery.tenant, retry.task.skill, "worker")
                 if ok and self.on_retry is not None:
                     self.on_retry(retry.task)
             await self._report([n for n, ok in zip(notes, confirmed, strict=True) if ok])
@@ -214,9 +227,17 @@ class Outbox:
             confirmed = await self.queue.dead_letter(dead, events=notes)
             batch.dead = []
             for (delivery, letter), ok in zip(dead, confirmed, strict=True):
+                if ok and self.metrics.enabled:
+                    self._count_dead_letter(delivery)
                 if ok and self.on_dead_letter is not None:
                     self.on_dead_letter(delivery, letter)
             await self._report([n for n, ok in zip(notes, confirmed, strict=True) if ok])
+
+    def _count_dead_letter(self, delivery: Delivery[Task]) -> None:
+        task = delivery.message
+        skill = task.skill if task is not None else UNKNOWN_SKILL
+        age = self.clock() - task.created_at.timestamp() if task is not None else 0.0
+        self.metrics.task_settled(delivery.tenant, skill, "dead_lettered", age)
 
     def _note(self, event: AuditEvent) -> AuditEvent | None:
         """``event`` if this Worker audits at all."""

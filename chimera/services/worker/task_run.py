@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chimera.config.swarm import Skill, Swarm
-from chimera.lib.logging import get_logger
+from chimera.lib.logging import debug_enabled, get_logger
 from chimera.models.result import ErrorKind
 from chimera.models.task import Task
 from chimera.models.types import utc_now
 from chimera.ports.llm import LLMBackend
+from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import DeadLetter, Delivery
 from chimera.ports.tools import ToolBinding, Toolbox, ToolUnavailable
 from chimera.services.tool_catalog import ToolCatalogError
@@ -28,6 +29,7 @@ from chimera.services.worker.agent import (
     ToolCallRecord,
     run_agent,
 )
+from chimera.services.worker.attempt_log import log_rendered, log_settled, settlement_name
 from chimera.services.worker.core import (
     MAX_ERROR_CHARS,
     Answer,
@@ -38,6 +40,7 @@ from chimera.services.worker.core import (
     prepare,
     settle,
 )
+from chimera.telemetry import spans
 
 log = get_logger("chimera.worker")
 
@@ -70,6 +73,7 @@ class TaskRunner:
         tools_for: the tools of a skill, by the name the model sees.
         clock: epoch seconds (retry due times).
         rng: jitter source for retry backoff.
+        metrics: counts and times LLM and tool calls.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class TaskRunner:
         tools_for: Callable[[Skill, str], Awaitable[Mapping[str, ToolBinding]]] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.swarm = swarm
         self.backends = backends
@@ -91,9 +96,21 @@ class TaskRunner:
         self.tools_for = tools_for
         self.clock = clock
         self.rng = rng or random.Random()
+        self.metrics = metrics
 
     async def run(self, delivery: Delivery[Task]) -> TaskRun:
-        """Take ``delivery`` from its stream entry to its settlement."""
+        """Take ``delivery`` from its stream entry to its settlement, in its trace's span."""
+        with spans.process_task(delivery, self.consumer) as span:
+            run = await self._run(delivery)
+            if span is not None:
+                spans.task_settled(span, *settlement_name(run.settlement))
+                # What follows (the Result, a retry) continues the trace from this span.
+                run.delivery = spans.carry(delivery, span)
+        if debug_enabled():
+            log_settled(run)
+        return run
+
+    async def _run(self, delivery: Delivery[Task]) -> TaskRun:
         task = delivery.message
         if task is None:
             raw = delivery.raw[:MAX_RAW_CHARS]
@@ -107,6 +124,8 @@ class TaskRunner:
             outcome: Answer | Failure = prepared
             tool_calls: list[ToolCallRecord] = []
         else:
+            if debug_enabled():
+                log_rendered(delivery, prepared.request)
             outcome, tool_calls = await self._agent(prepared, delivery.tenant)
         settlement = settle(
             task,
@@ -139,7 +158,9 @@ class TaskRunner:
             timeout_s=config.timeout_s,
             default_confidence=config.default_confidence,
         )
-        agent = await run_agent(request, backend, limits, tenant, tools, self.toolbox)
+        agent = await run_agent(
+            request, backend, limits, tenant, tools, self.toolbox, metrics=self.metrics
+        )
         outcome = agent.outcome
         if isinstance(outcome, NeedsApproval):
             # Parking a conversation for a human needs the review queue's tool-call items;

@@ -22,6 +22,7 @@ from chimera.models.task import Task
 from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
 from chimera.ports.llm import LLMBackend
+from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
 from chimera.ports.session import SessionStore
 from chimera.ports.tools import ToolBinding, Toolbox
@@ -62,6 +63,7 @@ class Worker:
             given by the composition root).
         pending_audit: where scripts keep the audit events of retries and dead letters
             until the sinks have them.
+        metrics: counts and times calls, retries and dead letters; reads tasks in flight.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Worker:
         tools_for: Callable[[Skill, str], Awaitable[Mapping[str, ToolBinding]]] | None = None,
         classify: FaultClassifier = classify_builtin,
         pending_audit: PendingAudit | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.swarm = swarm
         self.queue = queue
@@ -100,13 +103,24 @@ class Worker:
             tools_for=tools_for,
             clock=clock,
             rng=rng,
+            metrics=metrics,
         )
-        self.outbox = Outbox(queue, consumer, audit, on_retry, on_dead_letter, pending_audit)
+        self.outbox = Outbox(
+            queue,
+            consumer,
+            audit,
+            on_retry,
+            on_dead_letter,
+            pending_audit,
+            metrics=metrics,
+            clock=clock,
+        )
         self.leases = LeaseKeeper(queue, consumer, self.tenants, self.settings.lease_ms)
         self.housekeeping = Housekeeping(
             queue, self.tenants, self.settings.lease_ms, self.settings.prune_every_s, clock
         )
         self.in_flight = InFlight(self.settings.concurrency, self.settings.low_water, self._run_one)
+        metrics.track_in_flight(self.in_flight.__len__)
         self._outbox_ready = asyncio.Event()
 
     @property

@@ -61,17 +61,20 @@ class FakeQueue:
 
     # -- planner side -------------------------------------------------------------------
 
-    async def enqueue(self, tasks: Sequence[Task]) -> list[str]:
+    async def enqueue(
+        self, tasks: Sequence[Task], traceparents: Sequence[str | None] | None = None
+    ) -> list[str]:
         """Add tasks to streams and ledgers and count them in their sessions."""
         await self._enter("enqueue")
         now = self.store.now_ms()
         ids = []
-        for task in tasks:
+        for index, task in enumerate(tasks):
             data = self._data(task.tenant)
             data.tasks.group(WORKER_GROUP)
             data.results.group(JUDGE_GROUP)
             body = task.model_dump_json()
-            ids.append(data.tasks.add({BODY: body, TRACEPARENT: task.traceparent}, now))
+            parent = (traceparents[index] if traceparents is not None else None) or ""
+            ids.append(data.tasks.add({BODY: body, TRACEPARENT: parent}, now))
             data.ledger[task.id] = body
             data.sessions.add(task.session)
             data.count(task.session, Counter.SUBMITTED)
@@ -341,7 +344,12 @@ def _decode(model: type[M], tenant: str, got: Delivered, deliveries: int) -> Del
     except ValidationError:
         message = None
     return Delivery(
-        tenant=tenant, entry_id=got.entry_id, message=message, deliveries=deliveries, raw=raw
+        tenant=tenant,
+        entry_id=got.entry_id,
+        message=message,
+        deliveries=deliveries,
+        raw=raw,
+        traceparent=got.fields.get(TRACEPARENT) or None,
     )
 
 

@@ -69,9 +69,9 @@ async def test_submit_batches_enqueue_calls(stack: FakeStack) -> None:
     calls: list[int] = []
     original = stack.queue.enqueue
 
-    async def counting(tasks):  # type: ignore[no-untyped-def]
+    async def counting(tasks, traceparents=None):  # type: ignore[no-untyped-def]
         calls.append(len(tasks))
-        return await original(tasks)
+        return await original(tasks, traceparents)
 
     stack.queue.enqueue = counting  # type: ignore[method-assign]
     planner = stack.planner()

@@ -1,0 +1,92 @@
+"""The process's tracing switch, and W3C trace context in and out of stream entries.
+
+Tracing is off until :func:`activate` is called (by the CLI when ``--trace`` or the
+swarm's ``telemetry.tracing.enabled`` asks for it, or by an application that embeds
+chimera with its own OpenTelemetry SDK). While it is off, every span helper in
+:mod:`chimera.telemetry.spans` returns a shared no-op object after one attribute check:
+no span, no context switch, no string built. That is what keeps the hot path's cost near
+zero (see ``benchmarks/tracing_overhead.py``).
+
+Only the OpenTelemetry *API* is imported here; the SDK and its exporters are an extra
+(``chimera-swarm[otel]``), configured by :mod:`chimera.telemetry.setup`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, Tracer, TracerProvider
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from chimera.telemetry.names import TRACER_NAME
+
+#: The carrier key of the W3C trace context (also the stream entry field's name).
+TRACEPARENT = "traceparent"
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+@dataclass
+class TracingState:
+    """What the span helpers read: the tracer (``None``: tracing off) and content capture."""
+
+    tracer: Tracer | None = None
+    capture_content: bool = False
+
+
+#: The one switch of this process. Tracer providers are process-wide in OpenTelemetry too.
+state = TracingState()
+
+
+def activate(provider: TracerProvider | None = None, capture_content: bool = False) -> None:
+    """Switch tracing on for this process.
+
+    Args:
+        provider: where spans go; the global OpenTelemetry provider when omitted (an
+            application that configured the SDK itself passes nothing).
+        capture_content: record prompts, answers and tool arguments/results on spans.
+            Off by default: they may hold personal data.
+    """
+    source = provider or trace.get_tracer_provider()
+    state.tracer = source.get_tracer(TRACER_NAME, chimera_version())
+    state.capture_content = capture_content
+
+
+def deactivate() -> None:
+    """Switch tracing off again (spans already started still end normally)."""
+    state.tracer = None
+    state.capture_content = False
+
+
+def active() -> bool:
+    """Whether spans are being made."""
+    return state.tracer is not None
+
+
+def extract(traceparent: str | None) -> Context | None:
+    """The context a ``traceparent`` value continues, or ``None`` for none or a bad value."""
+    if not traceparent:
+        return None
+    context = _PROPAGATOR.extract({TRACEPARENT: traceparent})
+    if not trace.get_current_span(context).get_span_context().is_valid:
+        return None
+    return context
+
+
+def traceparent_of(span: Span) -> str | None:
+    """The W3C ``traceparent`` that makes the next hop a child of ``span``."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier.get(TRACEPARENT)
+
+
+def chimera_version() -> str:
+    """The installed chimera-swarm version ("0" from a bare source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chimera-swarm")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0"
