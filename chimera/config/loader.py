@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from chimera.config.errors import ConfigError, Problem, unknown_message
 from chimera.config.mcp_checks import check_mcp
 from chimera.config.pipelines import check_pipelines
+from chimera.config.pricing_checks import check_pricing
 from chimera.config.swarm import SchemaCheck, Skill, Swarm, compile_validator, judge_levels
 from chimera.config.templates import PromptTemplate, TemplateProblem
 from chimera.config.yaml_source import KEY, Loc, SourceMap, load_yaml
@@ -71,7 +72,7 @@ def load_swarm(path: str | Path, known: KnownNames | None = None) -> Swarm:
     state.problems.extend(check_mcp(config, skills, source, (known or KnownNames()).tool_backends))
     pipelines, problems = check_pipelines(config, skills, source)
     state.problems.extend(problems)
-    _check_pricing(config, skills, source, state)
+    state.problems.extend(check_pricing(config, skills, source))
     if state.problems:
         raise ConfigError(state.problems)
     return Swarm(config=config, path=swarm_path, skills=skills, source=source, pipelines=pipelines)
@@ -362,19 +363,3 @@ def _check_jobs(
             state.add(
                 source.problem(loc, f"input does not match skill {job.skill!r}: {error.message}")
             )
-
-
-def _check_pricing(
-    config: SwarmConfig, skills: Mapping[str, Skill], source: SourceMap, state: _Loading
-) -> None:
-    """A priced model must be one a skill names: a misspelt name would price nothing."""
-    named = {skill.config.model for skill in skills.values() if skill.config.model}
-    for model in config.pricing.models:
-        if model not in named:
-            message = f"no skill names model {model!r}"
-            close = difflib.get_close_matches(model, sorted(named), n=1, cutoff=0.6)
-            if close:
-                message += f"; did you mean {close[0]!r}?"
-            if named:
-                message += f" (skills name: {', '.join(sorted(named))})"
-            state.add(source.problem(("pricing", "models", model, KEY), message))
