@@ -105,6 +105,11 @@ class TenantKeys:
         return f"{self.base}:audit:pending"
 
     @property
+    def heartbeats(self) -> str:
+        """Hash consumer name → heartbeat JSON of each live Worker/Judge process serving us."""
+        return f"{self.base}:heartbeats"
+
+    @property
     def sessions(self) -> str:
         """Set of this tenant's session ids."""
         return f"{self.base}:sessions"

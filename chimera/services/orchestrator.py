@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chimera.lib.logging import get_logger
-from chimera.models.decision import Verdict
+from chimera.models.config import PricingConfig
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.models.types import utc_now
@@ -24,6 +24,7 @@ from chimera.ports.stores import TaskState, TaskStatus, TaskStatusStore
 from chimera.services.judge import Judge
 from chimera.services.planner import Planner, Submission
 from chimera.services.run_report import OUTCOMES, RunReport, TaskOutcome
+from chimera.services.usage import UsageTally
 from chimera.services.worker import Worker
 
 log = get_logger("chimera.run")
@@ -43,6 +44,8 @@ class Orchestrator:
             on the same Redis) settled is seen too; ``None`` when this process is alone
             (the embedded Redis).
         poll_s: how often to look.
+        usage: the tally the Worker's metrics feed (its tokens go into the report).
+        pricing: the swarm's prices, for the report's cost figures.
     """
 
     def __init__(
@@ -53,6 +56,8 @@ class Orchestrator:
         progress: Callable[[int, int], None] | None = None,
         states: TaskStatusStore | None = None,
         poll_s: float = 0.5,
+        usage: UsageTally | None = None,
+        pricing: PricingConfig | None = None,
     ) -> None:
         self.planner = planner
         self.make_worker = make_worker
@@ -60,6 +65,8 @@ class Orchestrator:
         self.progress = progress
         self.states = states
         self.poll_s = poll_s
+        self.usage = usage
+        self.pricing = pricing or PricingConfig()
 
     async def run(self, submissions: Sequence[Submission], session: str | None = None) -> RunReport:
         """Submit everything, run Worker and Judge, return once every task has settled.
@@ -69,7 +76,7 @@ class Orchestrator:
         """
         started = asyncio.get_running_loop().time()
         tasks_by_id: dict[str, Task] = {}
-        report = RunReport(session=session or "")
+        report = RunReport(session=session or "", pricing=self.pricing)
         settled = asyncio.Event()
 
         def settle(outcome: TaskOutcome) -> None:
@@ -96,8 +103,9 @@ class Orchestrator:
                 CommitOutcome.DENIED: "denied",
                 CommitOutcome.REVIEW: "review",
             }[outcome]
+            # A denied task keeps its output too: it is what explains the denial.
             result = item.delivery.message
-            output = result.output if result and decision.verdict is not Verdict.DENY else None
+            output = result.output if result is not None else None
             settle(
                 _outcome(
                     task,
@@ -148,6 +156,8 @@ class Orchestrator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop
         report.elapsed_s = asyncio.get_running_loop().time() - started
+        if self.usage is not None:
+            report.usage = dict(self.usage.tokens)
         return report
 
     async def _watch(
