@@ -23,6 +23,7 @@ from chimera.lib.logging import get_logger
 from chimera.lib.redis_audit import RedisAuditTrail
 from chimera.lib.redis_connect import check_reachable, connect, is_access_denied
 from chimera.lib.redis_pending_audit import RedisPendingAudit
+from chimera.lib.redis_presence import RedisPresenceStore
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
@@ -34,6 +35,7 @@ from chimera.plugins.manager import get_plugin_manager
 from chimera.plugins.registry import Registry, build_registry
 from chimera.ports.judge import AuditSink, CommitOutcome, Judged, JudgePolicy
 from chimera.ports.llm import LLMBackend
+from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import DeadLetter, Delivery
 from chimera.ports.tools import ToolBinding, Toolbox
 from chimera.services.audit import FanoutAuditLogger
@@ -91,6 +93,7 @@ class Runtime:
         settings: WorkerSettings | None = None,
         on_dead_letter: Callable[[Delivery[Any], DeadLetter], None] | None = None,
         consumer: str | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> Worker:
         """A Worker over this runtime's queue and backends."""
         return Worker(
@@ -107,6 +110,7 @@ class Runtime:
             toolbox=self.toolbox,
             tools_for=self._tools_for if self.toolbox is not None else None,
             classify=redis_faults.classify,
+            metrics=metrics,
         )
 
     async def _tools_for(self, skill: Skill, tenant: str) -> dict[str, ToolBinding]:
@@ -120,6 +124,7 @@ class Runtime:
         on_outcome: Callable[[Judged, CommitOutcome], None] | None = None,
         settings: JudgeSettings | None = None,
         consumer: str | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> Judge:
         """A Judge over this runtime's result queue, policies and audit sinks."""
         hook = self.plugin_manager.hook
@@ -149,7 +154,12 @@ class Runtime:
             after_commit=after_commit,
             classify=redis_faults.classify,
             pending=self.pending_audit,
+            metrics=metrics,
         )
+
+    def presence(self) -> RedisPresenceStore:
+        """Heartbeats of live Worker/Judge processes."""
+        return RedisPresenceStore(self.client, self.keyspace)
 
     def review(self) -> ReviewService:
         """Human review over this runtime's Redis and audit sinks."""

@@ -14,11 +14,14 @@ from chimera.bootstrap import Runtime
 from chimera.cli.commands_config import SWARM_ARG
 from chimera.cli.errors import InputError, fail, reports_input_errors
 from chimera.cli.jsonl import read_submissions
+from chimera.cli.observability import Observing, observing_options
 from chimera.cli.options import json_option, prefix_option, redis_url_option
 from chimera.cli.render import print_run_report
 from chimera.cli.runtime import run_until_stopped, with_runtime
 from chimera.cli.signals import EarlyStop, interrupt_on_sigterm, stop_on_signals, worker_signals
+from chimera.cli.worker_process import WorkerProcess
 from chimera.lib.redis_connect import safe_url
+from chimera.models.presence import Role
 from chimera.services.judge import JudgeSettings
 from chimera.services.orchestrator import OUTCOMES, Orchestrator, RunReport
 from chimera.services.planner import expand_jobs
@@ -203,6 +206,7 @@ def _progress_bar() -> _Progress:
     type=float,
     help="Seconds in-flight tasks may finish after SIGTERM before being handed back.",
 )
+@observing_options
 @click.pass_context
 @reports_input_errors
 def worker(
@@ -216,6 +220,9 @@ def worker(
     judge_only: bool,
     lease_ms: int,
     grace: float,
+    trace: bool | None,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Consume SWARM's tasks from a shared Redis until SIGINT or SIGTERM.
 
@@ -231,15 +238,23 @@ def worker(
         chosen = runtime.scope.check(tenants) or None
         stop = asyncio.Event()
         stop_on_signals(stop, early)
-        loops = []
-        if not judge_only:
-            settings = WorkerSettings(concurrency=concurrency, lease_ms=lease_ms, grace_s=grace)
-            loops.append(runtime.worker(tenants=chosen, settings=settings).run(stop))
-        if not no_judge:
-            loops.append(
-                runtime.judge(tenants=chosen, settings=JudgeSettings(lease_ms=lease_ms)).run(stop)
+        wanted: list[tuple[Role, bool]] = [("worker", not judge_only), ("judge", not no_judge)]
+        roles = [role for role, on in wanted if on]
+        with Observing(runtime.swarm, trace, metrics_port, metrics_host) as observing:
+            process = WorkerProcess(
+                runtime,
+                observing,
+                chosen or [],
+                roles,
+                WorkerSettings(concurrency=concurrency, lease_ms=lease_ms, grace_s=grace),
+                JudgeSettings(lease_ms=lease_ms),
+                redis_url,
             )
-        await run_until_stopped(loops, stop)
+            process.log_started()
+            try:
+                await run_until_stopped(process.loops(stop), stop)
+            finally:
+                process.log_stopped()
 
     # A SIGTERM that arrives while the swarm loads or Redis connects still means "stop
     # cleanly": it is recorded (from process start, when `main()` saw this command coming)

@@ -127,6 +127,8 @@ class Judge:
         )
         self._last_sweep = 0.0
         self.metrics = metrics
+        #: Results judged and applied since start (the stop line of a process).
+        self.judged = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Judge until ``stop`` is set. Results left pending by a failed audit are redone."""
@@ -206,6 +208,7 @@ class Judge:
             if item.decision is not None and self.after_decision is not None:
                 self._safely(self.after_decision, item.decision)
         outcomes = await traced.commit(self.uow.apply(judged))
+        self.judged += len(outcomes)
         pairs = list(zip(judged, outcomes, strict=True))
         await self._report([j.events.pick(o) for j, o in pairs if j.events is not None])
         for item, outcome in pairs:

@@ -121,6 +121,9 @@ class Worker:
         )
         self.in_flight = InFlight(self.settings.concurrency, self.settings.low_water, self._run_one)
         metrics.track_in_flight(self.in_flight.__len__)
+        #: Attempts run to a settlement, and entries handed back on stop (the stop line).
+        self.finished = 0
+        self.handed_back = 0
         self._outbox_ready = asyncio.Event()
 
     @property
@@ -232,6 +235,7 @@ class Worker:
             letter = DeadLetter("worker error", attempts, repr(exc)[:MAX_RAW_CHARS])
             run = TaskRun(delivery, GiveUp(letter))
         self.outbox.post(run)
+        self.finished += 1
         self._outbox_ready.set()
 
     async def _run_suspect(self, stop: asyncio.Event) -> None:
@@ -298,9 +302,11 @@ class Worker:
         suspects, self.in_flight.suspects = self.in_flight.suspects, []
         if suspects:
             await self._release(suspects)
+            self.handed_back += len(suspects)
         leftovers = await self.in_flight.drain(self.settings.grace_s)
         if leftovers:
             await self._release(leftovers)
+            self.handed_back += len(leftovers)
             log.info("worker.handed_back", tasks=len(leftovers))
 
     async def _release(self, deliveries: list[Delivery[Task]]) -> None:
