@@ -17,13 +17,14 @@ from chimera.cli.jsonl import read_submissions
 from chimera.cli.observability import Observing, observing_options
 from chimera.cli.options import json_option, prefix_option, redis_url_option
 from chimera.cli.render import print_run_report
+from chimera.cli.run_process import run_observed
 from chimera.cli.runtime import run_until_stopped, with_runtime
 from chimera.cli.signals import EarlyStop, interrupt_on_sigterm, stop_on_signals, worker_signals
 from chimera.cli.worker_process import WorkerProcess
 from chimera.lib.redis_connect import safe_url
 from chimera.models.presence import Role
 from chimera.services.judge import JudgeSettings
-from chimera.services.orchestrator import OUTCOMES, Orchestrator, RunReport
+from chimera.services.orchestrator import OUTCOMES, RunReport
 from chimera.services.planner import expand_jobs
 from chimera.services.worker import WorkerSettings
 
@@ -64,6 +65,11 @@ FAILED_ON_OUTCOME = 3
     help="Exit 3 when a task ends in one of these outcomes (comma-separated: denied, review, "
     "dead_lettered). A dead-lettered task always exits 1.",
 )
+@click.option("--all", "show_all", is_flag=True, help="List every task (default: the first 50).")
+@click.option(
+    "--show-output", is_flag=True, help="Print each task's whole output (default: its start)."
+)
+@observing_options
 @json_option
 @reports_input_errors
 def run(
@@ -76,6 +82,11 @@ def run(
     session: str | None,
     no_jobs: bool,
     fail_on: frozenset[str],
+    show_all: bool,
+    show_output: bool,
+    trace: bool | None,
+    metrics_port: int | None,
+    metrics_host: str,
     as_json: bool,
 ) -> None:
     """Run SWARM's jobs (and --input) to completion in this process.
@@ -94,21 +105,17 @@ def run(
         if not submissions:
             raise InputError("nothing to run: the swarm has no jobs and no --input was given")
         progress = _progress_bar() if interactive else None
-        orchestrator = Orchestrator(
-            runtime.planner(),
-            make_worker=lambda on_dead: runtime.worker(
-                settings=WorkerSettings(concurrency=concurrency, block_ms=200),
-                on_dead_letter=on_dead,
-            ),
-            make_judge=lambda on_outcome: runtime.judge(
-                on_outcome=on_outcome,
-                settings=JudgeSettings(block_ms=200, max_consecutive_failures=10),
-            ),
-            progress=progress.update if progress else None,
-            states=runtime.task_states() if redis_url else None,
-        )
         try:
-            return await orchestrator.run(submissions, session)
+            with Observing(runtime.swarm, trace, metrics_port, metrics_host) as observing:
+                return await run_observed(
+                    runtime,
+                    observing,
+                    submissions,
+                    session,
+                    concurrency,
+                    progress.update if progress else None,
+                    shared=redis_url is not None,
+                )
         finally:
             if progress:
                 progress.close()
@@ -127,7 +134,7 @@ def run(
     if as_json:
         click.echo(json.dumps(report.as_json()))
     else:
-        print_run_report(report, show_tasks=len(report.outcomes) <= 50, redis_url=redis_url)
+        print_run_report(report, show_all=show_all, full_output=show_output, redis_url=redis_url)
     _exit_for_outcomes(report, fail_on)
 
 

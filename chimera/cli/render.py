@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,16 @@ def console() -> Console:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
+#: Columns never cut or wrapped: an id is useless once shortened.
+WHOLE = frozenset({"task_id", "session", "consumer"})
+#: Columns that fold onto further lines rather than being cut.
+FOLDED = frozenset({"output", "reason", "error"})
+#: Tasks listed by ``chimera run`` unless ``--all``.
+TASKS_SHOWN = 50
+#: Characters of a task's output shown unless ``--show-output``.
+OUTPUT_CHARS = 60
+
+
 def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     """Print ``rows`` as a table with the given columns (empty → a one-line note)."""
     out = console()
@@ -29,30 +40,53 @@ def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[st
     table = Table(title=title, title_justify="left")
     for column in columns:
         numeric = all(isinstance(r.get(column), int | float) for r in rows)
-        table.add_column(column, justify="right" if numeric else "left")
+        table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            no_wrap=column in WHOLE,
+            min_width=max((len(str(r.get(column) or "")) for r in rows), default=0)
+            if column in WHOLE
+            else None,
+            overflow="fold" if column in FOLDED else "ellipsis",
+        )
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     out.print(table)
 
 
-def print_run_report(report: RunReport, show_tasks: bool, redis_url: str | None = None) -> None:
-    """The summary of ``chimera run``: per-task outcomes (small runs), then the totals."""
+def print_run_report(
+    report: RunReport,
+    show_all: bool = False,
+    full_output: bool = False,
+    redis_url: str | None = None,
+) -> None:
+    """The summary of ``chimera run``: tasks, then figures per tenant and skill.
+
+    Lists the first 50 tasks unless ``show_all`` (and says how to see the rest), each with
+    the start of its output (all of it with ``full_output``); the figures include tokens and
+    their cost from the swarm's ``pricing:``.
+    """
     out = console()
-    if show_tasks:
-        tasks = [
-            o.as_json()
-            for o in sorted(report.outcomes.values(), key=lambda o: (o.tenant, o.skill, o.task_id))
-        ]
-        for row in tasks:
-            row["confidence"] = None if row["confidence"] is None else f"{row['confidence']:.3f}"
-        print_table(
-            "Tasks",
-            tasks,
-            ["tenant", "skill", "task_id", "outcome", "confidence", "attempts", "reason"],
+    tasks = report.tasks()
+    shown = tasks if show_all else tasks[:TASKS_SHOWN]
+    rows = [_task_row(o.as_json(), full_output) for o in shown]
+    print_table(
+        "Tasks",
+        rows,
+        ["tenant", "skill", "task_id", "outcome", "confidence", "attempts", "output", "reason"],
+    )
+    if len(shown) < len(tasks):
+        out.print(
+            f"{len(shown)} of {len(tasks)} tasks listed: --all lists every one, "
+            "--out FILE.jsonl writes every task with its whole output, --json prints them."
         )
+    rows = report.rows()
+    currency = report.pricing.currency
+    for row in rows:
+        row["cost"] = "?" if row["cost"] is None else f"{row['cost']:.6f} {currency}"
     print_table(
         f"Session {report.session}",
-        report.rows(),
+        rows,
         [
             "tenant",
             "skill",
@@ -64,13 +98,25 @@ def print_run_report(report: RunReport, show_tasks: bool, redis_url: str | None 
             "retried",
             "p50_ms",
             "p95_ms",
+            "input_tokens",
+            "output_tokens",
+            "cost",
         ],
     )
+    unpriced = report.unpriced()
+    if unpriced:
+        out.print(
+            f"no price for model(s) {', '.join(unpriced)}: pricing.models in the swarm file "
+            "prices the models skills name in `model:`."
+        )
     totals = report.totals()
+    spend = report.spend()
+    cost = "" if spend["cost"] is None else f", {spend['cost']:.6f} {spend['currency']}"
     out.print(
         f"{totals['tasks']} tasks in {report.elapsed_s:.2f}s: {totals['committed']} committed, "
         f"{totals['denied']} denied, {totals['review']} waiting for review, "
-        f"{totals['dead_lettered']} dead-lettered"
+        f"{totals['dead_lettered']} dead-lettered; "
+        f"{spend['input_tokens']} input + {spend['output_tokens']} output tokens{cost}"
     )
     if totals["review"] and redis_url:
         out.print(
@@ -84,3 +130,15 @@ def print_run_report(report: RunReport, show_tasks: bool, redis_url: str | None 
             "which is gone now: run with --redis-url URL to keep them, then "
             "`chimera review list SWARM --redis-url URL`."
         )
+
+
+def _task_row(row: dict[str, Any], full_output: bool) -> dict[str, Any]:
+    confidence = row["confidence"]
+    row["confidence"] = None if confidence is None else f"{confidence:.3f}"
+    output = row["output"]
+    if output is not None:
+        text = json.dumps(output, ensure_ascii=False)
+        if not full_output and len(text) > OUTPUT_CHARS:
+            text = text[: OUTPUT_CHARS - 1] + "…"
+        row["output"] = text
+    return row
