@@ -191,7 +191,13 @@ class Runtime:
 
     def status(self) -> SwarmStatus:
         """Per-tenant queue figures; a tenant this Redis user may not read says so."""
-        return SwarmStatus(self.queue, self.scope, access_denied=is_access_denied)
+        return SwarmStatus(
+            self.queue,
+            self.scope,
+            access_denied=is_access_denied,
+            presence=self.presence(),
+            sessions=self.sessions,
+        )
 
     def audit_trail(self) -> AuditReader:
         """Reading back the ``redis`` audit sink's hash-chained trail."""

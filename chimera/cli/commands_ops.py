@@ -12,11 +12,14 @@ from chimera.bootstrap import Runtime
 from chimera.cli.commands_config import SWARM_ARG
 from chimera.cli.errors import InputError, reports_input_errors
 from chimera.cli.jsonl import input_object, read_submissions
+from chimera.cli.observability import Observing, trace_option
 from chimera.cli.options import distributed_redis, json_option, prefix_option, tenant_filter
-from chimera.cli.render import print_table
+from chimera.cli.render import console, print_table
 from chimera.cli.runtime import with_runtime
+from chimera.cli.status_view import process_rows, status_row, status_tables
+from chimera.cli.status_watch import watch_status
+from chimera.config.fingerprint import swarm_fingerprint
 from chimera.services.planner import Submission
-from chimera.services.status import TenantStatus
 
 
 @click.command()
@@ -33,6 +36,7 @@ from chimera.services.status import TenantStatus
     help="JSONL of {tenant, skill, input[, session]}; --tenant/--skill fill missing fields.",
 )
 @click.option("--session", help="Session id (default: a new one per call).")
+@trace_option
 @json_option
 @reports_input_errors
 def submit(
@@ -44,6 +48,7 @@ def submit(
     input_json: str | None,
     input_file: Path | None,
     session: str | None,
+    trace: bool | None,
     as_json: bool,
 ) -> None:
     """Validate tasks and enqueue them for `chimera worker` processes; print their ids.
@@ -60,7 +65,9 @@ def submit(
         items = read_submissions(input_file, defaults)
 
     async def body(runtime: Runtime) -> list[dict[str, Any]]:
-        tasks = await runtime.planner().submit(items, session)
+        # Each task's trace starts here (a PRODUCER span) when tracing is on.
+        with Observing(runtime.swarm, trace):
+            tasks = await runtime.planner().submit(items, session)
         return [
             {"task_id": t.id, "tenant": t.tenant, "session": t.session, "skill": t.skill}
             for t in tasks
@@ -79,62 +86,52 @@ def submit(
 @distributed_redis
 @prefix_option
 @tenant_filter
+@click.option("--watch", is_flag=True, help="Refresh a live view until Ctrl-C.")
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds between refreshes with --watch.",
+)
 @json_option
 @reports_input_errors
-def status(swarm: Path, redis_url: str, prefix: str, tenant: str | None, as_json: bool) -> None:
-    """Per tenant: stream lengths, pending entries, consumers, lag, retries, review, DLQ.
+def status(
+    swarm: Path,
+    redis_url: str,
+    prefix: str,
+    tenant: str | None,
+    watch: bool,
+    interval: float,
+    as_json: bool,
+) -> None:
+    """Per tenant: live workers and judges, throughput, backlogs, outcomes; then the processes.
 
-    A tenant whose keys the Redis user may not read is shown as `no permission`.
+    Workers and judges are counted by their heartbeats (every `chimera worker` refreshes
+    one), each with the configuration it runs: `config` says whether it is this file's.
+    Rate and p95 cover the last minute as the processes saw it. A tenant whose keys the
+    Redis user may not read is shown as `no permission`. --watch refreshes every second
+    (--json: one JSON line per refresh).
     """
 
-    async def body(runtime: Runtime) -> list[TenantStatus]:
-        return await runtime.status().tenants(tenant)
+    async def snapshot(runtime: Runtime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        statuses = await runtime.status().tenants(tenant)
+        fingerprint = swarm_fingerprint(runtime.swarm)
+        return [status_row(s, fingerprint) for s in statuses], process_rows(statuses)
 
-    rows = [_status_row(s) for s in with_runtime(swarm, redis_url, prefix, body)]
+    async def body(runtime: Runtime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if not watch:
+            return await snapshot(runtime)
+        await watch_status(lambda: snapshot(runtime), interval, as_json)
+        return [], []
+
+    rows, processes = with_runtime(swarm, redis_url, prefix, body)
+    if watch:
+        return
     if as_json:
-        click.echo(json.dumps({"tenants": rows}))
+        click.echo(json.dumps({"tenants": rows, "processes": processes}))
     else:
-        print_table("Tenants", rows, STATUS_COLUMNS)
-
-
-STATUS_COLUMNS = [
-    "tenant",
-    "access",
-    "tasks",
-    "tasks_pending",
-    "tasks_lag",
-    "workers",
-    "results",
-    "results_pending",
-    "judges",
-    "delayed",
-    "review",
-    "dead_lettered",
-    "committed",
-]
-
-
-def _status_row(status: TenantStatus) -> dict[str, Any]:
-    stats = status.stats
-    if stats is None:
-        row: dict[str, Any] = dict.fromkeys(STATUS_COLUMNS)
-        return {**row, "tenant": status.tenant, "access": "no permission", "error": status.denied}
-    return {
-        "tenant": status.tenant,
-        "access": "ok",
-        "tasks": stats.tasks.length,
-        "tasks_pending": stats.tasks.pending,
-        "tasks_lag": stats.tasks.lag,
-        "workers": stats.tasks.consumers,
-        "results": stats.results.length,
-        "results_pending": stats.results.pending,
-        "judges": stats.results.consumers,
-        "delayed": stats.delayed,
-        "review": stats.review,
-        "dead_lettered": stats.dead_lettered,
-        "committed": stats.committed,
-        "error": None,
-    }
+        console().print(status_tables(rows, processes))
 
 
 @click.command()

@@ -484,7 +484,14 @@ def test_worker_rejects_unknown_tenants_before_starting(chimera: Chimera) -> Non
     assert line == "error: unknown tenants 'initech', 'x' (known: acme, globex)"
 
 
-def test_run_of_many_tasks_prints_totals_without_a_task_table(
+def task_ids(text: str) -> set[str]:
+    """The ULIDs in a run's output, less the session's."""
+    session = re.search(r"Session ([0-9A-Z]{26})", text)
+    assert session is not None
+    return set(re.findall(r"\b[0-9A-HJKMNP-TV-Z]{26}\b", text)) - {session.group(1)}
+
+
+def test_run_of_many_tasks_lists_fifty_and_says_how_to_see_all(
     chimera: Chimera, fixed_swarm: str, tmp_path: Path
 ) -> None:
     rows = [{"tenant": "acme", "skill": "approve", "input": {"text": f"t{i}"}} for i in range(51)]
@@ -493,8 +500,12 @@ def test_run_of_many_tasks_prints_totals_without_a_task_table(
     assert "51 tasks in" in text
     assert "51 committed, 0 denied, 0 waiting for review, 0 dead-lettered" in text
     assert "wait for a human" not in text
-    assert "outcome" not in text  # the per-task table is left out above 50 tasks
+    assert "50 of 51 tasks listed: --all lists every one" in text
+    assert len(task_ids(text)) == 50  # whole ids, one table row per listed task
     assert chimera.status_of(fixed_swarm)["acme"]["committed"] == 51
+    everything = chimera.ok("run", fixed_swarm, "--input", tasks, "--all")
+    assert len(task_ids(everything)) == 51
+    assert "tasks listed" not in everything
 
 
 def test_worker_settles_submitted_tasks_and_stops_on_sigterm(
