@@ -114,9 +114,12 @@ def _exporter_names(env: Mapping[str, str]) -> list[str]:
 
 def _exporter(name: str, env: Mapping[str, str]) -> Any:
     if name == "console":
+        import sys
+
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-        return ConsoleSpanExporter()
+        # Standard error: standard output carries results (`--json`).
+        return ConsoleSpanExporter(out=sys.stderr)
     if name != "otlp":
         raise TracingUnavailable(
             f"OTEL_TRACES_EXPORTER={name!r}: chimera exports to 'otlp', 'console' or 'none'"
