@@ -21,7 +21,7 @@ from chimera.ports.judge import CommitOutcome, Judged
 from chimera.ports.queue import Delivery
 from chimera.telemetry import names
 from chimera.telemetry.spans import carry, consumer_attributes, failed
-from chimera.telemetry.tracing import extract, state
+from chimera.telemetry.tracing import extract, state, unsampled
 
 R = TypeVar("R")
 
@@ -63,8 +63,12 @@ class JudgeSpans(NoJudgeSpans):
         tracer = state.tracer
         assert tracer is not None  # built by judging() only while tracing is on
         self._tracer = tracer
-        self._spans: list[Span] = []
+        # None where the Result's trace was dropped where it started: it stays dropped.
+        self._spans: list[Span | None] = []
         for delivery in deliveries:
+            if unsampled(delivery.traceparent):
+                self._spans.append(None)
+                continue
             span = tracer.start_span(
                 names.SPAN_PROCESS_RESULT,
                 context=extract(delivery.traceparent),
@@ -92,13 +96,18 @@ class JudgeSpans(NoJudgeSpans):
         _tb: TracebackType | None,
     ) -> None:
         for span in self._spans:
+            if span is None:
+                continue
             if error is not None:
                 failed(span, type(error).__name__, str(error))
             span.end()
 
     async def decide(self, index: int, decision: Awaitable[R]) -> R:
         """Await ``decision`` with Result ``index``'s span current (policies may nest)."""
-        token = otel_context.attach(trace.set_span_in_context(self._spans[index]))
+        span = self._spans[index]
+        if span is None:
+            return await decision
+        token = otel_context.attach(trace.set_span_in_context(span))
         try:
             return await decision
         finally:
@@ -109,6 +118,9 @@ class JudgeSpans(NoJudgeSpans):
         out = []
         for span, item in zip(self._spans, judged, strict=True):
             decision = item.decision
+            if span is None:
+                out.append(item)  # a retry carries the dropped trace's context on as it came
+                continue
             if decision is not None:
                 span.set_attributes(
                     {
@@ -127,17 +139,22 @@ class JudgeSpans(NoJudgeSpans):
     async def commit(self, applying: Awaitable[list[CommitOutcome]]) -> list[CommitOutcome]:
         """Await the batch's apply inside one ``commit`` span per Result; record outcomes."""
         commits = [
-            self._tracer.start_span(names.SPAN_COMMIT, context=trace.set_span_in_context(span))
+            None
+            if span is None
+            else self._tracer.start_span(names.SPAN_COMMIT, context=trace.set_span_in_context(span))
             for span in self._spans
         ]
         try:
             outcomes = await applying
         except BaseException as error:
             for commit in commits:
-                failed(commit, type(error).__name__, str(error))
-                commit.end()
+                if commit is not None:
+                    failed(commit, type(error).__name__, str(error))
+                    commit.end()
             raise
         for commit, span, outcome in zip(commits, self._spans, outcomes, strict=True):
+            if commit is None or span is None:
+                continue
             commit.set_attribute(names.COMMIT_OUTCOME, outcome.value)
             span.set_attribute(names.COMMIT_OUTCOME, outcome.value)
             commit.end()
@@ -145,7 +162,11 @@ class JudgeSpans(NoJudgeSpans):
 
 
 def judging(deliveries: Sequence[Delivery[Result]], consumer: str) -> NoJudgeSpans:
-    """The spans of a Judge batch (a pass-through while tracing is off)."""
-    if state.tracer is None:
+    """The spans of a Judge batch.
+
+    A pass-through while tracing is off, or when every Result's trace was dropped where it
+    started.
+    """
+    if state.tracer is None or all(unsampled(d.traceparent) for d in deliveries):
         return NO_JUDGE_SPANS
     return JudgeSpans(deliveries, consumer)

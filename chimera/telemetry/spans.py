@@ -29,7 +29,13 @@ from chimera.models.task import Task
 from chimera.ports.queue import Delivery
 from chimera.ports.tools import ToolBinding, ToolResult
 from chimera.telemetry import names
-from chimera.telemetry.tracing import extract, state, traceparent_of
+from chimera.telemetry.tracing import (
+    extract,
+    in_unsampled_trace,
+    state,
+    traceparent_of,
+    unsampled,
+)
 
 T = TypeVar("T", Task, Result)
 
@@ -50,6 +56,22 @@ class _NoSpan:
 
 
 NO_SPAN = _NoSpan()
+
+
+class _Unsampled:
+    """The context of a dropped trace, current for the block: children make no spans."""
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: otel_context.Context) -> None:
+        self._context = context
+        self._token: object = None
+
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(self._context)
+
+    def __exit__(self, *_exc: object) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
 
 
 class _Current:
@@ -102,7 +124,7 @@ class Sending:
     def __init__(self, tasks: Sequence[Task]) -> None:
         self.tasks = list(tasks)
         self.traceparents: list[str | None] | None = None
-        self._spans: list[Span] = []
+        self._spans: list[tuple[int, Span]] = []
 
     def __enter__(self) -> Sending:
         tracer = state.tracer
@@ -110,21 +132,29 @@ class Sending:
             return self
         adopted: list[Task] = []
         parents: list[str | None] = []
-        for task in self.tasks:
+        for index, task in enumerate(self.tasks):
             span = tracer.start_span(
                 names.SPAN_SEND_TASK, kind=SpanKind.PRODUCER, attributes=_send_attributes(task)
             )
-            trace_id = f"{span.get_span_context().trace_id:032x}"
-            adopted.append(task.model_copy(update={"trace_id": trace_id}))
-            parents.append(traceparent_of(span))
-            self._spans.append(span)
+            context = span.get_span_context()
+            if span.is_recording():
+                trace_id = f"{context.trace_id:032x}"
+                adopted.append(task.model_copy(update={"trace_id": trace_id}))
+                parents.append(traceparent_of(span))
+                self._spans.append((index, span))
+            else:
+                # Dropped by the sampler: nothing will be exported, so the task keeps its
+                # own trace id; the entry says "not sampled" so no later hop records it.
+                adopted.append(task)
+                parents.append(f"00-{task.trace_id}-{context.span_id:016x}-00")
         self.tasks, self.traceparents = adopted, parents
         return self
 
     def sent(self, entry_ids: Sequence[str]) -> None:
         """Record each task's stream entry id (``messaging.message.id``)."""
-        for span, entry_id in zip(self._spans, entry_ids, strict=False):
-            span.set_attribute(names.MESSAGING_MESSAGE_ID, entry_id)
+        for index, span in self._spans:
+            if index < len(entry_ids):
+                span.set_attribute(names.MESSAGING_MESSAGE_ID, entry_ids[index])
 
     def __exit__(
         self,
@@ -132,7 +162,7 @@ class Sending:
         error: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
-        for span in self._spans:
+        for _, span in self._spans:
             if error is not None:
                 failed(span, type(error).__name__, str(error))
             span.end()
@@ -141,14 +171,22 @@ class Sending:
 # -- the Worker: one CONSUMER span per attempt, chat and tool spans inside -------------
 
 
-def process_task(delivery: Delivery[Task], consumer: str) -> _Current | _NoSpan:
-    """The CONSUMER span of one attempt, continuing the entry's ``traceparent``."""
+def process_task(delivery: Delivery[Task], consumer: str) -> _Current | _Unsampled | _NoSpan:
+    """The CONSUMER span of one attempt, continuing the entry's ``traceparent``.
+
+    A trace dropped where it started (not sampled) stays dropped: no span is made, the
+    block runs in that trace's context (so no call inside starts one either) and the
+    entry's ``traceparent`` is what the next entry carries.
+    """
     tracer = state.tracer
     if tracer is None:
         return NO_SPAN
+    parent = extract(delivery.traceparent)
+    if parent is not None and unsampled(delivery.traceparent):
+        return _Unsampled(parent)
     span = tracer.start_span(
         names.SPAN_PROCESS_TASK,
-        context=extract(delivery.traceparent),
+        context=parent,
         kind=SpanKind.CONSUMER,
         attributes=consumer_attributes(delivery, "tasks", "workers", consumer),
     )
@@ -176,7 +214,7 @@ def carry(delivery: Delivery[T], span: Span | None) -> Delivery[T]:
 def chat(request: LLMRequest, provider: str) -> _Current | _NoSpan:
     """The CLIENT span of one LLM call (GenAI ``chat``)."""
     tracer = state.tracer
-    if tracer is None:
+    if tracer is None or in_unsampled_trace():
         return NO_SPAN
     attributes: dict[str, Any] = {
         names.GEN_AI_OPERATION: names.GEN_AI_OPERATION_CHAT,
@@ -216,7 +254,7 @@ def chat_done(
 def tool(call: ToolCall, binding: ToolBinding) -> _Current | _NoSpan:
     """The span of one tool call (GenAI ``execute_tool``)."""
     tracer = state.tracer
-    if tracer is None:
+    if tracer is None or in_unsampled_trace():
         return NO_SPAN
     attributes: dict[str, Any] = {
         names.GEN_AI_OPERATION: names.GEN_AI_OPERATION_TOOL,

@@ -75,6 +75,30 @@ def extract(traceparent: str | None) -> Context | None:
     return context
 
 
+def unsampled(traceparent: str | None) -> bool:
+    """Whether ``traceparent`` is a well-formed W3C value whose trace was not sampled.
+
+    Read from the flags byte alone (no parsing): the cheap test that lets a hop whose trace
+    was dropped where it started skip making spans of its own.
+    """
+    return (
+        traceparent is not None
+        and len(traceparent) == 55
+        and traceparent[-3] == "-"
+        and traceparent[-1] in "02468ace"
+    )
+
+
+def in_unsampled_trace() -> bool:
+    """Whether the current span belongs to a trace that is not being recorded.
+
+    Children follow their parent's sampling decision (as the parent-based samplers do), so
+    no span is started under a dropped parent.
+    """
+    current = trace.get_current_span()
+    return current.get_span_context().is_valid and not current.is_recording()
+
+
 def traceparent_of(span: Span) -> str | None:
     """The W3C ``traceparent`` that makes the next hop a child of ``span``."""
     carrier: dict[str, str] = {}
