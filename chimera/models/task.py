@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from ulid import ULID
 
 from chimera.models.types import (
     MAX_TEXT_CHARS,
@@ -50,9 +49,3 @@ class Task(BaseModel):
     def next_attempt(self, feedback: str | None = None) -> Task:
         """Return the same task one attempt later, optionally with the Judge's feedback."""
         return self.model_copy(update={"attempt": self.attempt + 1, "feedback": feedback})
-
-    @property
-    def traceparent(self) -> str:
-        """W3C ``traceparent`` header value for this task (sampled)."""
-        span_id = ULID.from_str(self.id).hex[-16:]
-        return f"00-{self.trace_id}-{span_id}-01"

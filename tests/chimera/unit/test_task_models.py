@@ -25,8 +25,6 @@ from chimera.models.types import (
     utc_now,
 )
 
-TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
-
 
 def make_task(**overrides: Any) -> Task:
     fields: dict[str, Any] = {
@@ -273,27 +271,6 @@ def test_task_is_frozen(field: str, value: Any) -> None:
 # --- trace context ---------------------------------------------------------------------
 
 
-def test_traceparent_is_w3c_format() -> None:
-    task = make_task()
-    match = TRACEPARENT.match(task.traceparent)
-    assert match is not None, task.traceparent
-    trace_id, span_id = match.groups()
-    assert trace_id == task.trace_id
-    assert span_id != "0" * 16
-
-
-def test_traceparent_span_comes_from_task_id() -> None:
-    task = make_task()
-    span_id = task.traceparent.split("-")[2]
-    assert span_id == ULID.from_str(task.id).hex[-16:]
-    assert make_task(id=task.id, trace_id=task.trace_id).traceparent == task.traceparent
-
-
-def test_traceparent_is_stable_across_attempts() -> None:
-    task = make_task()
-    assert task.next_attempt("again").traceparent == task.traceparent
-
-
 def test_new_trace_id_format() -> None:
     ids = {new_trace_id() for _ in range(100)}
     assert len(ids) == 100
@@ -389,7 +366,6 @@ def test_json_round_trip_is_lossless(task: Task) -> None:
     back = Task.model_validate_json(text)
     assert back == task
     assert back.model_dump_json() == text
-    assert back.traceparent == task.traceparent
 
 
 @settings(max_examples=50, deadline=None)
