@@ -15,6 +15,7 @@ from typing import Any
 
 from chimera.lib.logging import get_logger
 from chimera.models.config import PricingConfig
+from chimera.models.decision import Verdict
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.models.types import utc_now
@@ -103,9 +104,10 @@ class Orchestrator:
                 CommitOutcome.DENIED: "denied",
                 CommitOutcome.REVIEW: "review",
             }[outcome]
-            # A denied task keeps its output too: it is what explains the denial.
+            # A denied output is not shown: the policy may have denied it for what it leaks
+            # (a secret); why it was denied is in the reason.
             result = item.delivery.message
-            output = result.output if result is not None else None
+            output = result.output if result and decision.verdict is not Verdict.DENY else None
             settle(
                 _outcome(
                     task,
