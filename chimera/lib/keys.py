@@ -72,6 +72,11 @@ class TenantKeys:
         return f"{self.base}:delayed"
 
     @property
+    def delayed_traces(self) -> str:
+        """Hash task id → the W3C trace context its delayed next attempt continues from."""
+        return f"{self.base}:delayed:traces"
+
+    @property
     def dlq(self) -> str:
         """Stream of dead-lettered tasks with their reason."""
         return f"{self.base}:dlq"

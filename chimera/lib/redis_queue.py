@@ -144,9 +144,11 @@ class RedisQueue:
         """
         if not done:
             return
-        by_tenant: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        by_tenant: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         for delivery, result in done:
-            by_tenant[delivery.tenant].append((delivery.entry_id, result.model_dump_json()))
+            by_tenant[delivery.tenant].append(
+                (delivery.entry_id, result.model_dump_json(), delivery.traceparent or "")
+            )
         calls = [
             PublishResults.of(self.keys.tenant(tenant)).call(group=WORKER_GROUP, answers=answers)
             for tenant, answers in by_tenant.items()
@@ -176,6 +178,7 @@ class RedisQueue:
                 due=due,
                 count_retry=count_as_retry,
                 event=_pending(event),
+                traceparent=delivery.traceparent or "",
             )
             for (delivery, task, due), event in zip(items, kept, strict=True)
         ]
@@ -205,6 +208,7 @@ class RedisQueue:
                     task_id=task.id if task else "",
                     letter_json=dead_letter_record.encode(delivery, letter),
                     event=_pending(event),
+                    traceparent=delivery.traceparent or "",
                 )
             )
         return await self._lua.run(calls)
@@ -258,6 +262,7 @@ class RedisQueue:
                 group=WORKER_GROUP,
                 entry_id=d.entry_id,
                 body=d.message.model_dump_json() if d.message else d.raw,
+                traceparent=d.traceparent or "",
             )
             for d in deliveries
         ]

@@ -83,6 +83,7 @@ class RedisUnitOfWork:
                     due=due,
                     event=event,
                     duplicate=duplicate,
+                    traceparent=item.delivery.traceparent or "",
                 )
             )
         return await self._lua.run(calls)

@@ -5,7 +5,8 @@
 --      acked it first and nothing changes;
 --   2. (for a decodable task) the task has not settled and waits for no review: a stale
 --      copy of a task whose other copy already won is acked and deleted, nothing else.
--- Does: XDEL the entry; XADD the dead letter. For a decodable task also: drop its ledger
+-- Does: XDEL the entry; XADD the dead letter (with the trace context of the attempt that
+-- gave up, `traceparent`, '' for none: a replay continues the trace from there). For a decodable task also: drop its ledger
 -- row, mark it settled as dead-lettered and count it in the session. An undecodable entry
 -- (empty task id) has no ledger row, settled mark or session to update.
 -- With an `event_id`, keep the `dead_lettered` audit event in the tenant's pending-audit
@@ -26,8 +27,10 @@ local task_id = ARGV[3]
 local letter_json = ARGV[4]
 local event_id = ARGV[5]
 local event_json = ARGV[6]
+local traceparent = ARGV[7]
 
 local BODY = $BODY
+local TRACEPARENT = $TRACEPARENT
 local SETTLED_DEAD_LETTERED = $SETTLED_DEAD_LETTERED
 local DEAD_LETTERED = $COUNT_DEAD_LETTERED
 
@@ -38,7 +41,11 @@ if known and (redis.call('HEXISTS', settled_key, task_id) == 1
     or redis.call('HEXISTS', review_key, task_id) == 1) then
   return 0
 end
-redis.call('XADD', dlq_key, '*', BODY, letter_json)
+if traceparent ~= '' then
+  redis.call('XADD', dlq_key, '*', BODY, letter_json, TRACEPARENT, traceparent)
+else
+  redis.call('XADD', dlq_key, '*', BODY, letter_json)
+end
 if known then
   redis.call('HDEL', ledger_key, task_id)
   redis.call('HSET', settled_key, task_id, SETTLED_DEAD_LETTERED)

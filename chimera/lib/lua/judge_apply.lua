@@ -15,7 +15,9 @@
 --   approve  HSETNX the Result under the task id, mark settled, drop the ledger row, count
 --   deny     mark settled, drop the ledger row, count
 --   review   park the review item under the task id, count (the ledger row stays)
---   retry    rewrite the ledger row to the next attempt, ZADD it to the delayed set, count
+--   retry    rewrite the ledger row to the next attempt, ZADD it to the delayed set, keep
+--            the trace context it continues from (the Judge's span) under the task id in
+--            `delayed_traces` (PROMOTE_DUE writes it on the new entry), count
 -- In the same step it keeps the audit event of what it did in the tenant's pending-audit
 -- hash (`event_*` for the outcome asked for, `duplicate_*` for a duplicate; an empty id
 -- keeps nothing): the outcome cannot happen without its record, which the Judge then
@@ -28,8 +30,9 @@ local committed_key = KEYS[3]
 local settled_key = KEYS[4]
 local review_key = KEYS[5]
 local delayed_key = KEYS[6]
-local session_key = KEYS[7]
-local audit_pending_key = KEYS[8]
+local delayed_traces_key = KEYS[7]
+local session_key = KEYS[8]
+local audit_pending_key = KEYS[9]
 
 local group = ARGV[1]
 local entry_id = ARGV[2]
@@ -42,6 +45,7 @@ local event_id = ARGV[8]
 local event_json = ARGV[9]
 local duplicate_id = ARGV[10]
 local duplicate_json = ARGV[11]
+local traceparent = ARGV[12]
 
 local APPROVE, DENY, REVIEW, RETRY, REJECT =
   $ACTION_APPROVE, $ACTION_DENY, $ACTION_REVIEW, $ACTION_RETRY, $ACTION_REJECT
@@ -104,5 +108,10 @@ end
 -- RETRY
 redis.call('HSET', ledger_key, task_id, payload)
 redis.call('ZADD', delayed_key, due, payload)
+if traceparent ~= '' then
+  redis.call('HSET', delayed_traces_key, task_id, traceparent)
+else
+  redis.call('HDEL', delayed_traces_key, task_id)
+end
 redis.call('HINCRBY', session_key, COUNT_RETRIED, 1)
 return report(RETRIED)

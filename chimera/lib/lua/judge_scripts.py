@@ -42,6 +42,7 @@ class JudgeApply(ScriptKeys):
     settled: str
     review: str
     delayed: str
+    delayed_traces: str
     session: str
     audit_pending: str
 
@@ -55,6 +56,7 @@ class JudgeApply(ScriptKeys):
             settled=keys.settled,
             review=keys.review,
             delayed=keys.delayed,
+            delayed_traces=keys.delayed_traces,
             session=keys.session(session_id),
             audit_pending=keys.audit_pending,
         )
@@ -71,6 +73,7 @@ class JudgeApply(ScriptKeys):
         due: float,
         event: PendingEvent = None,
         duplicate: PendingEvent = None,
+        traceparent: str = "",
     ) -> Call[CommitOutcome]:
         """Reply: what was done.
 
@@ -85,6 +88,8 @@ class JudgeApply(ScriptKeys):
             due: epoch seconds of the next attempt (retry), else 0.
             event: the audit event of the outcome asked for, kept if it happens.
             duplicate: the audit event kept if the Result turns out a duplicate.
+            traceparent: the trace context the next attempt continues from (retry), else
+                ``""``.
         """
         event_id, event_json = pending_args(event)
         duplicate_id, duplicate_json = pending_args(duplicate)
@@ -101,6 +106,7 @@ class JudgeApply(ScriptKeys):
             event_json=event_json,
             duplicate_id=duplicate_id,
             duplicate_json=duplicate_json,
+            traceparent=traceparent,
         )
 
 

@@ -6,9 +6,10 @@
 --   2. the task has not settled and waits for no review: a stale copy of a task whose
 --      other copy already won is acked and deleted, and nothing is scheduled.
 -- Does: XDEL the entry; ZADD the next attempt's JSON to the delayed set at its due time;
--- rewrite the ledger row to it (the Judge compares Results against that row); count a
--- retry in the session unless told not to (a halted session's task is deferred, not
--- retried).
+-- rewrite the ledger row to it (the Judge compares Results against that row); keep the
+-- trace context the next attempt continues from under the task id (`delayed_traces`, read
+-- by PROMOTE_DUE; dropped when there is none); count a retry in the session unless told
+-- not to (a halted session's task is deferred, not retried).
 -- With an `event_id`, keep the `retried` audit event in the tenant's pending-audit hash in
 -- the same step (only when the retry happened).
 -- Reply: 1 when the next attempt was scheduled, else 0.
@@ -18,8 +19,9 @@ local ledger_key = KEYS[2]
 local settled_key = KEYS[3]
 local review_key = KEYS[4]
 local delayed_key = KEYS[5]
-local session_key = KEYS[6]
-local audit_pending_key = KEYS[7]
+local delayed_traces_key = KEYS[6]
+local session_key = KEYS[7]
+local audit_pending_key = KEYS[8]
 
 local group = ARGV[1]
 local entry_id = ARGV[2]
@@ -29,6 +31,7 @@ local due = ARGV[5]
 local count_retry = ARGV[6]
 local event_id = ARGV[7]
 local event_json = ARGV[8]
+local traceparent = ARGV[9]
 
 local RETRIED = $COUNT_RETRIED
 
@@ -40,6 +43,11 @@ if redis.call('HEXISTS', settled_key, task_id) == 1
 end
 redis.call('ZADD', delayed_key, due, next_json)
 redis.call('HSET', ledger_key, task_id, next_json)
+if traceparent ~= '' then
+  redis.call('HSET', delayed_traces_key, task_id, traceparent)
+else
+  redis.call('HDEL', delayed_traces_key, task_id)
+end
 if count_retry == '1' then redis.call('HINCRBY', session_key, RETRIED, 1) end
 if event_id ~= '' then redis.call('HSET', audit_pending_key, event_id, event_json) end
 return 1

@@ -82,9 +82,12 @@ class PublishResults(ScriptKeys):
         """The keys of ``keys``' tenant."""
         return cls(tasks=keys.tasks, results=keys.results)
 
-    def call(self, *, group: str, answers: Sequence[tuple[str, str]]) -> Call[int]:
-        """``answers``: (task entry id, Result JSON) pairs. Reply: how many were published."""
-        rest = [v for pair in answers for v in pair]
+    def call(self, *, group: str, answers: Sequence[tuple[str, str, str]]) -> Call[int]:
+        """``answers``: (task entry id, Result JSON, traceparent or ``""``) per Result.
+
+        Reply: how many were published.
+        """
+        rest = [v for answer in answers for v in answer]
         return self._call(as_count, rest, group=group)
 
 
@@ -99,6 +102,7 @@ class RetryTask(ScriptKeys):
     settled: str
     review: str
     delayed: str
+    delayed_traces: str
     session: str
     audit_pending: str
 
@@ -111,6 +115,7 @@ class RetryTask(ScriptKeys):
             settled=keys.settled,
             review=keys.review,
             delayed=keys.delayed,
+            delayed_traces=keys.delayed_traces,
             session=keys.session(session_id),
             audit_pending=keys.audit_pending,
         )
@@ -125,8 +130,12 @@ class RetryTask(ScriptKeys):
         due: float,
         count_retry: bool,
         event: PendingEvent = None,
+        traceparent: str = "",
     ) -> Call[bool]:
-        """Reply: whether the next attempt was scheduled (and ``event`` kept with it)."""
+        """Reply: whether the next attempt was scheduled (and ``event`` kept with it).
+
+        ``traceparent``: the trace context the next attempt's entry will carry (``""``: none).
+        """
         event_id, event_json = pending_args(event)
         return self._call(
             as_flag,
@@ -138,6 +147,7 @@ class RetryTask(ScriptKeys):
             count_retry="1" if count_retry else "0",
             event_id=event_id,
             event_json=event_json,
+            traceparent=traceparent,
         )
 
 
@@ -176,8 +186,12 @@ class DeadLetterTask(ScriptKeys):
         task_id: str,
         letter_json: str,
         event: PendingEvent = None,
+        traceparent: str = "",
     ) -> Call[bool]:
-        """``task_id``: ``""`` for an undecodable entry. Reply: whether it was dead-lettered."""
+        """``task_id``: ``""`` for an undecodable entry. Reply: whether it was dead-lettered.
+
+        ``traceparent``: the trace context the dead letter keeps for a replay (``""``: none).
+        """
         event_id, event_json = pending_args(event)
         return self._call(
             as_flag,
@@ -187,6 +201,7 @@ class DeadLetterTask(ScriptKeys):
             letter_json=letter_json,
             event_id=event_id,
             event_json=event_json,
+            traceparent=traceparent,
         )
 
 
@@ -203,9 +218,14 @@ class ReleaseTask(ScriptKeys):
         """The keys of ``keys``' tenant."""
         return cls(tasks=keys.tasks)
 
-    def call(self, *, group: str, entry_id: str, body: str) -> Call[bool]:
-        """Reply: whether the entry was still pending and was handed back."""
-        return self._call(as_flag, group=group, entry_id=entry_id, body=body)
+    def call(self, *, group: str, entry_id: str, body: str, traceparent: str = "") -> Call[bool]:
+        """Reply: whether the entry was still pending and was handed back.
+
+        ``traceparent``: the trace context the fresh entry carries (``""``: none).
+        """
+        return self._call(
+            as_flag, group=group, entry_id=entry_id, body=body, traceparent=traceparent
+        )
 
 
 @dataclass(frozen=True)
@@ -216,11 +236,12 @@ class PromoteDue(ScriptKeys):
 
     tasks: str
     delayed: str
+    delayed_traces: str
 
     @classmethod
     def of(cls, keys: TenantKeys) -> PromoteDue:
         """The keys of ``keys``' tenant."""
-        return cls(tasks=keys.tasks, delayed=keys.delayed)
+        return cls(tasks=keys.tasks, delayed=keys.delayed, delayed_traces=keys.delayed_traces)
 
     def call(self, *, now: float, limit: int) -> Call[int]:
         """Reply: how many tasks were moved."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -98,7 +99,7 @@ class FakeQueue:
         for delivery, result in done:
             data = self._data(delivery.tenant)
             if data.tasks.ack(WORKER_GROUP, delivery.entry_id):
-                data.results.add({BODY: result.model_dump_json()}, now)
+                data.results.add(_with_trace({BODY: result.model_dump_json()}, delivery), now)
                 data.tasks.delete(delivery.entry_id)
         if done:
             self.store.added()
@@ -124,6 +125,7 @@ class FakeQueue:
             body = task.model_dump_json()
             data.delayed[body] = due
             data.ledger[task.id] = body
+            data.keep_trace(task.id, delivery.traceparent)
             if count_as_retry:
                 data.count(task.session, Counter.RETRIED)
             keep_pending(data, event)
@@ -147,7 +149,8 @@ class FakeQueue:
             if task is not None and (task.id in data.settled or task.id in data.review):
                 out.append(False)
                 continue
-            data.dlq.add({BODY: dead_letter_record.encode(delivery, letter)}, now)
+            letter_json = dead_letter_record.encode(delivery, letter)
+            data.dlq.add(_with_trace({BODY: letter_json}, delivery), now)
             if task is not None:
                 data.ledger.pop(task.id, None)
                 data.settled[task.id] = settled_record.encode(Settled.DEAD_LETTERED)
@@ -164,7 +167,11 @@ class FakeQueue:
             data = self._data(tenant)
             due = sorted((score, member) for member, score in data.delayed.items() if score <= now)
             for _, member in due[:limit]:
-                data.tasks.add({BODY: member}, now_ms)
+                task_id = _TASK_ID.match(member)
+                trace = data.delayed_traces.pop(task_id.group(1), "") if task_id else ""
+                data.tasks.add(
+                    {BODY: member, TRACEPARENT: trace} if trace else {BODY: member}, now_ms
+                )
                 del data.delayed[member]
                 moved += 1
         if moved:
@@ -203,7 +210,7 @@ class FakeQueue:
             stream = self._data(delivery.tenant).tasks
             if self._ack_and_delete(stream, delivery.entry_id):
                 body = delivery.message.model_dump_json() if delivery.message else delivery.raw
-                stream.add({BODY: body}, now)
+                stream.add(_with_trace({BODY: body}, delivery), now)
         if deliveries:
             self.store.added()
 
@@ -334,6 +341,17 @@ class FakeQueue:
             for got in stream.autoclaim(group, consumer, min_idle_ms, count, now):
                 claimed.append(_decode(model, tenant, got, deliveries=got.deliveries))
         return claimed
+
+
+#: A Task's JSON starts with its id (``promote_due.lua`` reads it the same way).
+_TASK_ID = re.compile(r'^\{"id":"([^"]+)"')
+
+
+def _with_trace(fields: dict[str, str], delivery: Delivery[M]) -> dict[str, str]:
+    """``fields`` plus the ``traceparent`` of ``delivery``, when it has one."""
+    if delivery.traceparent:
+        return {**fields, TRACEPARENT: delivery.traceparent}
+    return fields
 
 
 def _decode(model: type[M], tenant: str, got: Delivered, deliveries: int) -> Delivery[M]:

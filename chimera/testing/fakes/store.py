@@ -43,6 +43,8 @@ class TenantData:
     review: dict[str, str] = field(default_factory=dict)
     delayed: dict[str, float] = field(default_factory=dict)
     """Member (the task JSON) → due time in epoch seconds, as the sorted set holds it."""
+    delayed_traces: dict[str, str] = field(default_factory=dict)
+    """Task id → the trace context its delayed next attempt continues from."""
     sessions: set[str] = field(default_factory=set)
     session_hashes: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -55,6 +57,13 @@ class TenantData:
         if not is_safe_id(session_id):
             raise ValueError(f"unsafe session id {session_id!r}")
         return self.session_hashes.setdefault(session_id, {})
+
+    def keep_trace(self, task_id: str, traceparent: str | None) -> None:
+        """Remember (or forget) the trace context a delayed next attempt continues from."""
+        if traceparent:
+            self.delayed_traces[task_id] = traceparent
+        else:
+            self.delayed_traces.pop(task_id, None)
 
     def count(self, session_id: str, counter: str, by: int = 1) -> None:
         """HINCRBY on a session counter."""

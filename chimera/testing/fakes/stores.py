@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from chimera.lib.fields import BODY, SESSION_STATE, Counter, ReviewReply, Settled
+from chimera.lib.fields import BODY, SESSION_STATE, TRACEPARENT, Counter, ReviewReply, Settled
 from chimera.lib.records import committed_result, dead_letter, review_item
 from chimera.lib.records import session as session_record
 from chimera.lib.records import settled as settled_record
@@ -146,10 +146,13 @@ class FakeDeadLetterStore(_Fake):
         data = self.store.tenant(tenant)
         if data.settled.get(task.id) == settled_record.encode(Settled.COMMITTED):
             return False
+        trace = data.dlq.entries.get(entry.entry_id, {}).get(TRACEPARENT, "")
         if not data.dlq.delete(entry.entry_id):
             return False
         body = task.model_dump_json()
-        data.tasks.add({BODY: body}, self.store.now_ms())
+        data.tasks.add(
+            {BODY: body, TRACEPARENT: trace} if trace else {BODY: body}, self.store.now_ms()
+        )
         data.ledger[task.id] = body
         data.settled.pop(task.id, None)
         data.count(task.session, Counter.DEAD_LETTERED, -1)

@@ -83,11 +83,16 @@ class FakeUnitOfWork:
         if data.ledger.get(task_id) != expected:
             return CommitOutcome.DUPLICATE
         assert task is not None  # every action but reject has one
-        return _settle(data, action, task, payload, due)
+        return _settle(data, action, task, payload, due, item.delivery.traceparent)
 
 
 def _settle(
-    data: TenantData, action: JudgeAction, task: Task, payload: str, due: float
+    data: TenantData,
+    action: JudgeAction,
+    task: Task,
+    payload: str,
+    due: float,
+    traceparent: str | None,
 ) -> CommitOutcome:
     if action is JudgeAction.APPROVE:
         if task.id in data.committed:
@@ -108,5 +113,6 @@ def _settle(
         return CommitOutcome.REVIEW
     data.ledger[task.id] = payload
     data.delayed[payload] = due
+    data.keep_trace(task.id, traceparent)
     data.count(task.session, Counter.RETRIED)
     return CommitOutcome.RETRIED

@@ -54,11 +54,6 @@ def tracing_env(collector: OtlpCollector, service: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Result entries carry no traceparent until the Lua layer (h/lua) lands and PUBLISH "
-    "writes it: the Judge's spans start traces of their own",
-)
 async def test_a_task_is_one_trace_from_submit_to_commit_across_processes(
     real_redis: aioredis.Redis, keyspace: Keyspace, tmp_path: Path
 ) -> None:

@@ -25,7 +25,7 @@ CALLS = {
         session_id="s1", entries=[task_scripts.NewEntry("t1", "{}", "")]
     ),
     "publish_results": task_scripts.PublishResults.of(KEYS).call(
-        group="workers", answers=[("1-0", "{}")]
+        group="workers", answers=[("1-0", "{}", "")]
     ),
     "retry_task": task_scripts.RetryTask.of(KEYS, "s1").call(
         group="workers", entry_id="1-0", task_id="t1", next_json="{}", due=1.0, count_retry=True
@@ -69,6 +69,7 @@ KEY_ORDER = [
     "settled",
     "review",
     "delayed",
+    "delayed_traces",
     "dlq",
     "session",
     "sessions",

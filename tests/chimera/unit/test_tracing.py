@@ -127,6 +127,10 @@ async def test_a_failed_backend_call_marks_chat_and_attempt(
         "publish",
     ]
     assert processes[0].status.status_code is StatusCode.ERROR
+    # The retry went through the delayed set and still continues the same trace, from the
+    # attempt that asked for it.
+    assert len({span.context.trace_id for span in finished}) == 1
+    assert parent_of(processes[1]) == processes[0].context.span_id
 
 
 async def test_tool_calls_are_execute_tool_spans_inside_the_attempt(
