@@ -13,6 +13,7 @@ Only the OpenTelemetry *API* is imported here; the SDK and its exporters are an 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -26,6 +27,8 @@ from chimera.telemetry.names import TRACER_NAME
 TRACEPARENT = "traceparent"
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+#: A version-00 ``traceparent``: trace id, parent span id, flags (lowercase hex).
+_VERSION_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
 @dataclass
@@ -66,13 +69,31 @@ def active() -> bool:
 
 
 def extract(traceparent: str | None) -> Context | None:
-    """The context a ``traceparent`` value continues, or ``None`` for none or a bad value."""
+    """The context a ``traceparent`` value continues, or ``None`` for none or a bad value.
+
+    The usual shape (version ``00``, as chimera writes it) is read directly; anything else
+    goes through the W3C propagator, which knows the rules for other versions.
+    """
     if not traceparent:
         return None
+    parent = _parse(traceparent)
+    if parent is not None:
+        return trace.set_span_in_context(trace.NonRecordingSpan(parent))
     context = _PROPAGATOR.extract({TRACEPARENT: traceparent})
     if not trace.get_current_span(context).get_span_context().is_valid:
         return None
     return context
+
+
+def _parse(traceparent: str) -> trace.SpanContext | None:
+    match = _VERSION_00.fullmatch(traceparent)
+    if match is None:
+        return None
+    trace_id, span_id = int(match.group(1), 16), int(match.group(2), 16)
+    if not trace_id or not span_id:
+        return None
+    flags = trace.TraceFlags(int(match.group(3), 16))
+    return trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
 
 
 def unsampled(traceparent: str | None) -> bool:

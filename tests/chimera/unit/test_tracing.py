@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -242,9 +244,33 @@ async def test_nothing_is_traced_while_tracing_is_off(
     assert task.trace_id  # still a trace id for logs and audit events
 
 
-def test_a_bad_traceparent_starts_a_new_trace() -> None:
-    assert tracing.extract("00-zz-11-01") is None
-    assert tracing.extract("") is None
-    assert tracing.extract(None) is None
-    good = tracing.extract(f"00-{'a' * 32}-{'b' * 16}-01")
-    assert good is not None
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        None,
+        "00-zz-11-01",
+        f"00-{'0' * 32}-{'b' * 16}-01",  # an all-zero trace id is invalid
+        f"00-{'a' * 32}-{'0' * 16}-01",
+        f"00-0x{'a' * 30}-{'b' * 16}-01",
+        f"00-{'A' * 32}-{'b' * 16}-01",  # upper case is not W3C
+        f"00-{'a' * 32}-{'b' * 16}-01-extra",
+    ],
+)
+def test_a_bad_traceparent_starts_a_new_trace(value: str | None) -> None:
+    assert tracing.extract(value) is None
+
+
+def test_a_good_traceparent_is_continued_with_its_flags() -> None:
+    for flags, sampled in (("01", True), ("00", False), ("03", True)):
+        context = tracing.extract(f"00-{'a' * 32}-{'b' * 16}-{flags}")
+        assert context is not None
+        parent = trace.get_current_span(context).get_span_context()
+        assert (parent.trace_id, parent.span_id) == (int("a" * 32, 16), int("b" * 16, 16))
+        assert parent.is_remote
+        assert parent.trace_flags.sampled is sampled
+    assert tracing.unsampled(f"00-{'a' * 32}-{'b' * 16}-00")
+    assert not tracing.unsampled(f"00-{'a' * 32}-{'b' * 16}-01")
+    assert not tracing.unsampled(None)
+    # Another version goes through the propagator, which accepts what the W3C rules allow.
+    assert tracing.extract(f"01-{'a' * 32}-{'b' * 16}-01") is not None
