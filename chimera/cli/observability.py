@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.decorators import FC
@@ -17,8 +17,10 @@ from click.decorators import FC
 from chimera.cli.errors import InputError
 from chimera.config.swarm import Swarm
 from chimera.ports.metrics import NO_METRICS, Metrics
-from chimera.telemetry.prometheus import MetricsServer, PrometheusMetrics, serve
 from chimera.telemetry.setup import TracingSession, TracingUnavailable, start_tracing
+
+if TYPE_CHECKING:
+    from chimera.telemetry.prometheus import MetricsServer, PrometheusMetrics
 
 trace_option = click.option(
     "--trace/--no-trace",
@@ -95,6 +97,9 @@ class Observing:
         except TracingUnavailable as exc:
             raise InputError(str(exc)) from None
         if self.metrics_port is not None:
+            # prometheus_client is imported only by the processes that serve metrics.
+            from chimera.telemetry.prometheus import PrometheusMetrics, serve
+
             self.prometheus = PrometheusMetrics()
             try:
                 self.server = serve(self.prometheus, self.metrics_port, self.metrics_host)
