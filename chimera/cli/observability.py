@@ -61,7 +61,6 @@ class Observing:
         trace: ``--trace`` / ``--no-trace`` / neither.
         metrics_port: serve metrics on this port; ``None``: no metrics.
         metrics_host: the interface to bind.
-        instance: this process's name in spans (``service.instance.id``).
 
     Raises:
         InputError: tracing was asked for but cannot run, or the port cannot be bound.
@@ -73,13 +72,11 @@ class Observing:
         trace: bool | None,
         metrics_port: int | None = None,
         metrics_host: str = "127.0.0.1",
-        instance: str | None = None,
     ) -> None:
         self.swarm = swarm
         self.trace = trace
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
-        self.instance = instance
         self.prometheus: PrometheusMetrics | None = None
         self.server: MetricsServer | None = None
         self.tracing: TracingSession | None = None
@@ -91,9 +88,7 @@ class Observing:
 
     def __enter__(self) -> Observing:
         try:
-            self.tracing = start_tracing(
-                self.swarm.config.telemetry.tracing, self.trace, instance=self.instance
-            )
+            self.tracing = start_tracing(self.swarm.config.telemetry.tracing, self.trace)
         except TracingUnavailable as exc:
             raise InputError(str(exc)) from None
         if self.metrics_port is not None:

@@ -20,15 +20,19 @@ Snapshot = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 async def watch_status(
-    snapshot: Callable[[], Awaitable[Snapshot]], interval: float, as_json: bool
+    snapshot: Callable[[], Awaitable[Snapshot]],
+    interval: float,
+    as_json: bool,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Take a snapshot every ``interval`` seconds and show it, until a stop signal.
+    """Take a snapshot every ``interval`` seconds and show it, until ``stop`` is set.
 
-    On a terminal the tables are redrawn in place; with ``as_json`` (or off a terminal
-    with JSON asked for) each snapshot is one JSON line, for scripts to follow.
+    The tables are redrawn in place; with ``as_json`` each snapshot is one JSON line, for
+    scripts to follow. Without ``stop``, SIGINT or SIGTERM stops it.
     """
-    stop = asyncio.Event()
-    stop_on_signals(stop)
+    if stop is None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
     if as_json:
         while not stop.is_set():
             rows, processes = await snapshot()

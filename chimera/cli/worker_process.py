@@ -13,7 +13,7 @@ import socket
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from chimera.bootstrap import Runtime, consumer_name
+from chimera.bootstrap import Runtime
 from chimera.cli.observability import Observing
 from chimera.config.fingerprint import swarm_fingerprint
 from chimera.lib import redis_faults
@@ -67,11 +67,10 @@ class WorkerProcess:
             self.worker = runtime.worker(tenants=chosen, settings=worker_settings, metrics=metrics)
         if "judge" in self.roles:
             self.judge = runtime.judge(tenants=chosen, settings=judge_settings, metrics=metrics)
-        consumer = self.worker.consumer if self.worker else consumer_name("judge")
-        if self.judge is not None and self.worker is None:
-            consumer = self.judge.consumer
+        named = self.worker or self.judge
+        assert named is not None  # a process runs at least one of the roles
         self.info = ProcessInfo(
-            consumer=consumer,
+            consumer=named.consumer,
             roles=self.roles,
             host=socket.gethostname(),
             pid=os.getpid(),

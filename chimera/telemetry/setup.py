@@ -59,7 +59,6 @@ def tracing_wanted(
 def start_tracing(
     config: TracingConfig,
     flag: bool | None = None,
-    instance: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> TracingSession | None:
     """Configure the SDK and activate tracing, if wanted; ``None`` when it stays off.
@@ -67,7 +66,6 @@ def start_tracing(
     Args:
         config: the swarm's ``telemetry.tracing`` block.
         flag: ``--trace`` (True), ``--no-trace`` (False) or neither (None).
-        instance: this process's consumer name, recorded as ``service.instance.id``.
         env: the environment (tests pass their own).
 
     Raises:
@@ -87,10 +85,7 @@ def start_tracing(
             "tracing needs the OpenTelemetry SDK: pip install 'chimera-swarm[otel]'"
         ) from None
     exporters = [_exporter(name, environ) for name in _exporter_names(environ)]
-    attributes: dict[str, str] = {"service.version": chimera_version()}
-    if instance:
-        attributes["service.instance.id"] = instance
-    resource = Resource.create(attributes)
+    resource = Resource.create({"service.version": chimera_version()})
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
     # OTEL_TRACES_SAMPLER, when set, is read by the provider itself (sampler=None).
