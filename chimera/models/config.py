@@ -150,6 +150,11 @@ class AuditConfig(_Strict):
     """Where audit events go; every sink must accept an event before anything commits."""
 
     sinks: list[str] = Field(default_factory=lambda: ["log", "redis"])
+    log_level: Literal["debug", "info"] = Field(
+        default="debug",
+        description="Level of the `log` sink's lines: `debug` (the default) keeps a busy "
+        "worker's log to what needs attention; `info` writes every audit event at INFO.",
+    )
 
 
 class JobConfig(_Strict):

@@ -30,7 +30,8 @@ def _threshold(context: PluginContext) -> JudgePolicy:
 def _log_sink(context: PluginContext) -> AuditSink:
     from chimera.services.audit import LogAuditSink
 
-    return LogAuditSink()
+    level = context.swarm.config.audit.log_level if context.swarm is not None else "debug"
+    return LogAuditSink(level)
 
 
 def _redis_sink(context: PluginContext) -> AuditSink:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chimera.lib.logging import get_logger
+from chimera.lib.logging import debug_enabled, get_logger
 from chimera.models.audit import AuditEvent
 from chimera.ports.judge import AuditSink
 
@@ -41,17 +41,29 @@ class FanoutAuditLogger:
 
 
 class LogAuditSink:
-    """Writes each event as a structured log line (``audit`` logger)."""
+    """Writes each event as a structured log line (``audit`` logger).
+
+    At DEBUG by default: a line per event is several lines per task, which on a busy
+    worker costs more CPU than the task itself and buries what needs attention. Set
+    ``audit: {log_level: info}`` to see them at INFO.
+
+    Args:
+        level: ``debug`` or ``info``.
+    """
 
     name = "log"
 
-    def __init__(self) -> None:
+    def __init__(self, level: str = "debug") -> None:
         self._log = get_logger("chimera.audit")
+        self.level = level
 
     async def write(self, events: Sequence[AuditEvent]) -> None:
-        """Log every event at INFO."""
+        """Log every event at the sink's level (nothing is built when it is filtered out)."""
+        if self.level == "debug" and not debug_enabled():
+            return
+        emit = self._log.debug if self.level == "debug" else self._log.info
         for event in events:
-            self._log.info(
+            emit(
                 f"audit.{event.type.value}",
                 tenant=event.tenant,
                 session=event.session,

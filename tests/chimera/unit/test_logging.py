@@ -337,3 +337,25 @@ def test_redact_value_with_a_secret_key() -> None:
     assert redact_value("anything", key="password") == REDACTED
     assert redact_value({"nested": 1}, key="api_key") == REDACTED
     assert redact_value("anything", key="username") == "anything"
+
+
+async def test_the_log_audit_sink_writes_at_debug_unless_told_info(stream: io.StringIO) -> None:
+    from chimera.services.audit import LogAuditSink
+    from chimera.testing import make_event
+
+    configure_logging("INFO", json=True, stream=stream)
+    await LogAuditSink().write([make_event()])
+    assert stream.getvalue() == ""  # filtered before anything is built
+    await LogAuditSink("info").write([make_event()])
+    [line] = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert (line["level"], line["event"]) == ("info", "audit.decision")
+    configure_logging("DEBUG", json=True, stream=stream)
+    await LogAuditSink().write([make_event()])
+    assert json.loads(stream.getvalue().splitlines()[-1])["level"] == "debug"
+
+
+def test_plain_values_pass_redaction_untouched_and_secrets_do_not() -> None:
+    assert redact_value("order 17 shipped") == "order 17 shipped"
+    assert redact_value(42) == 42
+    assert "hunter2" not in redact_value("redis://u:hunter2@host:6379/0")
+    assert redact_value("x", "api_key") == "[REDACTED]"
