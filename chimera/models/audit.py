@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -73,15 +72,23 @@ class AuditRecord(BaseModel):
 
     @staticmethod
     def digest(prev: str, seq: int, event_json: str) -> str:
-        """Compute the chain hash of a record from its predecessor's hash."""
-        body = json.dumps({"seq": seq, "event": json.loads(event_json)}, sort_keys=True)
-        return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
+        """Compute the chain hash of a record from its predecessor's hash.
 
-    def verify(self, prev: str) -> bool:
-        """Tell whether this record links correctly to a predecessor with hash ``prev``."""
-        return self.prev == prev and self.hash == self.digest(
-            prev, self.seq, self.event.model_dump_json()
-        )
+        The hash covers the event's JSON exactly as stored: the writer hashes the string it
+        stores, and a verifier hashes the string it reads, so no re-serialisation (which
+        another version of a library might spell differently) stands between them.
+        """
+        return hashlib.sha256(f"{prev}\n{seq}\n{event_json}".encode()).hexdigest()
+
+    def verify(self, prev: str, event_json: str | None = None) -> bool:
+        """Tell whether this record links correctly to a predecessor with hash ``prev``.
+
+        Args:
+            prev: the hash of the record before it.
+            event_json: the event as stored; re-serialised from ``event`` when not given.
+        """
+        stored = event_json if event_json is not None else self.event.model_dump_json()
+        return self.prev == prev and self.hash == self.digest(prev, self.seq, stored)
 
 
 def event_id(kind: AuditEventType | str, *parts: object) -> str:
@@ -112,10 +119,15 @@ class ChainCheck:
         return self.broken_at is None
 
 
-def link_problem(record: AuditRecord, prev: str, expected_seq: int) -> str | None:
-    """Why ``record`` does not follow a record with hash ``prev``, or ``None`` if it does."""
+def link_problem(
+    record: AuditRecord, prev: str, expected_seq: int, event_json: str | None = None
+) -> str | None:
+    """Why ``record`` does not follow a record with hash ``prev``, or ``None`` if it does.
+
+    ``event_json`` is the event as stored, when the caller has it.
+    """
     if record.seq != expected_seq:
         return f"expected seq {expected_seq}, found {record.seq}"
-    if not record.verify(prev):
+    if not record.verify(prev, event_json):
         return f"(seq {record.seq}): hash does not match its content; the chain breaks here"
     return None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, JsonValue, StringConstraints
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 from ulid import ULID
 
 __all__ = [
@@ -63,13 +63,21 @@ def check_payload_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """
     if value is None:
         return value
-    if _depth(value) > MAX_PAYLOAD_DEPTH:
-        raise ValueError(f"payload nests deeper than {MAX_PAYLOAD_DEPTH} levels")
     # pydantic_core's serializer is Rust: an order of magnitude cheaper than json.dumps on
-    # the hot path, where every Task and Result passes through here.
-    size = len(to_json(value))
+    # the hot path, where every Task and Result passes through here. It refuses values
+    # nested too deep for it on its own.
+    try:
+        encoded = to_json(value)
+    except PydanticSerializationError:
+        raise ValueError(f"payload nests deeper than {MAX_PAYLOAD_DEPTH} levels") from None
+    size = len(encoded)
     if size > MAX_PAYLOAD_BYTES:
         raise ValueError(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    # Nesting deeper than the limit takes more opening brackets than the limit; counting
+    # bytes in C rules out almost every payload before walking one in Python.
+    brackets = encoded.count(b"[") + encoded.count(b"{")
+    if brackets > MAX_PAYLOAD_DEPTH and _depth(value) > MAX_PAYLOAD_DEPTH:
+        raise ValueError(f"payload nests deeper than {MAX_PAYLOAD_DEPTH} levels")
     return value
 
 

@@ -80,9 +80,22 @@ _OUTCOME_EVENT = {
 def with_outcome_events(item: Judged) -> Judged:
     """``item`` carrying the events of its two possible outcomes (none if undecodable)."""
     done = outcome_event(item, item.intended)
-    duplicate = outcome_event(item, CommitOutcome.DUPLICATE)
-    if done is None or duplicate is None:
+    if done is None:
         return item
+    # The duplicate's event differs from the outcome's in three fields: a copy of it is a
+    # fraction of the cost of building (and validating) another event, for every Result.
+    result = item.delivery.message
+    attempt = result.attempt if result is not None else 0
+    task_id = done.task_id or ""
+    duplicate = done.model_copy(
+        update={
+            "id": event_id(CommitOutcome.DUPLICATE.value, task_id, attempt, item.delivery.entry_id),
+            "type": AuditEventType.DUPLICATE,
+            "data": {**done.data, "outcome": CommitOutcome.DUPLICATE.value},
+        }
+    )
+    if "next_attempt" in duplicate.data:
+        duplicate.data.pop("next_attempt")
     return replace(item, events=OutcomeEvents(done=done, duplicate=duplicate))
 
 

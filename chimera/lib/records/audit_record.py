@@ -91,7 +91,10 @@ def check(
             continue
         records.append(record)
         if verify and broken_at is None:
-            found = _witness_problem(record, witnesses) or link_problem(record, prev, expected_seq)
+            stored = fields[AUDIT_EVENT]
+            found = _witness_problem(record, witnesses) or link_problem(
+                record, prev, expected_seq, stored
+            )
             if found is not None:
                 broken_at, problem = min(expected_seq, record.seq), f"entry {entry_id}: {found}"
         prev, expected_seq = record.hash, record.seq + 1

@@ -382,12 +382,22 @@ def test_digest_is_deterministic_sha256() -> None:
     assert int(first, 16) >= 0
 
 
-def test_digest_ignores_json_key_order_and_whitespace() -> None:
+def test_digest_covers_the_event_exactly_as_stored() -> None:
     item = event()
     compact = item.model_dump_json()
     reordered = json.dumps(dict(reversed(list(json.loads(compact).items()))), indent=2)
     assert reordered != compact
-    assert AuditRecord.digest("p", 1, reordered) == AuditRecord.digest("p", 1, compact)
+    # A record is its stored bytes: spelt otherwise, it is another record...
+    assert AuditRecord.digest("p", 1, reordered) != AuditRecord.digest("p", 1, compact)
+    # ...and a verifier hashes what it read, not a re-serialisation of it.
+    record = AuditRecord(
+        seq=1,
+        prev="p",
+        hash=AuditRecord.digest("p", 1, reordered),
+        event=AuditEvent.model_validate_json(reordered),
+    )
+    assert record.verify("p", reordered)
+    assert not record.verify("p")
 
 
 def test_digest_depends_on_prev_seq_and_event() -> None:
