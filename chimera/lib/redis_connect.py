@@ -24,6 +24,8 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from chimera.lib.redis_packing import pack_with_hiredis
+
 #: Used by the distributed commands when neither ``--redis-url`` nor the env var is set.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: ``chimera run`` without a URL runs against this in-process server (fakeredis).
@@ -150,9 +152,10 @@ def connect(url: str | None, client_name: str | None = None) -> aioredis.Redis:
     check_url(url)
     try:
         # The client name shows in CLIENT LIST, so an operator sees which connection is whose.
-        return aioredis.from_url(
+        client = aioredis.from_url(
             url, decode_responses=True, health_check_interval=30, client_name=client_name
         )
+        return pack_with_hiredis(client)
     except ValueError as exc:  # what check_url does not know about (query options)
         raise InvalidRedisUrl(f"invalid Redis URL {safe_url(url)}: {exc}") from None
 
