@@ -8,6 +8,7 @@ What is stored inside the keys (fields, counters, states) is named in ``fields.p
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from chimera.models.types import is_safe_id
@@ -31,67 +32,67 @@ class TenantKeys:
         if not is_safe_id(self.tenant):
             raise ValueError(f"unsafe tenant id {self.tenant!r}")
 
-    @property
+    @functools.cached_property
     def base(self) -> str:
         """``<prefix>:{<tenant>}``: the part every key of this tenant starts with."""
         return f"{self.prefix}:{{{self.tenant}}}"
 
-    @property
+    @functools.cached_property
     def tasks(self) -> str:
         """Stream of Tasks waiting for a Worker."""
         return f"{self.base}:tasks"
 
-    @property
+    @functools.cached_property
     def results(self) -> str:
         """Stream of Results waiting for the Judge."""
         return f"{self.base}:results"
 
-    @property
+    @functools.cached_property
     def ledger(self) -> str:
         """Hash task id → Task JSON of every task not yet settled (Judge checks against it)."""
         return f"{self.base}:ledger"
 
-    @property
+    @functools.cached_property
     def committed(self) -> str:
         """Hash task id → committed Result JSON; written once per task (HSETNX)."""
         return f"{self.base}:committed"
 
-    @property
+    @functools.cached_property
     def settled(self) -> str:
         """Hash task id → how the task ended (committed, denied, dead_lettered)."""
         return f"{self.base}:settled"
 
-    @property
+    @functools.cached_property
     def review(self) -> str:
         """Hash task id → review item JSON, for results parked for a human."""
         return f"{self.base}:review"
 
-    @property
+    @functools.cached_property
     def delayed(self) -> str:
         """Sorted set of Task JSON scored by the time it may run again (retries)."""
         return f"{self.base}:delayed"
 
-    @property
+    @functools.cached_property
     def delayed_traces(self) -> str:
         """Hash task id → the W3C trace context its delayed next attempt continues from."""
         return f"{self.base}:delayed:traces"
 
-    @property
+    @functools.cached_property
     def dlq(self) -> str:
         """Stream of dead-lettered tasks with their reason."""
         return f"{self.base}:dlq"
 
-    @property
+    @functools.cached_property
     def audit(self) -> str:
         """Stream of hash-chained audit records."""
         return f"{self.base}:audit"
 
-    @property
+    @functools.cached_property
     def audit_head(self) -> str:
         """Hash holding the sequence number and hash of the newest audit record."""
         return f"{self.base}:audit:head"
 
-    @property
+    @functools.cached_property
     def audit_ids(self) -> str:
         """Hash event id → ``seq:hash`` of its record.
 
@@ -100,7 +101,7 @@ class TenantKeys:
         """
         return f"{self.base}:audit:ids"
 
-    @property
+    @functools.cached_property
     def audit_pending(self) -> str:
         """Hash event id → event JSON of events waiting for the audit sinks.
 
@@ -109,16 +110,17 @@ class TenantKeys:
         """
         return f"{self.base}:audit:pending"
 
-    @property
+    @functools.cached_property
     def heartbeats(self) -> str:
         """Hash consumer name → heartbeat JSON of each live Worker/Judge process serving us."""
         return f"{self.base}:heartbeats"
 
-    @property
+    @functools.cached_property
     def sessions(self) -> str:
         """Set of this tenant's session ids."""
         return f"{self.base}:sessions"
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - a few TenantKeys live for the process
     def session(self, session_id: str) -> str:
         """Hash with one session's state and counters."""
         if not is_safe_id(session_id):
@@ -133,5 +135,13 @@ class Keyspace:
     prefix: str = DEFAULT_PREFIX
 
     def tenant(self, tenant: str) -> TenantKeys:
-        """Return the keys of ``tenant``."""
-        return TenantKeys(self.prefix, tenant)
+        """Return the keys of ``tenant``.
+
+        Built once per prefix and tenant: on the hot path every batch asks for them.
+        """
+        return _tenant_keys(self.prefix, tenant)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant_keys(prefix: str, tenant: str) -> TenantKeys:
+    return TenantKeys(prefix, tenant)

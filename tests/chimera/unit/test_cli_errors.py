@@ -151,3 +151,18 @@ async def test_loops_that_all_stop_return() -> None:
     stop.set()
     await run_until_stopped([loop(1), loop(2)], stop)
     assert sorted(seen) == [1, 2]
+
+
+def test_the_garbage_collector_is_settled_for_many_tasks() -> None:
+    import gc
+
+    from chimera.cli.runtime import settle_garbage_collector
+
+    before = gc.get_threshold()
+    try:
+        settle_garbage_collector()
+        assert gc.get_threshold()[0] >= 50_000
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
