@@ -103,7 +103,6 @@ async def chimera_run(
             swarm,
             queue,
             {"mock": backend},
-            sessions,
             consumer="bench-worker",
             settings=WorkerSettings(concurrency=concurrency, block_ms=50),
         )

@@ -100,7 +100,6 @@ class Runtime:
             self.swarm,
             self.queue,
             self.backends,
-            self.sessions,
             consumer=consumer or consumer_name("worker"),
             tenants=tenants,
             settings=settings,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from chimera.models.session import SessionState
 from chimera.ports.judge import CommitOutcome
 
 #: Field of a stream entry holding the model as JSON (tasks, results, dead letters).
@@ -79,13 +80,26 @@ class ReviewReply(StrEnum):
     """Nothing parked under that id: someone else decided first."""
 
 
+class AdmitReply(StrEnum):
+    """What ``ADMIT_TASKS`` says of one task entry."""
+
+    RUN = "run"
+    HALTED = "halted"
+    UNKNOWN = "unknown"
+    """No ledger row and not settled: forged, another tenant's, or never submitted."""
+    SETTLED = "settled"
+    REVIEW = "review"
+    STALE = "stale"
+    """The ledger row is not the entry's body: a copy of another attempt."""
+
+
 def lua_names() -> dict[str, str]:
     """The names the Lua scripts may use, by placeholder (``$BODY`` → ``body``).
 
     Placeholders are upper-case: the stream and hash fields by their constant's name, then
     ``COUNT_<counter>``, ``SETTLED_<state>``, ``ACTION_<action>``, ``OUTCOME_<outcome>``
-    (the Judge's :class:`~chimera.ports.judge.CommitOutcome`), ``CHOICE_<choice>`` and
-    ``REVIEW_<reply>``.
+    (the Judge's :class:`~chimera.ports.judge.CommitOutcome`), ``CHOICE_<choice>``,
+    ``REVIEW_<reply>`` and ``ADMIT_<reply>``.
     """
     names = {
         "BODY": BODY,
@@ -94,6 +108,8 @@ def lua_names() -> dict[str, str]:
         "AUDIT_PREV": AUDIT_PREV,
         "AUDIT_HASH": AUDIT_HASH,
         "AUDIT_EVENT": AUDIT_EVENT,
+        "SESSION_STATE": SESSION_STATE,
+        "SESSION_HALTED": SessionState.HALTED.value,
     }
     groups: list[tuple[str, type[StrEnum]]] = [
         ("COUNT", Counter),
@@ -102,6 +118,7 @@ def lua_names() -> dict[str, str]:
         ("OUTCOME", CommitOutcome),
         ("CHOICE", ReviewChoice),
         ("REVIEW", ReviewReply),
+        ("ADMIT", AdmitReply),
     ]
     for prefix, enum in groups:
         names.update({f"{prefix}_{member.name}": member.value for member in enum})

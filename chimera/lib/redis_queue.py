@@ -12,17 +12,20 @@ import asyncio
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
-from pydantic import ValidationError
+from redis.client import NEVER_DECODE
 from redis.exceptions import NoPermissionError, ResponseError
 
-from chimera.lib.fields import BODY, TRACEPARENT, UNKNOWN_SESSION
+from chimera.lib.admission import admission, undecodable
+from chimera.lib.fields import UNKNOWN_SESSION
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace
 from chimera.lib.lua.task_scripts import (
+    AdmitTasks,
     DeadLetterTask,
+    DiscardEntries,
     EnqueueTasks,
     NewEntry,
     PromoteDue,
@@ -34,10 +37,11 @@ from chimera.lib.lua.task_scripts import (
 from chimera.lib.lua.wrapper import PendingEvent
 from chimera.lib.records import dead_letter as dead_letter_record
 from chimera.lib.redis_lua import LuaBatch
+from chimera.lib.stream_entry import decode_entry
 from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.task import Task
-from chimera.ports.queue import DeadLetter, Delivery, StreamStats, TenantStats
+from chimera.ports.queue import Admission, DeadLetter, Delivery, StreamStats, TenantStats
 
 M = TypeVar("M", Task, Result)
 
@@ -51,7 +55,9 @@ class RedisQueue:
     """Implements :class:`~chimera.ports.queue.TaskQueue`, ``ResultQueue`` and ``QueueStats``.
 
     Args:
-        client: a ``redis.asyncio`` client created with ``decode_responses=True``.
+        client: a ``redis.asyncio`` client created with ``decode_responses=True``. Stream
+            entries are still read undecoded (``NEVER_DECODE``) and decoded one by one
+            (:mod:`chimera.lib.stream_entry`).
         keyspace: where the keys live (tests pass their own prefix).
     """
 
@@ -136,6 +142,48 @@ class RedisQueue:
         streams = {self.keys.tenant(t).tasks: t for t in tenants}
         return await self._read(streams, WORKER_GROUP, consumer, count, block_ms, Task)
 
+    async def admit(self, deliveries: Sequence[Delivery[Task]]) -> list[Admission]:
+        """Ask each tenant's ledger whether to run each entry; one round trip for all.
+
+        One ``ADMIT_TASKS`` call per tenant and session, all in one pipeline; an entry that
+        did not decode is answered here without asking Redis.
+        """
+        out: list[Admission] = [undecodable(d) for d in deliveries]
+        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for index, delivery in enumerate(deliveries):
+            if delivery.message is not None:
+                groups[(delivery.tenant, delivery.message.session)].append(index)
+        if not groups:
+            return out
+        calls = [
+            AdmitTasks.of(self.keys.tenant(tenant), session).call(
+                entries=[(_task(deliveries[i]).id, _body(deliveries[i])) for i in indexes]
+            )
+            for (tenant, session), indexes in groups.items()
+        ]
+        replies = await self._lua.run(calls)
+        for indexes, answers in zip(groups.values(), replies, strict=True):
+            for index, answer in zip(indexes, answers, strict=True):
+                out[index] = admission(deliveries[index], answer)
+        return out
+
+    async def discard(self, deliveries: Sequence[Delivery[Task]]) -> list[bool]:
+        """Ack and delete stale copies: one ``DISCARD_ENTRIES`` call per tenant."""
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for delivery in deliveries:
+            by_tenant[delivery.tenant].append(delivery.entry_id)
+        if not by_tenant:
+            return []
+        calls = [
+            DiscardEntries.of(self.keys.tenant(tenant)).call(group=WORKER_GROUP, entry_ids=ids)
+            for tenant, ids in by_tenant.items()
+        ]
+        replies = await self._lua.run(calls)
+        gone = {
+            (tenant, entry) for tenant, ids in zip(by_tenant, replies, strict=True) for entry in ids
+        }
+        return [delivery.key in gone for delivery in deliveries]
+
     async def complete(self, done: Sequence[tuple[Delivery[Task], Result]]) -> None:
         """Publish Results and ack their tasks: one atomic Lua call per tenant, one round trip.
 
@@ -197,7 +245,9 @@ class RedisQueue:
             return []
         calls = []
         for (delivery, letter), event in zip(items, events or [None] * len(items), strict=True):
-            task = delivery.message
+            # A task that is not in its tenant's ledger is stored as an orphan: no ledger
+            # row, settled mark or session of the tenant is touched on its account.
+            task = delivery.message if letter.in_ledger else None
             script = DeadLetterTask.of(
                 self.keys.tenant(delivery.tenant), task.session if task else UNKNOWN_SESSION
             )
@@ -254,19 +304,24 @@ class RedisQueue:
         }
 
     async def release(self, deliveries: Sequence[Delivery[Task]]) -> None:
-        """Re-add unfinished tasks as fresh entries so any Worker takes them at once."""
-        if not deliveries:
-            return
+        """Re-add unfinished tasks as fresh entries so any Worker takes them at once.
+
+        Each goes back as the body it was read with, byte for byte (the ledger row it must
+        match). An entry that never decoded is not handed back: only an excerpt of it is
+        kept, so it stays pending, to be reclaimed and dead-lettered.
+        """
         calls = [
             ReleaseTask.of(self.keys.tenant(d.tenant)).call(
                 group=WORKER_GROUP,
                 entry_id=d.entry_id,
-                body=d.message.model_dump_json() if d.message else d.raw,
+                body=_body(d),
                 traceparent=d.traceparent or "",
             )
             for d in deliveries
+            if d.message is not None
         ]
-        await self._lua.run(calls)
+        if calls:
+            await self._lua.run(calls)
 
     async def prune_consumers(self, tenants: Sequence[str], idle_ms: int) -> int:
         """XGROUP DELCONSUMER every idle consumer without pending entries."""
@@ -367,8 +422,19 @@ class RedisQueue:
         per_stream = max(1, math.ceil(count / len(streams)))
         began = time.monotonic()
         try:
-            reply = await self.client.xreadgroup(
-                group, consumer, dict.fromkeys(streams, start), count=per_stream, block=block_ms
+            # Undecoded: one entry that is not UTF-8 must not fail the read of all others.
+            reply = await _undecoded(
+                self.client,
+                "XREADGROUP",
+                "GROUP",
+                group,
+                consumer,
+                "COUNT",
+                per_stream,
+                *(("BLOCK", block_ms) if block_ms is not None else ()),
+                "STREAMS",
+                *streams,
+                *([start] * len(streams)),
             )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -390,7 +456,7 @@ class RedisQueue:
             for entry_id, fields in entries:
                 if fields is None:  # deleted while pending: nothing left to deliver
                     continue
-                out.append(_decode(model, tenant, entry_id, fields, 1 if start == ">" else 2))
+                out.append(decode_entry(model, tenant, entry_id, fields, 1 if start == ">" else 2))
         return out
 
     async def _autoclaim(
@@ -406,28 +472,31 @@ class RedisQueue:
         claimed: list[Delivery[M]] = []
         for stream, tenant in streams.items():
             cursor = "0-0"
-            entries: list[tuple[str, dict[str, str]]] = []
+            entries: list[tuple[str, Any]] = []
             while len(entries) < count:
-                reply = await self.client.xautoclaim(
+                reply = await _undecoded(
+                    self.client,
+                    "XAUTOCLAIM",
                     stream,
                     group,
                     consumer,
-                    min_idle_time=min_idle_ms,
-                    start_id=cursor,
-                    count=min(_AUTOCLAIM_PAGE, count - len(entries)),
+                    min_idle_ms,
+                    cursor,
+                    "COUNT",
+                    min(_AUTOCLAIM_PAGE, count - len(entries)),
                 )
                 # Redis 7 adds a third element: ids that were pending but deleted from the
                 # stream. XAUTOCLAIM has already dropped them from the PEL; nothing to run.
-                cursor, page = str(reply[0]), reply[1]
-                entries.extend((str(i), f) for i, f in page if f is not None)
+                cursor, page = _text(reply[0]), reply[1]
+                entries.extend((_text(i), f) for i, f in page if f is not None)
                 if cursor == "0-0":
                     break
             if not entries:
                 continue
             counts = await self._delivery_counts(stream, group, [i for i, _ in entries])
             for entry_id, fields in entries:
-                delivery = _decode(model, tenant, entry_id, fields, counts.get(entry_id, 1))
-                claimed.append(delivery)
+                deliveries = counts.get(entry_id, 1)
+                claimed.append(decode_entry(model, tenant, entry_id, fields, deliveries))
         return claimed
 
     async def _delivery_counts(self, stream: str, group: str, ids: list[str]) -> dict[str, int]:
@@ -440,30 +509,32 @@ class RedisQueue:
         }
 
 
-def _decode(
-    model: type[M], tenant: str, entry_id: Any, fields: dict[str, str], deliveries: int
-) -> Delivery[M]:
-    raw = fields.get(BODY, "")
-    message: M | None
-    try:
-        message = model.model_validate_json(raw)
-    except ValidationError:
-        message = None  # the consumer dead-letters or rejects it; never silently dropped
-    return Delivery(
-        tenant=tenant,
-        entry_id=str(entry_id),
-        message=message,
-        deliveries=deliveries,
-        raw=raw,
-        traceparent=fields.get(TRACEPARENT) or None,
-    )
+def _task(delivery: Delivery[Task]) -> Task:
+    assert delivery.message is not None
+    return delivery.message
 
 
-def _stream_items(reply: Any) -> Iterable[tuple[str, list[tuple[str, dict[str, str]]]]]:
-    # RESP2 gives a list of [stream, entries]; RESP3 gives a dict. Accept both.
+def _body(delivery: Delivery[Task]) -> str:
+    """The entry's body as stored (what its ledger row must be)."""
+    return delivery.raw or _task(delivery).model_dump_json()
+
+
+async def _undecoded(client: aioredis.Redis, *args: Any) -> Any:
+    """Run one command and return its reply as bytes, whatever the client decodes."""
+    run = cast("Callable[..., Awaitable[Any]]", client.execute_command)
+    return await run(*args, **{NEVER_DECODE: []})
+
+
+def _stream_items(reply: Any) -> Iterable[tuple[str, list[tuple[bytes, Any]]]]:
+    # RESP2 gives a list of [stream, entries]; RESP3 gives a dict. Accept both. Read
+    # undecoded, the stream names are bytes: they are our own ASCII key names.
     if isinstance(reply, dict):
-        return ((str(k), v[0] if v and isinstance(v[0], list) else v) for k, v in reply.items())
-    return ((str(k), v) for k, v in (reply or []))
+        return ((_text(k), v[0] if v and isinstance(v[0], list) else v) for k, v in reply.items())
+    return ((_text(k), v) for k, v in (reply or []))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _int(value: Any) -> int:

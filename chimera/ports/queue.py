@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from chimera.models.audit import AuditEvent
@@ -27,7 +28,9 @@ class Delivery(Generic[T]):
         entry_id: the stream entry id, needed to ack it.
         message: the decoded Task or Result, or ``None`` if the entry could not be decoded.
         deliveries: how many times the entry has been delivered, this time included.
-        raw: the entry's body as stored, kept for dead-lettering undecodable entries.
+        raw: the entry's body as stored when it decoded; for an entry that did not, a
+            bounded, escaped excerpt of its bytes (kept in its dead letter or audit record).
+        problem: why the entry could not be decoded (``None`` when it was).
         traceparent: the W3C trace context the next entry about this message continues
             from: as read from the entry, then (while tracing) the context of the span that
             handled it. Not part of equality: it is a hint, not the entry's identity.
@@ -39,6 +42,7 @@ class Delivery(Generic[T]):
     deliveries: int = 1
     raw: str = ""
     traceparent: str | None = field(default=None, compare=False)
+    problem: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -48,11 +52,57 @@ class Delivery(Generic[T]):
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """Why a task was given up on."""
+    """Why a task was given up on.
+
+    Attributes:
+        reason: why, in a few words.
+        attempts: how many attempts it had.
+        last_error: the last attempt's error, if any.
+        in_ledger: False for an entry that is not one of its tenant's tasks (undecodable,
+            forged, another tenant's): its letter keeps only an excerpt of the entry and is
+            not replayable, and nothing of the tenant's ledger, settled marks or session
+            counters is touched.
+    """
 
     reason: str
     attempts: int
     last_error: str | None = None
+    in_ledger: bool = True
+
+
+class AdmitAction(StrEnum):
+    """What a Worker is to do with a task entry before it runs anything."""
+
+    RUN = "run"
+    WAIT = "wait"
+    """Not now (its session is halted): hand it back to look at again later, no attempt
+    counted."""
+    DISCARD = "discard"
+    """A stale copy (its task settled, waits for review, or moved to another attempt):
+    ack and delete it, nothing else."""
+    DEAD_LETTER = "dead_letter"
+    """Not one of its tenant's tasks (undecodable, forged, another tenant's, never
+    submitted): dead-letter it with the reason, without touching the tenant's ledger."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer to "may this entry run?" for one delivery.
+
+    Attributes:
+        action: run, wait, discard or dead-letter.
+        reason: why not (empty for run), for the log, the audit trail and the dead letter.
+        wait_s: for ``WAIT``, how long to wait before looking again (``None``: the
+            Worker's own default).
+    """
+
+    action: AdmitAction
+    reason: str = ""
+    wait_s: float | None = None
+
+
+#: The admission of an entry that may run.
+ADMIT = Admission(AdmitAction.RUN)
 
 
 @dataclass(frozen=True)
@@ -102,6 +152,28 @@ class TaskQueue(Protocol):
         self, consumer: str, tenants: Sequence[str], count: int, block_ms: int
     ) -> list[Delivery[Task]]:
         """Read at most about ``count`` new tasks for ``consumer`` (async, may block)."""
+        ...
+
+    async def admit(self, deliveries: Sequence[Delivery[Task]]) -> list[Admission]:
+        """Say of each delivery whether to run it, in one round trip (async).
+
+        Run only what is one of its tenant's live tasks, as that tenant's ledger holds it
+        (running costs tokens): an entry whose body is not its task's ledger row is a stale
+        copy or a forgery. One call answers for the whole batch, so more reasons not to run
+        (a cancelled task, a spent quota) can be added here without another round trip.
+
+        Returns:
+            One :class:`Admission` per delivery, in order.
+        """
+        ...
+
+    async def discard(self, deliveries: Sequence[Delivery[Task]]) -> list[bool]:
+        """Ack and delete entries that need nothing else (stale copies) (async).
+
+        Returns:
+            Per item, whether it was still pending to the group (False: someone else
+            handled it first).
+        """
         ...
 
     async def complete(self, done: Sequence[tuple[Delivery[Task], Result]]) -> None:

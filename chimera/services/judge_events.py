@@ -25,7 +25,11 @@ def decision_events(item: Judged) -> list[AuditEvent]:
                 type=AuditEventType.DENIED,
                 tenant=delivery.tenant,
                 actor="judge",
-                data={"entry_id": delivery.entry_id, "reason": "undecodable result entry"},
+                data={
+                    "entry_id": delivery.entry_id,
+                    "reason": f"undecodable result entry: {delivery.problem}",
+                    "raw": delivery.raw,  # a bounded excerpt of the entry's bytes
+                },
             )
         ]
     result = delivery.message

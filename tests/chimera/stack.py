@@ -54,7 +54,6 @@ class _Services:
             self.swarm,
             self.queue,
             self.backends,
-            self.sessions,
             consumer=name,
             settings=WorkerSettings(**{"block_ms": 20, **settings}),
             audit=self.audit,

@@ -11,7 +11,9 @@ script                 what for                                    wrapper
 ``dead_letter_task``   ack, then dead-letter                       ``DeadLetterTask``
 ``release_task``       hand a task back (graceful stop)            ``ReleaseTask``
 ``promote_due``        delayed tasks back into the stream          ``PromoteDue``
-``renew_leases``       keep in-flight entries from being reclaimed ``RenewLeases``
+``renew_leases``       keep held entries from being reclaimed      ``RenewLeases``
+``admit_tasks``        may these entries run? (Worker, per batch)  ``AdmitTasks``
+``discard_entries``    ack and delete stale copies                 ``DiscardEntries``
 ``judge_apply``        the Judge's commit / deny / review / retry  ``JudgeApply``
 ``review_decide``      a human's approve or reject                 ``ReviewDecide``
 ``replay_dead_letter`` a dead letter back into the stream          ``ReplayDeadLetter``

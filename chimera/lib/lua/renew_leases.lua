@@ -1,4 +1,5 @@
--- RENEW_LEASES: reset the idle time of the entries a consumer still owns.
+-- RENEW_LEASES: reset the idle time of the entries a consumer still owns (in a task stream,
+-- for a Worker, or a result stream, for a Judge).
 --
 -- Checks, per entry: it is still pending and owned by this consumer (XPENDING for that
 -- one id). An entry another consumer reclaimed, or that was acked, is left alone, so a
@@ -7,7 +8,7 @@
 -- without counting a delivery.
 -- Reply: the ids still owned.
 
-local tasks_key = KEYS[1]
+local stream_key = KEYS[1]
 
 local group = ARGV[1]
 local consumer = ARGV[2]
@@ -17,9 +18,9 @@ local FIRST_ID = 3
 local owned = {}
 for i = FIRST_ID, #ARGV do
   local entry_id = ARGV[i]
-  local pending = redis.call('XPENDING', tasks_key, group, entry_id, entry_id, 1)
+  local pending = redis.call('XPENDING', stream_key, group, entry_id, entry_id, 1)
   if pending[1] and pending[1][2] == consumer then
-    redis.call('XCLAIM', tasks_key, group, consumer, 0, entry_id, 'JUSTID')
+    redis.call('XCLAIM', stream_key, group, consumer, 0, entry_id, 'JUSTID')
     owned[#owned + 1] = entry_id
   end
 end

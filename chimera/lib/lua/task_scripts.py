@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from chimera.lib.fields import AdmitReply
 from chimera.lib.keys import TenantKeys
 from chimera.lib.lua.source import load
 from chimera.lib.lua.wrapper import (
@@ -30,6 +31,8 @@ DEAD_LETTER_TASK = load("dead_letter_task")
 RELEASE_TASK = load("release_task")
 PROMOTE_DUE = load("promote_due")
 RENEW_LEASES = load("renew_leases")
+ADMIT_TASKS = load("admit_tasks")
+DISCARD_ENTRIES = load("discard_entries")
 
 
 @dataclass(frozen=True)
@@ -254,13 +257,68 @@ class RenewLeases(ScriptKeys):
 
     SCRIPT: ClassVar[Lua] = RENEW_LEASES
 
-    tasks: str
+    stream: str
 
     @classmethod
     def of(cls, keys: TenantKeys) -> RenewLeases:
-        """The keys of ``keys``' tenant."""
-        return cls(tasks=keys.tasks)
+        """For the task stream of ``keys``' tenant."""
+        return cls(stream=keys.tasks)
+
+    @classmethod
+    def of_results(cls, keys: TenantKeys) -> RenewLeases:
+        """For the result stream of ``keys``' tenant (the Judge's leases)."""
+        return cls(stream=keys.results)
 
     def call(self, *, group: str, consumer: str, entry_ids: Sequence[str]) -> Call[list[str]]:
         """Reply: the ids of ``entry_ids`` still owned by ``consumer``."""
         return self._call(as_ids, entry_ids, group=group, consumer=consumer)
+
+
+@dataclass(frozen=True)
+class AdmitTasks(ScriptKeys):
+    """``admit_tasks.lua``: whether to run each task entry of one session just read."""
+
+    SCRIPT: ClassVar[Lua] = ADMIT_TASKS
+
+    ledger: str
+    settled: str
+    review: str
+    session: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys, session_id: str) -> AdmitTasks:
+        """The keys of a task of ``session_id``."""
+        return cls(
+            ledger=keys.ledger,
+            settled=keys.settled,
+            review=keys.review,
+            session=keys.session(session_id),
+        )
+
+    def call(self, *, entries: Sequence[tuple[str, str]]) -> Call[list[AdmitReply]]:
+        """``entries``: (task id, entry body) pairs. Reply: one answer per entry."""
+        rest = [v for pair in entries for v in pair]
+        return self._call(as_admit_replies, rest)
+
+
+@dataclass(frozen=True)
+class DiscardEntries(ScriptKeys):
+    """``discard_entries.lua``: ack and delete entries that need nothing else."""
+
+    SCRIPT: ClassVar[Lua] = DISCARD_ENTRIES
+
+    stream: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys) -> DiscardEntries:
+        """For the task stream of ``keys``' tenant."""
+        return cls(stream=keys.tasks)
+
+    def call(self, *, group: str, entry_ids: Sequence[str]) -> Call[list[str]]:
+        """Reply: the ids that were still pending, and are now gone."""
+        return self._call(as_ids, entry_ids, group=group)
+
+
+def as_admit_replies(reply: Any) -> list[AdmitReply]:
+    """A list of ``ADMIT_TASKS`` answers."""
+    return [AdmitReply(str(item)) for item in reply]

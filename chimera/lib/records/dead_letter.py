@@ -1,8 +1,9 @@
 """The dead letter: a task given up on, with why, stored as the ``body`` of a ``{T}:dlq`` entry.
 
 Written by ``DEAD_LETTER_TASK`` (the Worker); read by ``chimera dlq list`` and ``replay``.
-The stored JSON keeps the task as it was (or, for an entry that never decoded, its raw
-body), the reason, the attempts and last error, and where it came from.
+The stored JSON keeps the task as it was (or, for an entry that never decoded, why not
+and a bounded excerpt of its bytes), the reason, the attempts and last error, and where it
+came from.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chimera.lib.records import RecordError
+from chimera.lib.stream_entry import as_bytes, excerpt
 from chimera.models.task import Task
 from chimera.ports.queue import DeadLetter, Delivery
 from chimera.ports.stores import DeadLetterEntry
@@ -20,13 +22,16 @@ from chimera.ports.stores import DeadLetterEntry
 
 def encode(delivery: Delivery[Task], letter: DeadLetter) -> str:
     """The stored JSON for ``delivery`` given up on for ``letter``'s reason."""
-    task = delivery.message
+    # Only a task of the tenant's ledger is kept as a task (and so replayable); anything
+    # else is kept as a bounded excerpt of the entry.
+    task = delivery.message if letter.in_ledger else None
     return json.dumps(
         {
             "entry_id": delivery.entry_id,
             "tenant": delivery.tenant,
             "task": json.loads(task.model_dump_json()) if task else None,
-            "raw": None if task else delivery.raw,
+            "raw": None if task else excerpt(as_bytes(delivery.raw)),
+            "problem": delivery.problem,
             "reason": letter.reason,
             "attempts": letter.attempts,
             "last_error": letter.last_error,

@@ -13,6 +13,9 @@ from chimera.models.types import JsonValue
 from chimera.ports.queue import DeadLetter, Delivery
 from chimera.services.worker.agent import ToolCallRecord
 
+#: How much of an entry that was none of the tenant's tasks its audit event keeps.
+MAX_RAW_CHARS = 2000
+
 
 def task_event(
     kind: AuditEventType,
@@ -72,14 +75,35 @@ def retried(
 
 
 def dead_lettered(delivery: Delivery[Task], consumer: str, letter: DeadLetter) -> AuditEvent:
-    """The task was given up on."""
+    """The task (or an entry that was none of the tenant's) was given up on.
+
+    An entry that is not a task of the tenant's ledger is recorded by its entry id and an
+    excerpt of its bytes, under no session: a forged body's ids are not the tenant's.
+    """
     data: dict[str, JsonValue] = {
         "reason": letter.reason,
         "attempts": letter.attempts,
         "error": letter.last_error[:500] if letter.last_error else None,
     }
     about = (delivery.entry_id,)
+    if not letter.in_ledger:
+        data["raw"] = delivery.raw[:MAX_RAW_CHARS]
+        kind = AuditEventType.DEAD_LETTERED
+        return AuditEvent(
+            id=event_id(kind, f"entry-{delivery.entry_id}", *about),
+            type=kind,
+            tenant=delivery.tenant,
+            actor=f"worker:{consumer}",
+            data={"entry_id": delivery.entry_id, **data},
+        )
     return task_event(AuditEventType.DEAD_LETTERED, delivery, consumer, data, about=about)
+
+
+def discarded(delivery: Delivery[Task], consumer: str, reason: str) -> AuditEvent:
+    """A stale copy of a task is acked and deleted without running."""
+    data: dict[str, JsonValue] = {"reason": reason}
+    about = ("discarded", delivery.entry_id)
+    return task_event(AuditEventType.DUPLICATE, delivery, consumer, data, about=about)
 
 
 def tool_call(delivery: Delivery[Task], consumer: str, record: ToolCallRecord) -> AuditEvent:

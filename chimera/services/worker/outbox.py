@@ -39,11 +39,18 @@ class _Batch:
     results: list[tuple[Delivery[Task], Result]] = field(default_factory=list)
     retries: list[tuple[Delivery[Task], Retry]] = field(default_factory=list)
     deferred: list[tuple[Delivery[Task], Task, float]] = field(default_factory=list)
+    discarded: list[tuple[Delivery[Task], str]] = field(default_factory=list)
     dead: list[tuple[Delivery[Task], DeadLetter]] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.results) + len(self.retries) + len(self.deferred) + len(self.dead)
+        return (
+            len(self.results)
+            + len(self.retries)
+            + len(self.deferred)
+            + len(self.discarded)
+            + len(self.dead)
+        )
 
     def merge(self, newer: _Batch) -> _Batch:
         """This (unsent) batch followed by what arrived since."""
@@ -51,6 +58,7 @@ class _Batch:
             results=self.results + newer.results,
             retries=self.retries + newer.retries,
             deferred=self.deferred + newer.deferred,
+            discarded=self.discarded + newer.discarded,
             dead=self.dead + newer.dead,
             events=self.events + newer.events,
         )
@@ -60,6 +68,7 @@ class _Batch:
             [d for d, _ in self.results]
             + [d for d, _ in self.retries]
             + [d for d, _, _ in self.deferred]
+            + [d for d, _ in self.discarded]
             + [d for d, _ in self.dead]
         )
 
@@ -126,6 +135,11 @@ class Outbox:
     def defer(self, delivery: Delivery[Task], task: Task, due: float) -> None:
         """Hand ``task`` back to run at ``due`` without counting a retry (halted sessions)."""
         self._batch.deferred.append((delivery, task, due))
+
+    def discard(self, delivery: Delivery[Task], reason: str) -> None:
+        """Ack and delete a stale copy; its audit event (``reason``) is written first."""
+        self._batch.discarded.append((delivery, reason))
+        self.record([events.discarded(delivery, self.consumer, reason)])
 
     def record(self, new_events: Sequence[AuditEvent]) -> None:
         """Queue audit events to be written at the next flush."""
@@ -218,11 +232,15 @@ class Outbox:
         if batch.deferred:
             await self.queue.retry_later(batch.deferred, count_as_retry=False)
             batch.deferred = []
+        if batch.discarded:
+            # Its event went first, with the batch's events: a stale copy is gone either
+            # way (discarded here, or by whoever handled it first).
+            await self.queue.discard([d for d, _ in batch.discarded])
+            batch.discarded = []
         if batch.dead:
             dead = batch.dead
             notes = [
-                self._note(events.dead_lettered(d, self.consumer, letter)) if d.message else None
-                for d, letter in dead
+                self._note(events.dead_lettered(d, self.consumer, letter)) for d, letter in dead
             ]
             confirmed = await self.queue.dead_letter(dead, events=notes)
             batch.dead = []

@@ -112,9 +112,9 @@ class TaskRunner:
 
     async def _run(self, delivery: Delivery[Task]) -> TaskRun:
         task = delivery.message
-        if task is None:
-            raw = delivery.raw[:MAX_RAW_CHARS]
-            return TaskRun(delivery, GiveUp(DeadLetter("undecodable task entry", 0, raw)))
+        if task is None:  # admission dead-letters these first; never run one regardless
+            reason = f"undecodable task entry: {delivery.problem}"
+            return TaskRun(delivery, GiveUp(DeadLetter(reason, 0, None, in_ledger=False)))
         if delivery.deliveries > self.max_deliveries:
             reason = f"poison: delivered {delivery.deliveries} times"
             return TaskRun(delivery, GiveUp(DeadLetter(reason, task.attempt, None)))

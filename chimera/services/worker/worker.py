@@ -23,8 +23,7 @@ from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
 from chimera.ports.llm import LLMBackend
 from chimera.ports.metrics import NO_METRICS, Metrics
-from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
-from chimera.ports.session import SessionStore
+from chimera.ports.queue import Admission, AdmitAction, DeadLetter, Delivery, TaskQueue
 from chimera.ports.tools import ToolBinding, Toolbox
 from chimera.services.background import supervised
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
@@ -48,7 +47,6 @@ class Worker:
         swarm: skills and their schemas.
         queue: the task queue port.
         backends: LLM backends by registered name.
-        sessions: lets the Worker skip tasks of halted sessions.
         consumer: this Worker's unique consumer name.
         tenants: whose streams to read (default: every tenant of the swarm).
         settings: tuning.
@@ -71,7 +69,6 @@ class Worker:
         swarm: Swarm,
         queue: TaskQueue,
         backends: Mapping[str, LLMBackend],
-        sessions: SessionStore,
         consumer: str,
         tenants: Sequence[str] | None = None,
         settings: WorkerSettings | None = None,
@@ -88,7 +85,6 @@ class Worker:
     ) -> None:
         self.swarm = swarm
         self.queue = queue
-        self.sessions = sessions
         self.consumer = consumer
         self.tenants = list(tenants or swarm.tenants)
         self.settings = settings or WorkerSettings()
@@ -197,34 +193,53 @@ class Worker:
                 await _wait(stop, 0.5)
 
     async def accept(self, deliveries: Sequence[Delivery[Task]]) -> bool:
-        """Start work on ``deliveries`` (new or reclaimed), respecting halted sessions.
+        """Start work on ``deliveries`` (new or reclaimed) that their ledgers admit.
+
+        One admission call for the whole batch decides, before anything runs (a run costs
+        tokens): an entry that is not one of its tenant's live tasks is dead-lettered (not
+        a task of the ledger: undecodable, forged, another tenant's) or discarded (a stale
+        copy), a task of a halted session waits, the rest run.
 
         Returns:
             False when an entry must run alone (it was delivered too often), so callers
             that claim entries one by one stop claiming.
         """
-        pairs = [(d.tenant, d.message.session) for d in deliveries if d.message]
-        halted = await self.sessions.halted(pairs)
+        fresh = [d for d in deliveries if not self.in_flight.holds(d)]
+        # Reclaimed from ourselves (a stalled lease): those are already running.
+        if not fresh:
+            return True
+        admissions = await self.queue.admit(fresh)
         started = []
         alone = False
-        for delivery in deliveries:
-            task = delivery.message
-            if self.in_flight.holds(delivery):
-                continue  # reclaimed from ourselves (a stalled lease): it is already running
-            if task is not None and (delivery.tenant, task.session) in halted:
-                due = self.clock() + self.settings.halted_recheck_s
-                self.outbox.defer(delivery, task, due)
-                self._outbox_ready.set()
+        for delivery, admission in zip(fresh, admissions, strict=True):
+            if admission.action is not AdmitAction.RUN:
+                self._turn_away(delivery, admission)
                 continue
             if self.settings.isolate_after <= delivery.deliveries <= self.settings.max_deliveries:
                 self.in_flight.suspects.append(delivery)
                 alone = True
                 continue
-            if task is not None:
-                started.append(events.started(delivery, self.consumer))
+            started.append(events.started(delivery, self.consumer))
             self.in_flight.start(delivery)
         self.outbox.record(started)
+        self._outbox_ready.set()
         return not alone
+
+    def _turn_away(self, delivery: Delivery[Task], admission: Admission) -> None:
+        """Hand an entry its ledger does not let run to the outbox: wait, discard or DLQ."""
+        task = delivery.message
+        if admission.action is AdmitAction.WAIT and task is not None:
+            wait = admission.wait_s
+            due = self.clock() + (self.settings.halted_recheck_s if wait is None else wait)
+            self.outbox.defer(delivery, task, due)
+        elif admission.action is AdmitAction.DISCARD:
+            log.info("worker.discarded", reason=admission.reason, **log_ids(delivery))
+            self.outbox.discard(delivery, admission.reason)
+        else:
+            log.warning("worker.refused", reason=admission.reason, **log_ids(delivery))
+            attempts = task.attempt if task is not None else 0
+            letter = DeadLetter(admission.reason, attempts, delivery.problem, in_ledger=False)
+            self.outbox.post(TaskRun(delivery, GiveUp(letter)))
 
     async def _run_one(self, delivery: Delivery[Task]) -> None:
         try:

@@ -16,21 +16,23 @@ import re
 from collections.abc import Sequence
 from typing import TypeVar
 
-from pydantic import ValidationError
-
-from chimera.lib.fields import BODY, TRACEPARENT, Counter, Settled
+from chimera.lib.admission import admission, undecodable
+from chimera.lib.fields import BODY, SESSION_STATE, TRACEPARENT, AdmitReply, Counter, Settled
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP
 from chimera.lib.records import dead_letter as dead_letter_record
 from chimera.lib.records import settled as settled_record
+from chimera.lib.stream_entry import decode_entry
 from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
+from chimera.models.session import SessionState
 from chimera.models.task import Task
-from chimera.ports.queue import DeadLetter, Delivery, StreamStats, TenantStats
+from chimera.ports.queue import Admission, DeadLetter, Delivery, StreamStats, TenantStats
 from chimera.testing.fakes.pending import keep_pending
 from chimera.testing.fakes.store import MemoryStore, TenantData
 from chimera.testing.fakes.streams import Delivered, Stream
 
 M = TypeVar("M", Task, Result)
+HALTED = SessionState.HALTED.value
 
 
 class FakeQueue:
@@ -92,6 +94,34 @@ class FakeQueue:
         await self._enter("read_tasks")
         return await self._read(tenants, "tasks", WORKER_GROUP, consumer, count, block_ms, Task)
 
+    async def admit(self, deliveries: Sequence[Delivery[Task]]) -> list[Admission]:
+        """Whether to run each entry, by its tenant's ledger (``admit_tasks.lua``)."""
+        await self._enter("admit")
+        return [self._admit(delivery) for delivery in deliveries]
+
+    def _admit(self, delivery: Delivery[Task]) -> Admission:
+        task = delivery.message
+        if task is None:
+            return undecodable(delivery)
+        data = self._data(delivery.tenant)
+        row = data.ledger.get(task.id)
+        if row is None:
+            reply = AdmitReply.SETTLED if task.id in data.settled else AdmitReply.UNKNOWN
+        elif task.id in data.review:
+            reply = AdmitReply.REVIEW
+        elif row != (delivery.raw or task.model_dump_json()):
+            reply = AdmitReply.STALE
+        elif data.session_hashes.get(task.session, {}).get(SESSION_STATE) == HALTED:
+            reply = AdmitReply.HALTED
+        else:
+            reply = AdmitReply.RUN
+        return admission(delivery, reply)
+
+    async def discard(self, deliveries: Sequence[Delivery[Task]]) -> list[bool]:
+        """Ack and delete entries still pending (``discard_entries.lua``)."""
+        await self._enter("discard")
+        return [self._ack_and_delete(self._data(d.tenant).tasks, d.entry_id) for d in deliveries]
+
     async def complete(self, done: Sequence[tuple[Delivery[Task], Result]]) -> None:
         """Publish Results for entries still pending, and ack and delete those entries."""
         await self._enter("complete")
@@ -142,7 +172,8 @@ class FakeQueue:
         now = self.store.now_ms()
         out = []
         for (delivery, letter), event in zip(items, events or [None] * len(items), strict=True):
-            data, task = self._data(delivery.tenant), delivery.message
+            data = self._data(delivery.tenant)
+            task = delivery.message if letter.in_ledger else None
             if not self._ack_and_delete(data.tasks, delivery.entry_id):
                 out.append(False)
                 continue
@@ -208,8 +239,10 @@ class FakeQueue:
         now = self.store.now_ms()
         for delivery in deliveries:
             stream = self._data(delivery.tenant).tasks
+            if delivery.message is None:
+                continue  # only an excerpt is kept: it stays pending, to be dead-lettered
             if self._ack_and_delete(stream, delivery.entry_id):
-                body = delivery.message.model_dump_json() if delivery.message else delivery.raw
+                body = delivery.raw or delivery.message.model_dump_json()
                 stream.add(_with_trace({BODY: body}, delivery), now)
         if deliveries:
             self.store.added()
@@ -355,20 +388,7 @@ def _with_trace(fields: dict[str, str], delivery: Delivery[M]) -> dict[str, str]
 
 
 def _decode(model: type[M], tenant: str, got: Delivered, deliveries: int) -> Delivery[M]:
-    raw = got.fields.get(BODY, "")
-    message: M | None
-    try:
-        message = model.model_validate_json(raw)
-    except ValidationError:
-        message = None
-    return Delivery(
-        tenant=tenant,
-        entry_id=got.entry_id,
-        message=message,
-        deliveries=deliveries,
-        raw=raw,
-        traceparent=got.fields.get(TRACEPARENT) or None,
-    )
+    return decode_entry(model, tenant, got.entry_id, got.fields, deliveries)
 
 
 def _stream_stats(stream: Stream, group_name: str) -> StreamStats:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+#: An entry's fields. Bytes that are not UTF-8 (garbage a test writes) are kept as text
+#: with ``surrogateescape``, and turned back into those bytes when the entry is decoded.
 Fields = dict[str, str]
 
 

@@ -8,7 +8,7 @@ contract tests assert through the ports first and use it for the rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -45,7 +45,9 @@ class Probe(Protocol):
     async def delayed(self, tenant: str) -> list[str]: ...
     async def length(self, tenant: str, stream: str) -> int: ...
     async def entries(self, tenant: str, stream: str) -> list[tuple[str, dict[str, str]]]: ...
-    async def add_entry(self, tenant: str, stream: str, fields: dict[str, str]) -> str: ...
+    async def add_entry(
+        self, tenant: str, stream: str, fields: Mapping[str | bytes, str | bytes]
+    ) -> str: ...
     async def replace_entries(
         self, tenant: str, stream: str, entries: list[dict[str, str]]
     ) -> None: ...
@@ -109,8 +111,10 @@ class RedisProbe:
             await self.client.xrange(self._key(tenant, stream)),
         )
 
-    async def add_entry(self, tenant: str, stream: str, fields: dict[str, str]) -> str:
-        return str(await self.client.xadd(self._key(tenant, stream), fields))  # type: ignore[arg-type]
+    async def add_entry(
+        self, tenant: str, stream: str, fields: Mapping[str | bytes, str | bytes]
+    ) -> str:
+        return str(await self.client.xadd(self._key(tenant, stream), dict(fields)))  # type: ignore[arg-type]
 
     async def replace_entries(
         self, tenant: str, stream: str, entries: list[dict[str, str]]
@@ -156,8 +160,12 @@ class MemoryProbe:
     async def entries(self, tenant: str, stream: str) -> list[tuple[str, dict[str, str]]]:
         return list(self._stream(tenant, stream))
 
-    async def add_entry(self, tenant: str, stream: str, fields: dict[str, str]) -> str:
-        entry_id = self._stream(tenant, stream).add(fields, self.store.now_ms())
+    async def add_entry(
+        self, tenant: str, stream: str, fields: Mapping[str | bytes, str | bytes]
+    ) -> str:
+        # Bytes that are not UTF-8 are kept as the in-memory stream keeps them (see Fields).
+        text = {_text(k): _text(v) for k, v in fields.items()}
+        entry_id = self._stream(tenant, stream).add(text, self.store.now_ms())
         self.store.added()
         return entry_id
 
@@ -172,6 +180,10 @@ class MemoryProbe:
     async def consumers(self, tenant: str, stream: str) -> list[str]:
         group = self._stream(tenant, stream).groups.get(_GROUPS[stream])
         return sorted(group.consumers) if group else []
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
 def memory_backend() -> Backend:

@@ -200,7 +200,9 @@ async def test_undecodable_result_entry_is_acked_and_audited(
     [(item, outcome)] = await judge_all(stack)
     assert item.decision is None
     assert outcome is CommitOutcome.REJECTED
-    assert any(e.data.get("reason") == "undecodable result entry" for e in sink.events)
+    [event] = [e for e in sink.events if e.data.get("entry_id") == item.delivery.entry_id]
+    assert str(event.data["reason"]).startswith("undecodable result entry: body is not a valid")
+    assert event.data["raw"] == "{not json"
 
 
 # -- T023: log before commit ----------------------------------------------------------

@@ -40,6 +40,10 @@ CALLS = {
     "renew_leases": task_scripts.RenewLeases.of(KEYS).call(
         group="workers", consumer="c1", entry_ids=["1-0", "2-0"]
     ),
+    "admit_tasks": task_scripts.AdmitTasks.of(KEYS, "s1").call(entries=[("t1", "{}")]),
+    "discard_entries": task_scripts.DiscardEntries.of(KEYS).call(
+        group="workers", entry_ids=["1-0"]
+    ),
     "judge_apply": judge_scripts.JudgeApply.of(KEYS, "s1").call(
         group="judges",
         entry_id="1-0",
@@ -62,6 +66,7 @@ CALLS = {
 
 #: The one order in which every script takes the tenant's keys it needs.
 KEY_ORDER = [
+    "stream",
     "tasks",
     "results",
     "ledger",
