@@ -122,3 +122,51 @@ async def test_garbage_of_every_shape_is_dead_lettered_or_denied_with_a_reason(
     assert all("misrouted" not in json.dumps(r.event.data) for r in globex.records)
     assert {r.event.task_id for r in globex.records} >= set(ids["globex"])
     assert misrouted.id not in {r.event.task_id for r in globex.records}
+
+
+async def test_garbage_left_pending_by_a_dead_worker_is_dead_lettered_when_reclaimed(
+    redis_client: aioredis.Redis, keyspace: Keyspace, tmp_path: Path
+) -> None:
+    stack = Stack(write_swarm(tmp_path), redis_client, keyspace, {"fake": FakeBackend()})
+    await stack.queue.ensure_groups(["acme"])
+    keys = stack.keys("acme")
+    await redis_client.xadd(keys.tasks, {BODY: NOT_UTF8})
+    # A worker read it and died: before, every reclaim failed to decode the reply, forever.
+    await stack.queue.read_tasks("died", ["acme"], 1, 10)
+    async with Running(stack.worker(lease_ms=100)):
+        await eventually(lambda: _dlq_len(stack, 1), within=10)
+    [(_, fields)] = await redis_client.xrange(keys.dlq)
+    letter = json.loads(fields[BODY])
+    assert letter["reason"] == "undecodable task entry: body is not UTF-8 (byte 0xff at offset 0)"
+    assert letter["raw"] == "\\xff\\xfe\\x00garbage\\xc3"
+    assert letter["deliveries"] == 2
+    assert (await stack.queue.stats("acme")).tasks.pending == 0
+
+
+async def test_a_stale_copy_of_a_committed_task_is_discarded_unrun(
+    redis_client: aioredis.Redis, keyspace: Keyspace, tmp_path: Path
+) -> None:
+    backend = FakeBackend()
+    stack = Stack(write_swarm(tmp_path), redis_client, keyspace, {"fake": backend})
+    [task] = await stack.planner().submit([Submission("acme", "echo", {"text": "once"})])
+    keys = stack.keys("acme")
+    async with Running(stack.worker(), stack.judge()):
+        await eventually(lambda: _committed(stack, {"acme": [task.id]}))
+        body = await redis_client.hget(keys.committed, task.id)
+        assert body is not None
+        # The same task entry again (a replayed backup, a duplicate XADD): nothing to run.
+        await redis_client.xadd(keys.tasks, {BODY: task.model_dump_json()})
+        await eventually(lambda: _drained(stack, "acme"))
+    assert len(backend.calls) == 1
+    chain = await read_chain(redis_client, keyspace, "acme")
+    [dropped] = [
+        r.event
+        for r in chain.records
+        if r.event.type is AuditEventType.DUPLICATE and r.event.actor.startswith("worker:")
+    ]
+    assert dropped.task_id == task.id
+    assert dropped.data["reason"] == f"a stale copy: task {task.id} has settled"
+
+
+async def _dlq_len(stack: Stack, n: int) -> bool:
+    return bool(await stack.client.xlen(stack.keys("acme").dlq) >= n)
