@@ -21,7 +21,7 @@ from redis.exceptions import NoPermissionError, ResponseError
 
 from chimera.lib.admission import admission, undecodable
 from chimera.lib.fields import UNKNOWN_SESSION
-from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace
+from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace, TenantKeys
 from chimera.lib.lua.task_scripts import (
     AdmitTasks,
     DeadLetterTask,
@@ -280,6 +280,22 @@ class RedisQueue:
     async def renew(
         self, consumer: str, deliveries: Sequence[Delivery[Task]]
     ) -> set[tuple[str, str]]:
+        """Renew task entries (see :meth:`_renew`)."""
+        return await self._renew(consumer, deliveries, RenewLeases.of, WORKER_GROUP)
+
+    async def renew_results(
+        self, consumer: str, deliveries: Sequence[Delivery[Result]]
+    ) -> set[tuple[str, str]]:
+        """Renew Result entries a Judge holds (see :meth:`_renew`)."""
+        return await self._renew(consumer, deliveries, RenewLeases.of_results, JUDGE_GROUP)
+
+    async def _renew(
+        self,
+        consumer: str,
+        deliveries: Sequence[Delivery[Any]],
+        script: Callable[[TenantKeys], RenewLeases],
+        group: str,
+    ) -> set[tuple[str, str]]:
         """Reset idle time of entries ``consumer`` still owns (``XCLAIM ... JUSTID``).
 
         Ownership is checked inside the script, so renewing never takes an entry back from
@@ -291,9 +307,7 @@ class RedisQueue:
         if not by_tenant:
             return set()
         calls = [
-            RenewLeases.of(self.keys.tenant(tenant)).call(
-                group=WORKER_GROUP, consumer=consumer, entry_ids=ids
-            )
+            script(self.keys.tenant(tenant)).call(group=group, consumer=consumer, entry_ids=ids)
             for tenant, ids in by_tenant.items()
         ]
         replies = await self._lua.run(calls)

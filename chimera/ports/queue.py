@@ -280,6 +280,19 @@ class ResultQueue(Protocol):
         """Take over results another Judge left pending too long (async)."""
         ...
 
+    async def renew_results(
+        self, consumer: str, deliveries: Sequence[Delivery[Result]]
+    ) -> set[tuple[str, str]]:
+        """Reset the idle time of Results a Judge is still judging (async).
+
+        A batch that takes longer than the lease (a slow policy or audit sink) must not
+        be taken over and judged a second time by another Judge.
+
+        Returns:
+            The ``Delivery.key`` of each entry still owned by ``consumer``.
+        """
+        ...
+
 
 class QueueStats(Protocol):
     """Read-only figures for ``chimera status``."""

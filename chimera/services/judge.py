@@ -37,6 +37,7 @@ from chimera.services.audit_sweep import AuditSweep
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.judge_events import decision_events, with_outcome_events
 from chimera.services.judge_observe import count_judged
+from chimera.services.lease_renewer import LeaseRenewer
 from chimera.services.retry import Backoff
 from chimera.services.worker.core import attempt_budget
 from chimera.telemetry import judge_spans
@@ -129,6 +130,7 @@ class Judge:
         self.metrics = metrics
         #: Results judged and applied since start (the stop line of a process).
         self.judged = 0
+        self.leases = LeaseRenewer(results.renew_results, consumer, self.settings.lease_ms, "judge")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Judge until ``stop`` is set. Results left pending by a failed audit are redone."""
@@ -188,11 +190,14 @@ class Judge:
     async def judge(self, deliveries: Sequence[Delivery[Result]]) -> Verdicts:
         """Judge one batch: validate, decide, audit, then apply.
 
+        The batch's leases are renewed while it is judged, so no other Judge takes it over.
+
         Raises:
             AuditFailed: a sink failed; nothing was applied and the Results stay pending.
         """
-        with judge_spans.judging(deliveries, self.consumer) as traced:
-            return await self._judge(deliveries, traced)
+        async with self.leases.holding(deliveries):
+            with judge_spans.judging(deliveries, self.consumer) as traced:
+                return await self._judge(deliveries, traced)
 
     async def _judge(
         self, deliveries: Sequence[Delivery[Result]], traced: judge_spans.NoJudgeSpans

@@ -221,15 +221,27 @@ class FakeQueue:
     ) -> set[tuple[str, str]]:
         """Reset the idle time of entries ``consumer`` still owns; return their keys."""
         await self._enter("renew")
+        return self._renew(consumer, deliveries, "tasks", WORKER_GROUP)
+
+    async def renew_results(
+        self, consumer: str, deliveries: Sequence[Delivery[Result]]
+    ) -> set[tuple[str, str]]:
+        """Reset the idle time of Results ``consumer`` still owns; return their keys."""
+        await self._enter("renew_results")
+        return self._renew(consumer, deliveries, "results", JUDGE_GROUP)
+
+    def _renew(
+        self, consumer: str, deliveries: Sequence[Delivery[M]], which: str, group: str
+    ) -> set[tuple[str, str]]:
         now, owned = self.store.now_ms(), set()
         for delivery in deliveries:
-            stream = self._data(delivery.tenant).tasks
-            if stream.owner(WORKER_GROUP, delivery.entry_id) != consumer:
+            stream: Stream = getattr(self._data(delivery.tenant), which)
+            if stream.owner(group, delivery.entry_id) != consumer:
                 continue
             if delivery.entry_id in stream.entries:
-                stream.renew(WORKER_GROUP, consumer, delivery.entry_id, now)
+                stream.renew(group, consumer, delivery.entry_id, now)
             else:  # XCLAIM drops a pending entry whose stream entry is gone (Redis 7)
-                stream.ack(WORKER_GROUP, delivery.entry_id)
+                stream.ack(group, delivery.entry_id)
             owned.add(delivery.key)
         return owned
 

@@ -175,6 +175,24 @@ async def test_renew_keeps_only_owned_entries(backend: Backend) -> None:
     assert await queue.renew("c1", []) == set()
 
 
+async def test_renewed_results_are_not_claimed_and_a_taken_one_is_not_renewed(
+    backend: Backend,
+) -> None:
+    queue = backend.queue
+    tasks = make_tasks(2)
+    await queue.enqueue(tasks)
+    deliveries = await queue.read_tasks("w1", ["acme"], count=2, block_ms=10)
+    await queue.complete([(d, result_for(d.message)) for d in deliveries if d.message])
+    held = await queue.read_results("j1", ["acme"], 10, 10)
+    await asyncio.sleep(0.3)  # idle long enough to be claimed with a 250 ms lease...
+    assert await queue.renew_results("j1", held) == {d.key for d in held}
+    # ...but renewed just now, so nobody may claim them.
+    assert await queue.claim_stale_results("j2", ["acme"], 250, 10) == []
+    [taken] = await queue.claim_stale_results("j2", ["acme"], 0, 1)
+    assert await queue.renew_results("j1", held) == {d.key for d in held} - {taken.key}
+    assert await queue.renew_results("j1", []) == set()
+
+
 async def test_release_hands_task_back(backend: Backend) -> None:
     queue = backend.queue
     [task] = make_tasks(1)
