@@ -214,6 +214,14 @@ def _progress_bar() -> _Progress:
     help="Seconds in-flight tasks may finish after SIGTERM before being handed back.",
 )
 @observing_options
+@click.option(
+    "--drift-wait",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds a task whose skill this process's swarm.yaml lacks (a newer file planned "
+    "it) is left for an up-to-date worker before it is dead-lettered, replayable.",
+)
 @click.pass_context
 @reports_input_errors
 def worker(
@@ -230,6 +238,7 @@ def worker(
     trace: bool | None,
     metrics_port: int | None,
     metrics_host: str,
+    drift_wait: float,
 ) -> None:
     """Consume SWARM's tasks from a shared Redis until SIGINT or SIGTERM.
 
@@ -253,8 +262,13 @@ def worker(
                 observing,
                 chosen or [],
                 roles,
-                WorkerSettings(concurrency=concurrency, lease_ms=lease_ms, grace_s=grace),
-                JudgeSettings(lease_ms=lease_ms),
+                WorkerSettings(
+                    concurrency=concurrency,
+                    lease_ms=lease_ms,
+                    grace_s=grace,
+                    drift_wait_s=drift_wait,
+                ),
+                JudgeSettings(lease_ms=lease_ms, drift_wait_s=drift_wait),
                 redis_url,
             )
             process.log_started()

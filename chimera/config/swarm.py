@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +86,13 @@ def _portable(schema: Any) -> bool:
 
 @dataclass(frozen=True)
 class Skill:
-    """A skill ready to run: its config, compiled template and schema validators."""
+    """A skill ready to run: its config, compiled template and schema validators.
+
+    Attributes:
+        fingerprint: short hex digest of the validated config, computed once when the
+            skill is built. Tasks carry the fingerprint of the definition they were
+            planned with, so a Worker running another definition can tell.
+    """
 
     config: SkillConfig
     path: Path
@@ -95,6 +103,10 @@ class Skill:
     output_check: SchemaCheck | None = None
     #: Where each value of the skill file is (``source.problem(loc, message)``).
     source: SourceMap | None = field(default=None, compare=False, repr=False)
+    fingerprint: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fingerprint", config_fingerprint(self.config))
 
     @property
     def name(self) -> str:
@@ -112,6 +124,16 @@ class Skill:
         if self.output_check is not None and self.output_check.is_valid(value):
             return []
         return _messages(self.output_validator, value)
+
+
+def config_fingerprint(config: SkillConfig) -> str:
+    """A short digest of ``config``'s canonical JSON (sorted keys): equal for equal values.
+
+    Two files that mean the same (key order, comments, a default written out or not) give
+    the same fingerprint; any changed value gives another.
+    """
+    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
 
 
 def _messages(validator: Validator, value: Any) -> list[str]:

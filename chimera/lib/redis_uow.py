@@ -11,11 +11,13 @@ from pydantic import ValidationError
 from chimera.lib.fields import UNKNOWN_SESSION
 from chimera.lib.judged import judge_action, pending_events, task_id_to_match
 from chimera.lib.keys import JUDGE_GROUP, Keyspace
-from chimera.lib.lua.judge_scripts import JudgeApply
+from chimera.lib.lua.judge_scripts import DeadLetterResult, JudgeApply
+from chimera.lib.records import dead_letter as dead_letter_record
+from chimera.lib.records.dead_letter import as_task_entry
 from chimera.lib.redis_lua import LuaBatch
 from chimera.models.result import Result
 from chimera.models.task import Task
-from chimera.ports.judge import CommitOutcome, Judged
+from chimera.ports.judge import CommitOutcome, Judged, Unjudgeable
 from chimera.ports.queue import Delivery
 
 
@@ -87,3 +89,18 @@ class RedisUnitOfWork:
                 )
             )
         return await self._lua.run(calls)
+
+    async def dead_letter(self, items: Sequence[Unjudgeable]) -> list[bool]:
+        """Dead-letter the tasks of Results no Judge could judge; one round trip."""
+        calls = [
+            DeadLetterResult.of(self.keys.tenant(item.delivery.tenant), item.task.session).call(
+                group=JUDGE_GROUP,
+                entry_id=item.delivery.entry_id,
+                task_id=item.task.id,
+                expected_row=self._stored_row(item.delivery.tenant, item.task),
+                letter_json=dead_letter_record.encode(as_task_entry(item), item.letter),
+                event=(item.event.id, item.event.model_dump_json()) if item.event else None,
+            )
+            for item in items
+        ]
+        return await self._lua.run(calls) if calls else []

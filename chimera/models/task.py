@@ -39,6 +39,12 @@ class Task(BaseModel):
     feedback: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     trace_id: TraceId = Field(default_factory=new_trace_id)
     created_at: datetime = Field(default_factory=utc_now)
+    skill_fingerprint: str | None = Field(default=None, max_length=64)
+    """The fingerprint of the skill definition the task was planned with (``None``:
+    planned before tasks carried one)."""
+    waiting_since: datetime | None = None
+    """When a Worker first handed the task back because it could not run its skill (a
+    swarm.yaml older than the Planner's): the bound on that wait counts from here."""
 
     @model_validator(mode="after")
     def _attempt_within_budget(self) -> Task:
@@ -48,4 +54,10 @@ class Task(BaseModel):
 
     def next_attempt(self, feedback: str | None = None) -> Task:
         """Return the same task one attempt later, optionally with the Judge's feedback."""
-        return self.model_copy(update={"attempt": self.attempt + 1, "feedback": feedback})
+        return self.model_copy(
+            update={"attempt": self.attempt + 1, "feedback": feedback, "waiting_since": None}
+        )
+
+    def replayed(self) -> Task:
+        """Return the task as a dead letter's replay runs it: attempts and waits start over."""
+        return self.model_copy(update={"attempt": 1, "feedback": None, "waiting_since": None})

@@ -12,7 +12,7 @@ from chimera.models.config import ResolvedJudge
 from chimera.models.decision import Decision, Verdict
 from chimera.models.result import Result
 from chimera.models.task import Task
-from chimera.ports.queue import Delivery
+from chimera.ports.queue import DeadLetter, Delivery
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,23 @@ class Judged:
         return CommitOutcome.DENIED
 
 
+@dataclass(frozen=True)
+class Unjudgeable:
+    """A Result no Judge could judge in time, and why its task is dead-lettered instead.
+
+    Attributes:
+        delivery: the Result's entry (acked whatever happens).
+        task: its live task, as :meth:`UnitOfWork.lookup` found it.
+        letter: the reason.
+        event: the ``dead_lettered`` audit event, kept with the dead letter if it happens.
+    """
+
+    delivery: Delivery[Result]
+    task: Task
+    letter: DeadLetter
+    event: AuditEvent | None = None
+
+
 class UnitOfWork(Protocol):
     """Applies decisions atomically and idempotently (async).
 
@@ -143,4 +160,15 @@ class UnitOfWork(Protocol):
 
     async def lookup(self, deliveries: Sequence[Delivery[Result]]) -> list[Task | None]:
         """Fetch the live Task each Result claims to answer, from the tenant it was read from."""
+        ...
+
+    async def dead_letter(self, items: Sequence[Unjudgeable]) -> list[bool]:
+        """Ack each Result and dead-letter its task, atomically per item (async).
+
+        Only a task still live with the ledger row that was looked up is dead-lettered
+        (and counted, and its event kept); otherwise only the ack happens.
+
+        Returns:
+            Per item, whether the dead letter was written.
+        """
         ...

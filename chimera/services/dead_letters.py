@@ -49,7 +49,7 @@ class DeadLetterService:
                 continue
             if entry.task is None:
                 continue
-            fresh = entry.task.model_copy(update={"attempt": 1, "feedback": None})
+            fresh = entry.task.replayed()
             await self.audit.record(
                 [
                     AuditEvent(

@@ -35,6 +35,7 @@ from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import Delivery, ResultQueue
 from chimera.services.audit_sweep import AuditSweep
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
+from chimera.services.judge_drift import ResultDrift
 from chimera.services.judge_events import decision_events, with_outcome_events
 from chimera.services.judge_observe import count_judged
 from chimera.services.lease_renewer import LeaseRenewer
@@ -62,6 +63,9 @@ class JudgeSettings:
     sweep_every_s: float = 10.0
     #: How old a pending event must be before the sweep takes it.
     sweep_after_s: float = 30.0
+    #: How old a Result whose skill this Judge does not know (a newer swarm.yaml planned
+    #: it) may get, left for an up-to-date Judge, before its task is dead-lettered.
+    drift_wait_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class Judge:
         self.metrics = metrics
         #: Results judged and applied since start (the stop line of a process).
         self.judged = 0
+        self.drift = ResultDrift(swarm, self.settings.drift_wait_s, self.settings.lease_ms, clock)
         self.leases = LeaseRenewer(results.renew_results, consumer, self.settings.lease_ms, "judge")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -160,7 +165,9 @@ class Judge:
             deliveries = await self.results.read_own_pending(
                 self.consumer, self.tenants, self.settings.batch
             )
-            backlog = bool(deliveries)
+            # Results left pending for an up-to-date Judge come back here each time: the
+            # backlog is done when nothing else does.
+            backlog = any(not self.drift.is_left(d) for d in deliveries)
         else:
             deliveries = await self.results.read_results(
                 self.consumer, self.tenants, self.settings.batch, self.settings.block_ms
@@ -191,21 +198,51 @@ class Judge:
         """Judge one batch: validate, decide, audit, then apply.
 
         The batch's leases are renewed while it is judged, so no other Judge takes it over.
+        A Result whose skill this Judge's swarm does not know is left pending for an
+        up-to-date Judge instead (see :mod:`~chimera.services.judge_drift`), and left out
+        of the verdicts.
 
         Raises:
             AuditFailed: a sink failed; nothing was applied and the Results stay pending.
         """
-        async with self.leases.holding(deliveries):
-            with judge_spans.judging(deliveries, self.consumer) as traced:
-                return await self._judge(deliveries, traced)
+        tasks = await self.uow.lookup(deliveries)
+        ready: list[tuple[Delivery[Result], Task | None]] = []
+        unknown: list[tuple[Delivery[Result], Task, str]] = []
+        for delivery, task in zip(deliveries, tasks, strict=True):
+            reason = self.drift.why_not(delivery, task)
+            if reason is not None and task is not None:
+                unknown.append((delivery, task, reason))
+            else:
+                ready.append((delivery, task))
+        if unknown:
+            await self._leave_for_update(unknown)
+        held = [d for d, _ in ready]
+        async with self.leases.holding(held):
+            with judge_spans.judging(held, self.consumer) as traced:
+                return await self._judge(ready, traced)
+
+    async def _leave_for_update(self, items: list[tuple[Delivery[Result], Task, str]]) -> None:
+        """Leave Results this Judge cannot judge to another; dead-letter the overdue ones."""
+        overdue = []
+        for delivery, task, reason in items:
+            if self.drift.overdue(delivery):
+                overdue.append(self.drift.give_up(delivery, task, reason))
+            else:
+                self.drift.leave(delivery, task, reason)
+        if overdue:
+            written = await self.uow.dead_letter(overdue)
+            await self._report(
+                [i.event for i, ok in zip(overdue, written, strict=True) if ok and i.event]
+            )
 
     async def _judge(
-        self, deliveries: Sequence[Delivery[Result]], traced: judge_spans.NoJudgeSpans
+        self,
+        ready: Sequence[tuple[Delivery[Result], Task | None]],
+        traced: judge_spans.NoJudgeSpans,
     ) -> Verdicts:
-        tasks = await self.uow.lookup(deliveries)
-        inputs = enumerate(zip(deliveries, tasks, strict=True))
         judged = [
-            with_outcome_events(await traced.decide(i, self._decide(d, t))) for i, (d, t) in inputs
+            with_outcome_events(await traced.decide(i, self._decide(d, t)))
+            for i, (d, t) in enumerate(ready)
         ]
         judged = traced.decided(judged)
         await self.audit.record([e for item in judged for e in decision_events(item)])
@@ -234,10 +271,7 @@ class Judge:
             decision = _deny(result, problem or "no live task", VALIDATION)
             return Judged(delivery=delivery, decision=decision, task=None)
         settings = self.swarm.judge_for(task.tenant, task.skill)
-        skill = self.swarm.skills.get(task.skill)
-        if skill is None:
-            decision = _deny(result, f"skill {task.skill!r} is not in this swarm", VALIDATION)
-            return Judged(delivery=delivery, decision=decision, task=task)
+        skill = self.swarm.skills[task.skill]  # known: ResultDrift leaves the others pending
         if result.status is ResultStatus.FAILED:
             reason = f"task failed ({result.error_kind}): {result.error}"
             return Judged(delivery, _deny(result, reason, VALIDATION, settings), task)

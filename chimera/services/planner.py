@@ -133,6 +133,7 @@ class Planner:
                 skill=item.skill,
                 input=item.input,
                 max_attempts=skill.config.retry.max_attempts,
+                skill_fingerprint=skill.fingerprint,
             )
         except ValidationError as exc:
             raise PlanningError([_first_line(err["msg"]) for err in exc.errors()]) from None

@@ -17,6 +17,7 @@ script                 what for                                    wrapper
 ``judge_apply``        the Judge's commit / deny / review / retry  ``JudgeApply``
 ``review_decide``      a human's approve or reject                 ``ReviewDecide``
 ``replay_dead_letter`` a dead letter back into the stream          ``ReplayDeadLetter``
+``dead_letter_result`` give up on a Result no Judge can judge      ``DeadLetterResult``
 ``audit_append``       compare-and-set append to the audit chain   ``AuditAppend``
 =====================  ==========================================  ===================
 

@@ -18,6 +18,7 @@ from chimera.ports.judge import CommitOutcome
 JUDGE_APPLY = load("judge_apply")
 REVIEW_DECIDE = load("review_decide")
 REPLAY_DEAD_LETTER = load("replay_dead_letter")
+DEAD_LETTER_RESULT = load("dead_letter_result")
 
 
 def as_outcome(reply: Any) -> CommitOutcome:
@@ -189,4 +190,64 @@ class ReplayDeadLetter(ScriptKeys):
             dead_letter_id=dead_letter_id,
             task_id=task_id,
             task_json=task_json,
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetterResult(ScriptKeys):
+    """``dead_letter_result.lua``: dead-letter a task whose Result no Judge could judge."""
+
+    SCRIPT: ClassVar[Lua] = DEAD_LETTER_RESULT
+
+    results: str
+    ledger: str
+    settled: str
+    review: str
+    dlq: str
+    session: str
+    audit_pending: str
+
+    @classmethod
+    def of(cls, keys: TenantKeys, session_id: str) -> DeadLetterResult:
+        """The keys of a task of ``session_id``."""
+        return cls(
+            results=keys.results,
+            ledger=keys.ledger,
+            settled=keys.settled,
+            review=keys.review,
+            dlq=keys.dlq,
+            session=keys.session(session_id),
+            audit_pending=keys.audit_pending,
+        )
+
+    def call(
+        self,
+        *,
+        group: str,
+        entry_id: str,
+        task_id: str,
+        expected_row: str,
+        letter_json: str,
+        event: PendingEvent = None,
+    ) -> Call[bool]:
+        """Reply: whether the dead letter was written.
+
+        Args:
+            group: the Judges' consumer group.
+            entry_id: the Result's entry (acked and deleted whatever happens).
+            task_id: the task to give up on.
+            expected_row: its ledger row as looked up.
+            letter_json: the dead letter.
+            event: its ``dead_lettered`` audit event, kept if it is written.
+        """
+        event_id, event_json = pending_args(event)
+        return self._call(
+            as_flag,
+            group=group,
+            entry_id=entry_id,
+            task_id=task_id,
+            expected_row=expected_row,
+            letter_json=letter_json,
+            event_id=event_id,
+            event_json=event_json,
         )

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from chimera.lib.records import RecordError
 from chimera.lib.stream_entry import as_bytes, excerpt
 from chimera.models.task import Task
+from chimera.ports.judge import Unjudgeable
 from chimera.ports.queue import DeadLetter, Delivery
 from chimera.ports.stores import DeadLetterEntry
 
@@ -37,6 +38,17 @@ def encode(delivery: Delivery[Task], letter: DeadLetter) -> str:
             "last_error": letter.last_error,
             "deliveries": delivery.deliveries,
         }
+    )
+
+
+def as_task_entry(item: Unjudgeable) -> Delivery[Task]:
+    """The task of a Result no Judge could judge, as the entry its dead letter names."""
+    delivery = item.delivery
+    return Delivery(
+        tenant=delivery.tenant,
+        entry_id=delivery.entry_id,
+        message=item.task,
+        deliveries=delivery.deliveries,
     )
 
 

@@ -13,7 +13,7 @@ from chimera.models.llm import LLMRequest
 from chimera.models.task import Task
 from chimera.models.types import utc_now
 from chimera.ports.queue import Delivery
-from chimera.services.worker.core import GiveUp, Publish, Retry, Settlement
+from chimera.services.worker.core import GiveUp, Publish, Retry, Settlement, Wait
 from chimera.services.worker.events import log_ids
 
 if TYPE_CHECKING:
@@ -32,6 +32,8 @@ def settlement_name(settlement: Settlement) -> tuple[str, str | None]:
         return "publish", kind.value if kind is not None else None
     if isinstance(settlement, Retry):
         return "retry", "retry"
+    if isinstance(settlement, Wait):
+        return "wait", None
     return "dead_letter", "dead_letter"
 
 
@@ -62,6 +64,14 @@ def log_settled(run: TaskRun) -> None:
         tool_calls=len(run.tool_calls),
         run_ms=round((utc_now() - started).total_seconds() * 1000.0, 3) if started else None,
         due=settlement.due if isinstance(settlement, Retry) else None,
-        reason=settlement.letter.reason if isinstance(settlement, GiveUp) else None,
+        reason=_reason(settlement),
         **log_ids(run.delivery),
     )
+
+
+def _reason(settlement: Settlement) -> str | None:
+    if isinstance(settlement, GiveUp):
+        return settlement.letter.reason
+    if isinstance(settlement, Wait):
+        return settlement.reason
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from chimera.config.swarm import Skill, Swarm
 from chimera.config.templates import TemplateRenderError
@@ -84,7 +84,56 @@ class GiveUp:
     letter: DeadLetter
 
 
-Settlement = Publish | Retry | GiveUp
+@dataclass(frozen=True)
+class Wait:
+    """Hand the task back without counting an attempt; ``task`` (as it waits) runs at ``due``.
+
+    For a task this Worker cannot understand (its skill is not in this Worker's swarm): an
+    up-to-date Worker may take it meanwhile.
+    """
+
+    task: Task
+    due: float
+    reason: str
+
+
+Settlement = Publish | Retry | GiveUp | Wait
+
+
+def cannot_run(task: Task, tenant: str, swarm: Swarm) -> str | None:
+    """Why a task of ``tenant`` names a skill this swarm cannot run for it, if it does.
+
+    A task that reached a Worker was admitted: it is in its tenant's ledger, so a Planner
+    accepted it. If this swarm does not know its skill, or does not let the tenant run
+    it, the Planner's swarm.yaml is newer than this Worker's (config drift): the task
+    waits for an up-to-date Worker rather than being failed for good.
+    """
+    if task.skill not in swarm.skills:
+        return f"skill {task.skill!r} is not in this worker's swarm"
+    if not swarm.tenant_may_run(tenant, task.skill):
+        return f"this worker's swarm does not let tenant {tenant!r} run skill {task.skill!r}"
+    return None
+
+
+def wait_for_update(
+    task: Task, reason: str, now: float, wait_s: float, recheck_s: float
+) -> Wait | GiveUp:
+    """Hand ``task`` back for an up-to-date Worker, or give up once it waited ``wait_s``.
+
+    The wait counts from the first hand-back (``Task.waiting_since``); the dead letter
+    says why, and is replayed like any other once every Worker runs the new swarm.yaml.
+    """
+    since = task.waiting_since.timestamp() if task.waiting_since is not None else now
+    if now - since >= wait_s:
+        reason = (
+            f"config drift: {reason}, and no worker that took it could run it within "
+            f"{wait_s:g}s; replay it once the workers run the swarm.yaml it was planned with"
+        )
+        return GiveUp(DeadLetter(reason, task.attempt, None))
+    waiting = task
+    if task.waiting_since is None:
+        waiting = task.model_copy(update={"waiting_since": datetime.fromtimestamp(now, UTC)})
+    return Wait(waiting, now + recheck_s, reason)
 
 
 def prepare(task: Task, tenant: str, swarm: Swarm) -> Prepared | Failure:

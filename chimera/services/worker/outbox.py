@@ -25,7 +25,7 @@ from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
 from chimera.services.faults import FaultClassifier, handle
 from chimera.services.worker import events
-from chimera.services.worker.core import GiveUp, Publish, Retry
+from chimera.services.worker.core import GiveUp, Publish, Retry, Wait
 from chimera.services.worker.task_run import TaskRun
 
 log = get_logger("chimera.worker")
@@ -131,6 +131,8 @@ class Outbox:
             self._batch.retries.append((delivery, settlement))
         elif isinstance(settlement, GiveUp):
             self._batch.dead.append((delivery, settlement.letter))
+        elif isinstance(settlement, Wait):
+            self._batch.deferred.append((delivery, settlement.task, settlement.due))
 
     def defer(self, delivery: Delivery[Task], task: Task, due: float) -> None:
         """Hand ``task`` back to run at ``due`` without counting a retry (halted sessions)."""

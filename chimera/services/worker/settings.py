@@ -23,6 +23,10 @@ class WorkerSettings:
         promote_every_s: how often due retries are moved back into the task streams.
         prune_every_s: how often idle consumers are forgotten.
         retry_flush_after_s: pause before a failed flush is tried again.
+        drift_wait_s: how long a task whose skill this Worker cannot run (a newer
+            swarm.yaml planned it) is handed back for an up-to-date Worker before it is
+            dead-lettered.
+        drift_recheck_s: how long each such hand-back lasts.
     """
 
     concurrency: int = 200
@@ -35,6 +39,8 @@ class WorkerSettings:
     promote_every_s: float = 0.25
     prune_every_s: float = 60.0
     retry_flush_after_s: float = 0.5
+    drift_wait_s: float = 600.0
+    drift_recheck_s: float = 5.0
 
     @property
     def low_water(self) -> int:

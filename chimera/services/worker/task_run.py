@@ -40,6 +40,7 @@ from chimera.services.worker.core import (
     prepare,
     settle,
 )
+from chimera.services.worker.drift import DriftGuard
 from chimera.telemetry import spans
 
 log = get_logger("chimera.worker")
@@ -74,6 +75,8 @@ class TaskRunner:
         clock: epoch seconds (retry due times).
         rng: jitter source for retry backoff.
         metrics: counts and times LLM and tool calls.
+        drift: decides about tasks planned with another swarm.yaml (see
+            :mod:`~chimera.services.worker.drift`).
     """
 
     def __init__(
@@ -87,8 +90,10 @@ class TaskRunner:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         metrics: Metrics = NO_METRICS,
+        drift: DriftGuard | None = None,
     ) -> None:
         self.swarm = swarm
+        self.drift = drift or DriftGuard(swarm, wait_s=600.0, recheck_s=5.0, clock=clock)
         self.backends = backends
         self.consumer = consumer
         self.max_deliveries = max_deliveries
@@ -118,9 +123,16 @@ class TaskRunner:
         if delivery.deliveries > self.max_deliveries:
             reason = f"poison: delivered {delivery.deliveries} times"
             return TaskRun(delivery, GiveUp(DeadLetter(reason, task.attempt, None)))
+        waiting = self.drift.before_run(task, delivery.tenant)
+        if waiting is not None:
+            return TaskRun(delivery, waiting)
+        self.drift.planned_elsewhere(task)
         started = utc_now()
         prepared = prepare(task, delivery.tenant, self.swarm)
         if isinstance(prepared, Failure):
+            waiting = self.drift.after_failure(task, prepared)
+            if waiting is not None:
+                return TaskRun(delivery, waiting)
             outcome: Answer | Failure = prepared
             tool_calls: list[ToolCallRecord] = []
         else:

@@ -29,6 +29,7 @@ from chimera.services.background import supervised
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.worker import events
 from chimera.services.worker.core import GiveUp
+from chimera.services.worker.drift import DriftGuard
 from chimera.services.worker.events import log_ids
 from chimera.services.worker.housekeeping import Housekeeping
 from chimera.services.worker.in_flight import InFlight
@@ -100,6 +101,9 @@ class Worker:
             clock=clock,
             rng=rng,
             metrics=metrics,
+            drift=DriftGuard(
+                swarm, self.settings.drift_wait_s, self.settings.drift_recheck_s, clock
+            ),
         )
         self.outbox = Outbox(
             queue,

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from chimera.lib.fields import Counter, JudgeAction, Settled
+from chimera.lib.fields import BODY, Counter, JudgeAction, Settled
 from chimera.lib.judged import judge_action, task_id_to_match
 from chimera.lib.keys import JUDGE_GROUP
+from chimera.lib.records import dead_letter as dead_letter_record
 from chimera.lib.records import settled as settled_record
+from chimera.lib.records.dead_letter import as_task_entry
 from chimera.models.result import Result
 from chimera.models.task import Task
-from chimera.ports.judge import CommitOutcome, Judged
+from chimera.ports.judge import CommitOutcome, Judged, Unjudgeable
 from chimera.ports.queue import Delivery
 from chimera.testing.fakes.pending import keep_pending
 from chimera.testing.fakes.store import MemoryStore, TenantData
@@ -61,6 +63,29 @@ class FakeUnitOfWork:
                 keep_pending(self.store.tenant(item.delivery.tenant), item.events.pick(outcome))
             outcomes.append(outcome)
         return outcomes
+
+    async def dead_letter(self, items: Sequence[Unjudgeable]) -> list[bool]:
+        """Ack each Result and dead-letter its live task (``dead_letter_result.lua``)."""
+        await asyncio.sleep(0)
+        self.store.faults.check("uow.dead_letter")
+        out = []
+        for item in items:
+            data, task = self.store.tenant(item.delivery.tenant), item.task
+            stored = self._rows.pop((item.delivery.tenant, task.id), None)
+            data.results.ack(JUDGE_GROUP, item.delivery.entry_id)
+            data.results.delete(item.delivery.entry_id)
+            live = task.id not in data.settled and task.id not in data.review
+            if not live or data.ledger.get(task.id) != (stored or task.model_dump_json()):
+                out.append(False)
+                continue
+            letter = dead_letter_record.encode(as_task_entry(item), item.letter)
+            data.dlq.add({BODY: letter}, self.store.now_ms())
+            data.ledger.pop(task.id, None)
+            data.settled[task.id] = settled_record.encode(Settled.DEAD_LETTERED)
+            data.count(task.session, Counter.DEAD_LETTERED)
+            keep_pending(data, item.event)
+            out.append(True)
+        return out
 
     def _apply(self, item: Judged) -> CommitOutcome:
         data = self.store.tenant(item.delivery.tenant)

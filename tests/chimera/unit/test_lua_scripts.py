@@ -59,6 +59,9 @@ CALLS = {
     "replay_dead_letter": judge_scripts.ReplayDeadLetter.of(KEYS, "s1").call(
         dead_letter_id="1-0", task_id="t1", task_json="{}"
     ),
+    "dead_letter_result": judge_scripts.DeadLetterResult.of(KEYS, "s1").call(
+        group="judges", entry_id="1-0", task_id="t1", expected_row="{}", letter_json="{}"
+    ),
     "audit_append": audit_scripts.AuditAppend.of(KEYS).call(
         expected_seq=0, links=[ChainLink(1, "0" * 64, "h", "e1", "{}")]
     ),
