@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from chimera.cli import (
+    commands_acl,
     commands_config,
     commands_dlq,
     commands_mcp,
@@ -49,3 +50,4 @@ commands_review.register(cli)
 commands_dlq.register(cli)
 commands_plugins.register(cli)
 commands_mcp.register(cli)
+commands_acl.register(cli)

@@ -10,7 +10,7 @@ import click
 
 from chimera.bootstrap import Runtime
 from chimera.cli.commands_config import SWARM_ARG
-from chimera.cli.errors import InputError, reports_input_errors
+from chimera.cli.errors import FAULT, InputError, fail, lacking, reports_input_errors
 from chimera.cli.jsonl import input_object, read_submissions
 from chimera.cli.observability import Observing, trace_option
 from chimera.cli.options import distributed_redis, json_option, prefix_option, tenant_filter
@@ -110,8 +110,9 @@ def status(
     Workers and judges are counted by their heartbeats (every `chimera worker` refreshes
     one), each with the configuration it runs: `config` says whether it is this file's.
     Rate and p95 cover the last minute as the processes saw it. A tenant whose keys the
-    Redis user may not read is shown as `no permission`. --watch refreshes every second
-    (--json: one JSON line per refresh).
+    Redis user may not read is shown as `no permission`; asked for that tenant alone
+    (--tenant), the command fails with one line saying so (exit 1). --watch refreshes every
+    second (--json: one JSON line per refresh).
     """
 
     async def snapshot(runtime: Runtime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -128,6 +129,10 @@ def status(
     rows, processes = with_runtime(swarm, redis_url, prefix, body)
     if watch:
         return
+    if tenant is not None and rows and rows[0]["access"] != "ok":
+        # Asked for one tenant and refused: that is the answer, not a row of blanks.
+        denied = f"no permission to read tenant {tenant!r}: {rows[0]['error']}"
+        fail([f"error: {denied}{lacking(prefix, [tenant])}"], FAULT)
     if as_json:
         click.echo(json.dumps({"tenants": rows, "processes": processes}))
     else:

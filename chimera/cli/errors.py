@@ -19,11 +19,13 @@ from redis.exceptions import RedisError
 from chimera.bootstrap import PluginError
 from chimera.cli.log_options import debug_requested
 from chimera.config.errors import ConfigError
+from chimera.lib.keys import TenantKeys
 from chimera.lib.logging import redact_value
 from chimera.lib.redis_connect import (
     InvalidRedisUrl,
     RedisUnavailable,
     describe_fault,
+    is_access_denied,
     safe_url,
 )
 from chimera.services.audit import AuditFailed
@@ -68,6 +70,30 @@ def _traceback_if_debug(exc: BaseException) -> None:
         _say("".join(traceback.format_exception(exc)).rstrip())
 
 
+def _access_hint(exc: BaseException, options: dict[str, object]) -> str:
+    """For a refusal of access, which tenants' keys the command needed (see ``chimera acl``)."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    if not is_access_denied(cause) and not is_access_denied(exc):
+        return ""
+    named = options.get("tenant") or options.get("tenants")
+    if isinstance(named, str):
+        tenants = [named]
+    elif isinstance(named, tuple | list):
+        tenants = [str(t) for t in named]
+    else:
+        tenants = []
+    prefix = options.get("prefix")
+    if not tenants or not isinstance(prefix, str):
+        return "; see `chimera acl` for the rules a Redis user needs"
+    return lacking(prefix, tenants)
+
+
+def lacking(prefix: str, tenants: list[str]) -> str:
+    """``; this Redis user may lack ~<prefix>:{<tenant>}:* (see `chimera acl`)``."""
+    patterns = ", ".join(f"~{TenantKeys(prefix, t).base}:*" for t in tenants)
+    return f"; this Redis user may lack {patterns} (see `chimera acl`)"
+
+
 def reports_input_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn every expected failure of a command into one line and an exit code."""
 
@@ -92,10 +118,10 @@ def reports_input_errors(func: Callable[P, R]) -> Callable[P, R]:
             fail([f"error: {exc}; what it was recording was not applied"], FAULT)
         except RedisFault as exc:
             _traceback_if_debug(exc)
-            fail([f"error: {exc}"], FAULT)
+            fail([f"error: {exc}{_access_hint(exc, kwargs)}"], FAULT)
         except PermanentFault as exc:
             _traceback_if_debug(exc)
-            fail([f"error: {exc}; stopped"], FAULT)
+            fail([f"error: {exc}{_access_hint(exc, kwargs)}; stopped"], FAULT)
         except RedisError as exc:
             _traceback_if_debug(exc)
             fail([f"error: Redis failed: {describe_fault(exc)}"], FAULT)

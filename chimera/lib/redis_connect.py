@@ -132,8 +132,28 @@ def describe_fault(exc: BaseException) -> str:
         kind = "error reply"
     else:
         kind = type(cause).__name__
-    message = str(exc) or str(cause)
+    message = _short(str(exc) or str(cause))
     return f"{kind}: {message}" if message else kind
+
+
+#: How redis-py reports the error of one command of a pipeline.
+_PIPELINE_ERROR = re.compile(r"Command # \d+ \((.*?)\) of pipeline caused error: (.*)", re.S)
+
+
+def _short(message: str) -> str:
+    """A pipeline's error as the command's name and key, and the server's words.
+
+    redis-py repeats the whole failed command, arguments and all (a Lua call's task JSON):
+    too long for one line, and not for every reader's eyes.
+    """
+    match = _PIPELINE_ERROR.search(message)
+    if match is None:
+        return message
+    words = match.group(1).split()
+    # EVALSHA <sha> <numkeys> <first key> ...: the key says more than the SHA.
+    shown = words[:1] + words[3:4] if words[:1] in (["EVALSHA"], ["EVAL"]) else words[:2]
+    reason = match.group(2).strip().removeprefix("('").removesuffix("',)")
+    return f"{' '.join(shown)}: {reason}"
 
 
 def connect(url: str | None, client_name: str | None = None) -> aioredis.Redis:

@@ -137,3 +137,20 @@ def test_an_error_wrapping_a_redis_error_is_described_by_what_it_wraps() -> None
         "no permission: worker.read: NoPermissionError: "
         "this user has no permissions to run the 'evalsha' command"
     )
+
+
+def test_a_pipeline_error_is_shortened_to_the_command_its_key_and_the_reason() -> None:
+    big = '{"input": {"secret": "x"}}' * 100
+    error = NoPermissionError(
+        f"Command # 1 (EVALSHA abc123 7 chimera:{{globex}}:tasks chimera:{{globex}}:ledger "
+        f"{big}) of pipeline caused error: ('this user has no permissions to access one of "
+        "the keys used as arguments',)"
+    )
+    assert describe_fault(error) == (
+        "no permission: EVALSHA chimera:{globex}:tasks: this user has no permissions to "
+        "access one of the keys used as arguments"
+    )
+    plain = NoPermissionError(
+        "Command # 2 (HSETNX p:{g}:session:s1 state open) of pipeline caused error: ('no',)"
+    )
+    assert describe_fault(plain) == "no permission: HSETNX p:{g}:session:s1: no"
