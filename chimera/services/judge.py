@@ -134,6 +134,7 @@ class Judge:
         self.metrics = metrics
         #: Results judged and applied since start (the stop line of a process).
         self.judged = 0
+        self._reclaim_every_s = self.settings.lease_ms / 2000.0
         self.drift = ResultDrift(swarm, self.settings.drift_wait_s, self.settings.lease_ms, clock)
         self.leases = LeaseRenewer(results.renew_results, consumer, self.settings.lease_ms, "judge")
 
@@ -172,8 +173,11 @@ class Judge:
             deliveries = await self.results.read_results(
                 self.consumer, self.tenants, self.settings.batch, self.settings.block_ms
             )
-        if self.clock() - last_reclaim > self.settings.lease_ms / 2000.0:
+        if self.clock() - last_reclaim > self._reclaim_every_s:
             last_reclaim = self.clock()
+            # Jittered: a Judge that left a Result for an up-to-date one (config drift)
+            # would otherwise re-claim it, in step with the lease, just as it expires.
+            self._reclaim_every_s = self.settings.lease_ms / 2000.0 * self.rng.uniform(0.5, 1.5)
             deliveries += await self.results.claim_stale_results(
                 self.consumer, self.tenants, self.settings.lease_ms, self.settings.batch
             )

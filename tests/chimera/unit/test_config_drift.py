@@ -123,7 +123,7 @@ async def test_an_old_worker_leaves_a_new_skill_to_an_up_to_date_worker(
         new.judge(),
         old.worker("old2", drift_recheck_s=0.02),
     ):
-        await eventually(lambda: committed(new, 1))
+        await eventually(lambda: committed(new, 1), within=15)
     assert [str(r.input["text"]) for r in new_backend.calls] == ["hola"]
     assert old_backend.calls == []
 
@@ -137,7 +137,7 @@ async def test_a_new_skill_no_worker_can_run_is_dead_lettered_then_replayed(
     [task] = await new.planner().submit([Submission("acme", "translate", {"text": "hola"})])
     worker = old.worker("old", drift_recheck_s=0.02, drift_wait_s=0.1, promote_every_s=0.01)
     async with Running(worker):
-        await eventually(lambda: dead_lettered(old, 1))
+        await eventually(lambda: dead_lettered(old, 1), within=15)
     [(_, fields)] = await fake_redis.xrange(old.keys().dlq)
     letter = json.loads(fields["body"])
     assert letter["reason"].startswith(
@@ -149,7 +149,7 @@ async def test_a_new_skill_no_worker_can_run_is_dead_lettered_then_replayed(
     [replayed] = await service.replay(None, actor="ops")
     assert replayed.task is not None
     async with Running(new.worker("new", promote_every_s=0.01), new.judge()):
-        await eventually(lambda: committed(new, 1))
+        await eventually(lambda: committed(new, 1), within=15)
 
 
 async def test_a_changed_definition_runs_and_is_said_once_per_skill(
@@ -193,7 +193,7 @@ async def test_input_that_does_not_fit_an_older_definition_waits(
         await asyncio.sleep(0.2)
     assert await fake_redis.xlen(old.keys().results) == 0  # not failed for good
     async with Running(new.worker("new", promote_every_s=0.01), new.judge()):
-        await eventually(lambda: committed(new, 1))
+        await eventually(lambda: committed(new, 1), within=15)
 
 
 # -- Judges -----------------------------------------------------------------------------
@@ -215,7 +215,7 @@ async def test_an_old_judge_leaves_a_new_skills_result_to_an_up_to_date_judge(
     assert await fake_redis.hlen(old.keys().settled) == 0  # not denied
     assert len([e for e in logs if e["event"] == "judge.skill_not_judgeable_here"]) == 1
     async with Running(old.judge("old", lease_ms=100), new.judge("new", lease_ms=100)):
-        await eventually(lambda: committed(new, 1))
+        await eventually(lambda: committed(new, 1), within=15)
 
 
 async def test_a_result_no_judge_can_judge_is_dead_lettered_after_the_bound(
@@ -228,7 +228,7 @@ async def test_a_result_no_judge_can_judge_is_dead_lettered_after_the_bound(
     async with Running(new.worker("new")):
         await eventually(lambda: _results(new, 1))
     async with Running(old.judge("old", lease_ms=100, drift_wait_s=0.2)):
-        await eventually(lambda: dead_lettered(old, 1))
+        await eventually(lambda: dead_lettered(old, 1), within=15)
     [(_, fields)] = await fake_redis.xrange(old.keys().dlq)
     letter = json.loads(fields["body"])
     assert letter["task"]["id"] == task.id
