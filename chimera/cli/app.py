@@ -15,6 +15,7 @@ from chimera.cli import (
     commands_run,
 )
 from chimera.cli.log_options import add_log_options, configure_from_group, json_option, level_option
+from chimera.lib.secret_values import remember_environment
 
 
 class ChimeraGroup(click.Group):
@@ -39,6 +40,8 @@ def cli(ctx: click.Context, log_level: str | None, log_json: bool | None) -> Non
     it with `chimera validate swarm.yaml` and run it with `chimera run swarm.yaml`.
     """
     configure_from_group(ctx, log_level, log_json)
+    # Whatever the command prints or logs from here on never repeats these values.
+    remember_environment()
 
 
 cli.params += [level_option(envvar="CHIMERA_LOG_LEVEL"), json_option()]

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pluggy
 
+from chimera.config.errors import ConfigError
 from chimera.config.loader import KnownNames
 from chimera.config.swarm import Swarm
+from chimera.lib.secret_values import remember_file_references
 
 
 def known_names(pm: pluggy.PluginManager | None = None) -> KnownNames:
@@ -19,7 +21,21 @@ def known_names(pm: pluggy.PluginManager | None = None) -> KnownNames:
 
 
 def load_for_cli(path: Path, pm: pluggy.PluginManager | None = None) -> Swarm:
-    """Load ``path`` checking plugin names and what plugins check; raises ``ConfigError``."""
+    """Load ``path`` checking plugin names and what plugins check; raises ``ConfigError``.
+
+    The values of the ``${VAR}``s the files refer to are remembered as secrets first (see
+    :mod:`chimera.lib.secret_values`): nothing the command writes repeats one, not even a
+    message about the file that quotes it.
+    """
     from chimera.plugins.loading import load_checked
 
-    return load_checked(path, pm)
+    remember_file_references(path)
+    try:
+        swarm = load_checked(path, pm)
+    except ConfigError as exc:
+        for file in {problem.file for problem in exc.problems}:
+            remember_file_references(file)
+        raise
+    for skill in swarm.skills.values():
+        remember_file_references(skill.path)
+    return swarm

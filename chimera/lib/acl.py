@@ -26,6 +26,7 @@ CLIENT_COMMANDS: dict[str, tuple[str, ...]] = {
     "reading streams": ("xreadgroup", "xautoclaim", "xpending", "xrange", "xlen"),
     "consumer groups": ("xgroup|create", "xgroup|delconsumer", "xinfo|groups", "xinfo|consumers"),
     "hashes": ("hget", "hmget", "hgetall", "hset", "hsetnx", "hdel", "hlen"),
+    "heartbeats": ("pexpire",),
     "sets": ("sadd", "smembers", "zcard"),
 }
 

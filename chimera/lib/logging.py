@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import structlog
 
-REDACTED = "[REDACTED]"
+from chimera.lib.secret_values import REDACTED, redact_known
 
 
 class _Levels:
@@ -53,6 +53,7 @@ def redact_value(value: Any, key: str | None = None) -> Any:
     if key is not None and _secret_key(key) and value not in (None, ""):
         return REDACTED
     if isinstance(value, str):
+        value = redact_known(value)
         if not _MAYBE_SECRET.search(value):
             return value
         for pattern, replacement in _SECRET_TEXT:
@@ -66,6 +67,15 @@ def redact_value(value: Any, key: str | None = None) -> Any:
         # A plain list/tuple: rebuilding a subclass (a namedtuple) would raise mid-log.
         return (list if isinstance(value, list) else tuple)(redact_value(v) for v in value)
     return value
+
+
+def redact_text(text: str) -> str:
+    """``text`` without the secrets this process knows of, nor secret-shaped material.
+
+    For text chimera stores or shows that came from elsewhere: a backend's or a tool's
+    error message, an exception's words.
+    """
+    return str(redact_value(text))
 
 
 def redact_secrets(

@@ -25,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chimera.lib.redis_packing import pack_with_hiredis
+from chimera.lib.secret_values import remember_url
 
 #: Used by the distributed commands when neither ``--redis-url`` nor the env var is set.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -169,6 +170,7 @@ def connect(url: str | None, client_name: str | None = None) -> aioredis.Redis:
         import fakeredis
 
         return fakeredis.FakeAsyncRedis(server=_embedded_server(), decode_responses=True)
+    remember_url(url)  # nothing this process writes may repeat the password
     check_url(url)
     try:
         # The client name shows in CLIENT LIST, so an operator sees which connection is whose.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chimera.config.swarm import Swarm
-from chimera.lib.logging import get_logger
+from chimera.lib.logging import get_logger, redact_text
 from chimera.models.audit import AuditEvent
 from chimera.models.config import ResolvedJudge
 from chimera.models.decision import Decision, Verdict
@@ -302,9 +302,8 @@ class Judge:
             # A policy that cannot decide must not block the batch (it would be redelivered
             # and fail again forever): a human decides instead.
             log.exception("judge.policy_failed", policy=settings.policy, task_id=task.id)
-            reason = (
-                f"policy {settings.policy!r} failed ({type(exc).__name__}: {exc}); a human decides"
-            )
+            failure = redact_text(f"{type(exc).__name__}: {exc}")
+            reason = f"policy {settings.policy!r} failed ({failure}); a human decides"
             decision = Decision.on(
                 result, Verdict.REVIEW, reason, settings.policy, settings.thresholds
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from chimera.lib.logging import redact_text
 from chimera.models.audit import AuditEvent, AuditEventType, event_id
 from chimera.models.types import JsonValue
 from chimera.ports.judge import CommitOutcome, Judged, OutcomeEvents
@@ -28,7 +29,7 @@ def decision_events(item: Judged) -> list[AuditEvent]:
                 data={
                     "entry_id": delivery.entry_id,
                     "reason": f"undecodable result entry: {delivery.problem}",
-                    "raw": delivery.raw,  # a bounded excerpt of the entry's bytes
+                    "raw": redact_text(delivery.raw),  # a bounded excerpt of the entry's bytes
                 },
             )
         ]

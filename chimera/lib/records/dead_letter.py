@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chimera.lib.logging import redact_text
 from chimera.lib.records import RecordError
 from chimera.lib.stream_entry import as_bytes, excerpt
 from chimera.models.task import Task
@@ -31,11 +32,11 @@ def encode(delivery: Delivery[Task], letter: DeadLetter) -> str:
             "entry_id": delivery.entry_id,
             "tenant": delivery.tenant,
             "task": json.loads(task.model_dump_json()) if task else None,
-            "raw": None if task else excerpt(as_bytes(delivery.raw)),
+            "raw": None if task else redact_text(excerpt(as_bytes(delivery.raw))),
             "problem": delivery.problem,
-            "reason": letter.reason,
+            "reason": redact_text(letter.reason),
             "attempts": letter.attempts,
-            "last_error": letter.last_error,
+            "last_error": redact_text(letter.last_error) if letter.last_error else None,
             "deliveries": delivery.deliveries,
         }
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from pydantic_core import to_json
 
+from chimera.lib.logging import redact_text
 from chimera.models.llm import (
     ConfidenceSource,
     LLMRequest,
@@ -186,7 +187,7 @@ async def call_tools(
             duration_ms=round(duration, 3),
             result_chars=len(result.text),
             is_error=result.is_error,
-            error=result.text[:500] if result.is_error else None,
+            error=redact_text(result.text)[:500] if result.is_error else None,
         )
         return call, result, record
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from chimera.config.swarm import Skill, Swarm
 from chimera.config.templates import TemplateRenderError
+from chimera.lib.logging import redact_text
 from chimera.models.llm import ConfidenceSource, LLMRequest, Message
 from chimera.models.result import ErrorKind, Result, ResultStatus, Usage
 from chimera.models.task import Task
@@ -239,7 +240,9 @@ def settle(
                 usage=outcome.usage,
             )
         )
-    message = outcome.message[:MAX_ERROR_CHARS]
+    # An error's text comes from elsewhere (a backend echoing its request, a tool): it goes
+    # into the Result, a dead letter and the audit trail without any secret it repeats.
+    message = redact_text(outcome.message)[:MAX_ERROR_CHARS]
     if outcome.kind.retryable and skill is not None:
         if task.attempt < attempt_budget(task, skill):
             backoff = Backoff.from_config(skill.config.retry)

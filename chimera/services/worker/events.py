@@ -7,6 +7,7 @@ tenant's audit trail.
 
 from __future__ import annotations
 
+from chimera.lib.logging import redact_text
 from chimera.models.audit import AuditEvent, AuditEventType, event_id
 from chimera.models.task import Task
 from chimera.models.types import JsonValue
@@ -87,7 +88,7 @@ def dead_lettered(delivery: Delivery[Task], consumer: str, letter: DeadLetter) -
     }
     about = (delivery.entry_id,)
     if not letter.in_ledger:
-        data["raw"] = delivery.raw[:MAX_RAW_CHARS]
+        data["raw"] = redact_text(delivery.raw[:MAX_RAW_CHARS])
         kind = AuditEventType.DEAD_LETTERED
         return AuditEvent(
             id=event_id(kind, f"entry-{delivery.entry_id}", *about),

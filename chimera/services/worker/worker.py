@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from chimera.config.swarm import Skill, Swarm
-from chimera.lib.logging import get_logger
+from chimera.lib.logging import get_logger, redact_text
 from chimera.models.task import Task
 from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
@@ -251,7 +251,7 @@ class Worker:
         except Exception as exc:  # a bug must not kill the loop; the task still ends somewhere
             log.exception("worker.unexpected_error", **log_ids(delivery))
             attempts = delivery.message.attempt if delivery.message else 0
-            letter = DeadLetter("worker error", attempts, repr(exc)[:MAX_RAW_CHARS])
+            letter = DeadLetter("worker error", attempts, redact_text(repr(exc))[:MAX_RAW_CHARS])
             run = TaskRun(delivery, GiveUp(letter))
         self.outbox.post(run)
         self.finished += 1

@@ -104,8 +104,14 @@ def test_status_says_which_tenants_the_user_may_not_read(
     globex_line = next(line for line in table.stdout.splitlines() if "globex" in line)
     assert "no permission" in globex_line
     assert " 0 " not in globex_line  # nothing that reads as a count
+    # Asked for that tenant alone, the refusal is the answer: one line, exit 1.
     only = chimera(url, prefix, "status", SWARM, "--tenant", "globex", "--json")
-    assert [row["access"] for row in json.loads(only.stdout)["tenants"]] == ["no permission"]
+    assert only.exit_code == 1
+    assert only.stdout == ""
+    [line] = only.stderr.splitlines()
+    assert line.startswith("error: no permission to read tenant 'globex': ")
+    assert line.endswith(f"this Redis user may lack ~{prefix}:{{globex}}:* (see `chimera acl`)")
+    assert PASSWORD not in only.stderr
 
 
 def test_a_wrong_password_is_one_line_without_it(
