@@ -139,3 +139,40 @@ async def test_commit_compares_against_the_ledger_row_as_stored(
     assert delivery.message is not None
     item = Judged(delivery, decision_for(delivery.message, Verdict.APPROVE), looked_up)
     assert await backend.uow.apply([item]) == [CommitOutcome.COMMITTED]
+
+
+async def test_a_result_no_judge_could_judge_dead_letters_its_live_task_once(
+    flow: Flow, backend: Backend
+) -> None:
+    from chimera.models.audit import AuditEvent, AuditEventType
+    from chimera.ports.judge import Unjudgeable
+    from chimera.ports.queue import DeadLetter
+
+    live, moved = make_task(0), make_task(1)
+    first, second = await flow.results([live, moved])
+    tasks = await backend.uow.lookup([first, second])
+    assert tasks == [live, moved]
+    # The second task moved on to another attempt meanwhile: its Result is stale.
+    await backend.probe.set_field(
+        "acme", "ledger", moved.id, moved.next_attempt().model_dump_json()
+    )
+    event = AuditEvent(type=AuditEventType.DEAD_LETTERED, tenant="acme", actor="judge", data={})
+    items = [
+        Unjudgeable(first, live, DeadLetter("config drift: x", 1), event),
+        Unjudgeable(second, moved, DeadLetter("config drift: y", 1)),
+    ]
+    assert await backend.uow.dead_letter(items) == [True, False]
+    [entry] = await backend.dead_letters.list("acme")
+    assert (entry.task, entry.reason) == (live, "config drift: x")
+    settled = await backend.probe.hash("acme", "settled")
+    assert settled == {live.id: "dead_lettered"}
+    assert live.id not in await backend.probe.hash("acme", "ledger")
+    assert moved.id in await backend.probe.hash("acme", "ledger")  # untouched
+    assert (await backend.probe.session("acme", "s1"))["dead_lettered"] == "1"
+    assert list(await backend.probe.hash("acme", "audit_pending")) == [event.id]
+    assert (await backend.queue.stats("acme")).results.pending == 0  # both acked
+    assert await backend.probe.length("acme", "results") == 0
+    # Again (a lost reply, another Judge): nothing more happens.
+    [again] = await backend.uow.lookup([first])
+    assert again is None
+    assert await backend.uow.dead_letter([]) == []
