@@ -32,7 +32,7 @@ def encode(delivery: Delivery[Task], letter: DeadLetter) -> str:
             "entry_id": delivery.entry_id,
             "tenant": delivery.tenant,
             "task": json.loads(task.model_dump_json()) if task else None,
-            "raw": None if task else redact_text(excerpt(as_bytes(delivery.raw))),
+            "raw": None if task else redact_text(_excerpt(delivery)),
             "problem": delivery.problem,
             "reason": redact_text(letter.reason),
             "attempts": letter.attempts,
@@ -40,6 +40,13 @@ def encode(delivery: Delivery[Task], letter: DeadLetter) -> str:
             "deliveries": delivery.deliveries,
         }
     )
+
+
+def _excerpt(delivery: Delivery[Task]) -> str:
+    """A bounded copy of an entry that is kept instead of a task."""
+    if delivery.message is None:
+        return delivery.raw  # already the excerpt the entry was read as
+    return excerpt(as_bytes(delivery.raw))
 
 
 def as_task_entry(item: Unjudgeable) -> Delivery[Task]:

@@ -164,7 +164,7 @@ async def test_an_entry_not_in_the_ledger_is_dead_lettered_as_an_orphan(
     entries = await backend.dead_letters.list("acme")
     assert [e.task for e in entries] == [None, None]  # nothing here may be replayed
     assert json.loads(entries[0].raw["raw"])["id"] == forged.id
-    assert "bytes in all" in entries[1].raw["raw"]
+    assert entries[1].raw["raw"].endswith(f"… [{len(HUGE)} bytes in all]")
     stored = await probe.entries("acme", "dlq")
     assert max(len(fields[BODY]) for _, fields in stored) < 8 * 1024
     # The tenant's ledger, settled marks and sessions know nothing of either.
