@@ -214,10 +214,11 @@ class Worker:
             return True
         admissions = await self.queue.admit(fresh)
         started = []
-        alone = False
+        alone = turned_away = False
         for delivery, admission in zip(fresh, admissions, strict=True):
             if admission.action is not AdmitAction.RUN:
                 self._turn_away(delivery, admission)
+                turned_away = True
                 continue
             if self.settings.isolate_after <= delivery.deliveries <= self.settings.max_deliveries:
                 self.in_flight.suspects.append(delivery)
@@ -226,7 +227,8 @@ class Worker:
             started.append(events.started(delivery, self.consumer))
             self.in_flight.start(delivery)
         self.outbox.record(started)
-        self._outbox_ready.set()
+        if turned_away:  # what runs wakes the outbox when it ends; the rest goes now
+            self._outbox_ready.set()
         return not alone
 
     def _turn_away(self, delivery: Delivery[Task], admission: Admission) -> None:
