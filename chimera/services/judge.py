@@ -45,6 +45,9 @@ from chimera.telemetry import judge_spans
 
 log = get_logger("chimera.judge")
 
+#: Results judged between two chances for the rest of the event loop to run.
+_YIELD_EVERY = 64
+
 #: Name recorded as the policy of decisions the Judge makes before any policy runs.
 VALIDATION = "validation"
 
@@ -244,10 +247,13 @@ class Judge:
         ready: Sequence[tuple[Delivery[Result], Task | None]],
         traced: judge_spans.NoJudgeSpans,
     ) -> Verdicts:
-        judged = [
-            with_outcome_events(await traced.decide(i, self._decide(d, t)))
-            for i, (d, t) in enumerate(ready)
-        ]
+        judged = []
+        for i, (d, t) in enumerate(ready):
+            judged.append(with_outcome_events(await traced.decide(i, self._decide(d, t))))
+            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                # A batch of hundreds is tens of milliseconds of CPU; the Worker sharing this
+                # event loop would hold its finished calls that long.
+                await asyncio.sleep(0)
         judged = traced.decided(judged)
         await self.audit.record([e for item in judged for e in decision_events(item)])
         for item in judged:
