@@ -6,38 +6,26 @@ at fault, so a user fixes a broken swarm in one pass rather than one error per r
 
 from __future__ import annotations
 
-import glob
-import types
-import typing
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from chimera.config.errors import ConfigError, Problem, unknown_message
+from chimera.config.limits import MAX_SKILL_BYTES, MAX_SKILL_FILES
 from chimera.config.mcp_checks import check_mcp
 from chimera.config.pipelines import check_pipelines
 from chimera.config.pricing_checks import check_pricing
-from chimera.config.swarm import SchemaCheck, Skill, Swarm, compile_validator, judge_levels
-from chimera.config.templates import PromptTemplate, TemplateProblem
+from chimera.config.skill_files import PatternTooBroad, match_skill_files
+from chimera.config.skill_loader import KnownNames, load_skill
+from chimera.config.swarm import Skill, Swarm, judge_levels, schema_errors
+from chimera.config.validation import validate_model
 from chimera.config.yaml_source import KEY, Loc, SourceMap, load_yaml
-from chimera.models.config import SkillConfig, SwarmConfig
+from chimera.models.config import SwarmConfig
 
-M = TypeVar("M", bound=BaseModel)
+__all__ = ["KnownNames", "load_skill", "load_swarm", "validate_model"]
 
-
-@dataclass(frozen=True)
-class KnownNames:
-    """Names the installed plugins register; ``None`` means "do not check this kind"."""
-
-    backends: Collection[str] | None = None
-    policies: Collection[str] | None = None
-    sinks: Collection[str] | None = None
-    tool_backends: Collection[str] | None = None
+_unknown = unknown_message
 
 
 @dataclass
@@ -51,12 +39,15 @@ class _Loading:
 def load_swarm(path: str | Path, known: KnownNames | None = None) -> Swarm:
     """Load and cross-check a swarm file and every skill file it names.
 
+    Whatever the files hold, only :class:`ConfigError` comes out, within the bounds of
+    :mod:`chimera.config.limits`.
+
     Args:
         path: the ``swarm.yaml`` to load.
         known: registered plugin names to check references against.
 
     Returns:
-        The validated swarm.
+        The validated swarm; its ``source`` and each skill's keep the files' positions.
 
     Raises:
         ConfigError: listing every problem found, each with its file and position.
@@ -78,128 +69,6 @@ def load_swarm(path: str | Path, known: KnownNames | None = None) -> Swarm:
     return Swarm(config=config, path=swarm_path, skills=skills, source=source, pipelines=pipelines)
 
 
-def load_skill(path: Path, known: KnownNames | None = None) -> Skill:
-    """Load one skill file: shape, JSON Schemas, prompt template, backend name.
-
-    Raises:
-        ConfigError: listing every problem found in the file.
-    """
-    data, source = load_yaml(path)
-    config = validate_model(SkillConfig, data, source)
-    problems: list[Problem] = []
-    validators = {}
-    for name in ("input_schema", "output_schema"):
-        schema = getattr(config, name)
-        try:
-            validator_for(schema).check_schema(schema)
-        except SchemaError as exc:
-            loc = (name, *exc.path)
-            problems.append(
-                source.problem(loc, f"{name} is not a valid JSON Schema: {exc.message}")
-            )
-            continue
-        validators[name] = compile_validator(schema)
-    if known and known.backends is not None and config.backend not in known.backends:
-        problems.append(
-            source.problem(("backend",), _unknown("backend", config.backend, known.backends))
-        )
-    template = None
-    properties = config.input_schema.get("properties")
-    allowed = frozenset(properties) if isinstance(properties, dict) else frozenset()
-    try:
-        template = PromptTemplate.compile(config.prompt, allowed)
-    except TemplateProblem as exc:
-        pos = source.position(("prompt",))
-        offset = exc.lineno if pos.block else exc.lineno - 1
-        problems.append(source.problem(("prompt",), exc.message, line_offset=offset))
-    if problems or template is None:
-        raise ConfigError(problems)
-    return Skill(
-        config=config,
-        path=path,
-        template=template,
-        input_validator=validators["input_schema"],
-        output_validator=validators["output_schema"],
-        input_check=SchemaCheck.compile(config.input_schema),
-        output_check=SchemaCheck.compile(config.output_schema),
-        source=source,
-    )
-
-
-def validate_model(model: type[M], data: Any, source: SourceMap) -> M:
-    """Validate ``data`` as ``model``, mapping pydantic's errors back to YAML positions.
-
-    Raises:
-        ConfigError: one problem per validation error.
-    """
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([_problem(model, err, source) for err in exc.errors()]) from None
-
-
-def _problem(model: type[BaseModel], err: Any, source: SourceMap) -> Problem:
-    loc: Loc = tuple(err["loc"])
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        allowed = _allowed_keys(model, loc[:-1])
-        return source.problem((*loc, KEY), _unknown("key", key, allowed))
-    if kind == "missing":
-        return source.problem(loc[:-1], f"missing required key {loc[-1]!r}")
-    if loc and loc[-1] == KEY:
-        return source.problem(loc, f"invalid name {loc[-2]!r}: {_lower(err['msg'])}")
-    where = ".".join(str(p) for p in loc if not str(p).startswith(("function-", "json-")))
-    message = _lower(err["msg"]).removeprefix("value error, ")
-    if kind not in ("value_error", "assertion_error"):
-        message += f" (got {_short(err.get('input'))})"
-    return source.problem(loc, f"{where}: {message}" if where else message)
-
-
-def _lower(text: str) -> str:
-    return text[:1].lower() + text[1:]
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _unknown(kind: str, name: str, allowed: Iterable[str]) -> str:
-    return unknown_message(kind, name, allowed)
-
-
-def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
-    """Field names of the model found by walking ``loc`` down from ``model``."""
-    current: Any = model
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            info = current.model_fields.get(str(part))
-            if info is None:
-                return []
-            current = info.annotation
-        else:
-            args = typing.get_args(current)
-            current = args[-1] if args else Any
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = args[0]
-        else:
-            return annotation
-
-
 def _load_skills(
     config: SwarmConfig,
     swarm_path: Path,
@@ -210,9 +79,13 @@ def _load_skills(
     base = swarm_path.parent
     skills: dict[str, Skill] = {}
     seen_files: set[Path] = set()
+    total = 0
     for index, pattern in enumerate(config.skills):
-        matches = sorted(Path(p) for p in glob.glob(str(base / pattern), recursive=True))
-        files = [m for m in matches if m.is_file()]
+        try:
+            files = match_skill_files(base, pattern)
+        except PatternTooBroad as exc:
+            state.add(source.problem(("skills", index), f"{pattern[:80]!r}: {exc}; narrow it"))
+            continue
         if not files:
             state.add(source.problem(("skills", index), f"no skill file matches {pattern!r}"))
             continue
@@ -221,6 +94,15 @@ def _load_skills(
             if resolved in seen_files:
                 continue
             seen_files.add(resolved)
+            total += _size(file)
+            if len(seen_files) > MAX_SKILL_FILES or total > MAX_SKILL_BYTES:
+                message = (
+                    f"more than {MAX_SKILL_FILES} skill files"
+                    if len(seen_files) > MAX_SKILL_FILES
+                    else f"the skill files total more than {MAX_SKILL_BYTES // 2**20} MiB"
+                )
+                state.add(source.problem(("skills", index), f"{message}; the rest are not loaded"))
+                return skills
             try:
                 skill = load_skill(file, known)
             except ConfigError as exc:
@@ -228,7 +110,7 @@ def _load_skills(
                 continue
             if skill.name in skills:
                 first = skills[skill.name].path
-                _, skill_source = load_yaml(file)
+                skill_source = skill.source or SourceMap(file)
                 state.add(
                     skill_source.problem(
                         ("name",), f"duplicate skill name {skill.name!r} (first defined in {first})"
@@ -237,6 +119,13 @@ def _load_skills(
                 continue
             skills[skill.name] = skill
     return skills
+
+
+def _size(file: Path) -> int:
+    try:
+        return file.stat().st_size
+    except OSError:  # load_skill reports it, with the reason
+        return 0
 
 
 def _check_tenants(
@@ -356,10 +245,6 @@ def _check_jobs(
         skill = skills.get(job.skill)
         if skill is None:
             continue
-        for error in sorted(
-            skill.input_validator.iter_errors(job.input), key=lambda e: list(e.absolute_path)
-        ):
-            loc = ("jobs", index, "input", *error.absolute_path)
-            state.add(
-                source.problem(loc, f"input does not match skill {job.skill!r}: {error.message}")
-            )
+        for path, message in schema_errors(skill.input_validator, job.input):
+            loc = ("jobs", index, "input", *path)
+            state.add(source.problem(loc, f"input does not match skill {job.skill!r}: {message}"))

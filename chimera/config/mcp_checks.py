@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 
 from chimera.config.errors import Problem, unknown_message
 from chimera.config.swarm import Skill
-from chimera.config.yaml_source import KEY, Loc, SourceMap, load_yaml
+from chimera.config.yaml_source import KEY, Loc, SourceMap
 from chimera.models.config import SwarmConfig
 from chimera.models.mcp_config import McpServerConfig, split_tool_ref
 
@@ -113,8 +113,7 @@ def _check_skill(
         found.append((("backend",), message))
     if not found:
         return []
-    # Skill files keep no positions once loaded; read them again, only when there is a problem.
-    _, skill_source = load_yaml(skill.path)
+    skill_source = skill.source or SourceMap(skill.path)
     return [skill_source.problem(loc, message) for loc, message in found]
 
 

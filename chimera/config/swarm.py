@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
+from referencing.exceptions import Unresolvable
 
+from chimera.config.fingerprint import SWARM_FINGERPRINT_LENGTH, fingerprint
 from chimera.config.templates import PromptTemplate
+from chimera.config.yaml_source import SourceMap
 from chimera.models.config import JudgeSettings, ResolvedJudge, SkillConfig, SwarmConfig
 from chimera.models.thresholds import Thresholds
+from chimera.models.types import MAX_PAYLOAD_DEPTH
 
 if TYPE_CHECKING:
     from chimera.config.compiled_pipeline import CompiledPipeline
-    from chimera.config.yaml_source import SourceMap
 
 #: Keywords whose meaning is the same in draft 7 and 2020-12; a schema made only of these
 #: may be checked by fastjsonschema (draft 7), which compiles it to plain Python.
@@ -89,9 +91,12 @@ class Skill:
     """A skill ready to run: its config, compiled template and schema validators.
 
     Attributes:
-        fingerprint: short hex digest of the validated config, computed once when the
-            skill is built. Tasks carry the fingerprint of the definition they were
-            planned with, so a Worker running another definition can tell.
+        source: positions of the skill file's values, for later ``file:line:col`` messages
+            (a plugin checking ``options``); ``None`` for a skill not loaded from a file.
+        fingerprint: 16 hex digits digesting the validated config as written (see
+            :mod:`chimera.config.fingerprint`), computed once when the skill is built.
+            Tasks carry the fingerprint of the definition they were planned with, so a
+            Worker running another definition can tell.
     """
 
     config: SkillConfig
@@ -101,12 +106,11 @@ class Skill:
     output_validator: Validator
     input_check: SchemaCheck | None = None
     output_check: SchemaCheck | None = None
-    #: Where each value of the skill file is (``source.problem(loc, message)``).
     source: SourceMap | None = field(default=None, compare=False, repr=False)
     fingerprint: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "fingerprint", config_fingerprint(self.config))
+        object.__setattr__(self, "fingerprint", fingerprint(self.config, self.source))
 
     @property
     def name(self) -> str:
@@ -130,15 +134,52 @@ def config_fingerprint(config: SkillConfig) -> str:
     """A short digest of ``config``'s canonical JSON (sorted keys): equal for equal values.
 
     Two files that mean the same (key order, comments, a default written out or not) give
-    the same fingerprint; any changed value gives another.
+    the same fingerprint; any changed value gives another. For a skill loaded from a file,
+    :attr:`Skill.fingerprint` counts each ``${VAR}`` as written instead of its value.
     """
-    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+    return fingerprint(config, None)
 
 
 def _messages(validator: Validator, value: Any) -> list[str]:
-    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-    return [f"{_json_path(e.absolute_path)}: {e.message}" for e in errors]
+    return [f"{_json_path(path)}: {message}" for path, message in schema_errors(validator, value)]
+
+
+def schema_errors(validator: Validator, value: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each way ``value`` breaks the validator's schema: ``(path in the value, message)``.
+
+    Never raises: a value nested deeper than payloads may be is refused before it reaches
+    jsonschema (whose recursion follows the value), and a value that still makes the
+    validator fail (a regex too large for the ``regex`` format) is refused with the reason.
+    """
+    if _depth_over(value, MAX_PAYLOAD_DEPTH):
+        return [((), f"nests deeper than {MAX_PAYLOAD_DEPTH} levels")]
+    try:
+        errors = sorted(validator.iter_errors(value), key=_error_order)
+    except (RecursionError, Unresolvable, re.error, OverflowError, ValueError) as exc:
+        return [((), f"cannot be checked against the schema: {type(exc).__name__}: {exc}"[:300])]
+    return [(tuple(error.absolute_path), error.message) for error in errors]
+
+
+def _error_order(error: Any) -> list[tuple[bool, Any]]:
+    # Indexes before names, each compared with its own kind (int < str would raise).
+    return [(isinstance(part, str), part) for part in error.absolute_path]
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` lists or objects deep (no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if level >= limit:
+            return True
+        stack.extend((child, level + 1) for child in children)
+    return False
 
 
 def _json_path(path: Any) -> str:
@@ -157,15 +198,27 @@ def compile_validator(schema: Mapping[str, Any]) -> Validator:
 
 @dataclass(frozen=True)
 class Swarm:
-    """A validated swarm: what ``chimera validate`` checks and every command runs."""
+    """A validated swarm: what ``chimera validate`` checks and every command runs.
+
+    Attributes:
+        source: positions of ``swarm.yaml``'s values (``judge.options`` for a plugin's
+            messages); ``None`` for a swarm not loaded from a file.
+        fingerprint: 12 hex digits over the swarm's validated config and every skill's
+            fingerprint (the one heartbeats report); computed once, when the swarm is built.
+    """
 
     config: SwarmConfig
     path: Path
     skills: Mapping[str, Skill]
     pipelines: Mapping[str, CompiledPipeline] = field(default_factory=dict)
     _judge_cache: dict[tuple[str, str], ResolvedJudge] = field(default_factory=dict)
-    #: Where each value of swarm.yaml is (``source.problem(loc, message)``).
     source: SourceMap | None = field(default=None, compare=False, repr=False)
+    fingerprint: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        skills = {name: skill.fingerprint for name, skill in self.skills.items()}
+        digest = fingerprint(self.config, self.source, skills, length=SWARM_FINGERPRINT_LENGTH)
+        object.__setattr__(self, "fingerprint", digest)
 
     @property
     def tenants(self) -> list[str]:

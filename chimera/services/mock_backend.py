@@ -1,5 +1,8 @@
 """The built-in ``mock`` LLM backend: offline, deterministic, shaped by the output schema.
 
+The made-up outputs come from :mod:`chimera.services.mock_output`, which also tells
+``chimera validate`` which output schemas it cannot satisfy.
+
 Same skill and input give the same output and confidence every time, so the demo and the
 tests are reproducible. Latency and failures can be simulated for benchmarks and retry
 tests; those two are random on purpose (a failed call must be able to succeed on retry).
@@ -20,6 +23,7 @@ from chimera.models.config import MockConfig
 from chimera.models.llm import ConfidenceSource, LLMRequest, LLMResponse
 from chimera.models.result import ErrorKind, Usage
 from chimera.ports.llm import BackendError
+from chimera.services.mock_output import generate_output as _generate
 from chimera.services.mock_script import MockScript, MockScriptError, render, tool_results
 
 #: Derived confidences fall in [LOW, HIGH): wide enough to meet every Judge band.
@@ -109,43 +113,3 @@ def _sorted(value: Any) -> Any:
     if isinstance(value, list):
         return [_sorted(item) for item in value]
     return value
-
-
-def _pick(seed: str, salt: str, n: int) -> int:
-    digest = hashlib.blake2b(f"{seed}:{salt}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % max(1, n)
-
-
-def _generate(schema: Mapping[str, Any], seed: str, path: str = "$") -> Any:
-    """Make a value valid for the common JSON Schema keywords, chosen by ``seed``."""
-    if "const" in schema:
-        return schema["const"]
-    if "enum" in schema:
-        options = list(schema["enum"])
-        return options[_pick(seed, path, len(options))]
-    for combinator in ("oneOf", "anyOf"):
-        if combinator in schema:
-            return _generate(schema[combinator][0], seed, path)
-    kind = schema.get("type", "object" if "properties" in schema else "string")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object":
-        properties = schema.get("properties", {})
-        return {name: _generate(sub, seed, f"{path}.{name}") for name, sub in properties.items()}
-    if kind == "array":
-        items = schema.get("items", {"type": "string"})
-        count = max(1, int(schema.get("minItems", 1)))
-        return [_generate(items, seed, f"{path}[{i}]") for i in range(count)]
-    if kind in ("integer", "number"):
-        low = schema.get("minimum", 0)
-        high = schema.get("maximum", low + 100)
-        value = low + _pick(seed, path, int(high - low) + 1)
-        return int(value) if kind == "integer" else float(value)
-    if kind == "boolean":
-        return _pick(seed, path, 2) == 1
-    if kind == "null":
-        return None
-    text = f"mock {path.rsplit('.', 1)[-1]} {seed[:8]}"
-    min_length = int(schema.get("minLength", 0))
-    max_length = int(schema.get("maxLength", max(len(text), min_length)))
-    return text.ljust(min_length, "x")[:max_length]

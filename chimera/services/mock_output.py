@@ -1,0 +1,292 @@
+"""Outputs the mock backend makes up: valid for the skill's output schema, chosen by a seed.
+
+Supported keywords (everything else that constrains a value is listed by
+:func:`chimera.services.mock_checks.unsupported_keywords`, which ``chimera validate`` reports
+for mock skills without a fixed ``mock.output``):
+
+- any type: ``type`` (one or a list), ``enum``, ``const``, ``allOf`` (merged), ``anyOf``
+  and ``oneOf`` (the first branch that works; for ``oneOf`` one no other branch accepts),
+  ``$ref`` to ``#``, ``#/…`` or ``#anchor`` in the same schema;
+- strings: ``minLength``, ``maxLength``, ``pattern`` (see :mod:`chimera.services.mock_regex`),
+  ``format`` (those in :data:`FORMATS`; jsonschema checks no others, so any text does);
+- numbers: ``minimum``, ``maximum``, ``exclusiveMinimum``, ``exclusiveMaximum`` (numbers,
+  or draft 4's booleans), ``multipleOf``;
+- objects: ``properties``, ``required``, ``additionalProperties``, ``minProperties``,
+  ``maxProperties``, ``dependentRequired``, ``unevaluatedProperties``;
+- arrays: ``items``, ``prefixItems`` (and draft 7's list form of ``items`` with
+  ``additionalItems``), ``minItems``, ``maxItems``, ``uniqueItems``, ``unevaluatedItems``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chimera.models.result import ErrorKind
+from chimera.models.types import check_payload_size
+from chimera.ports.llm import BackendError
+from chimera.services.mock_schema import (
+    Loc,
+    Picker,
+    merged,
+    resolve_ref,
+    schema_type,
+)
+from chimera.services.mock_values import FORMATS, format_value, number_in_range, string_value
+
+__all__ = ["FORMATS", "CannotGenerate", "generate_output"]
+
+#: Below this depth every declared property is generated; deeper, only required ones
+#: (so a recursive schema, a tree through optional children, ends).
+_FULL_DEPTH = 6
+#: Deeper than this the schema can only be met by an endless value.
+_MAX_DEPTH = 32
+#: Most steps one output may take; past it the schema asks for too much.
+_MAX_VALUES = 10_000
+#: Values tried per ``oneOf`` branch before deciding it always overlaps another branch.
+_BRANCH_TRIES = 4
+
+
+class CannotGenerate(BackendError):
+    """The mock cannot make a value for the schema; ``loc`` is the keyword at fault."""
+
+    def __init__(self, message: str, loc: Loc = ()) -> None:
+        super().__init__(f"the mock backend cannot generate output: {message}", ErrorKind.BACKEND)
+        self.reason = message
+        self.loc = loc
+
+
+def generate_output(schema: Mapping[str, Any], seed: str) -> Any:
+    """Make a value valid for ``schema``, the same one for the same ``seed``.
+
+    Raises:
+        CannotGenerate: the schema uses a keyword the mock cannot satisfy, or asks for
+            something no value (or no value the mock can build) satisfies.
+    """
+    output = _Generator(schema, seed).value(schema, (), "$", 0)
+    try:
+        check_payload_size(output if isinstance(output, dict) else {"output": output})
+    except ValueError as exc:  # a value from enum/const the Worker could not send on
+        raise CannotGenerate(f"the output breaks the payload limits: {exc}") from None
+    return output
+
+
+class _Generator:
+    def __init__(self, root: Mapping[str, Any], seed: str) -> None:
+        self.root = root
+        self.pick = Picker(seed)
+        self.count = 0
+
+    def value(self, schema: Any, loc: Loc, path: str, depth: int) -> Any:
+        """A value for ``schema`` (found at ``loc``) placed at JSON ``path``."""
+        self._spend(loc)
+        if depth > _MAX_DEPTH:
+            raise CannotGenerate(
+                f"output_schema requires values nested more than {_MAX_DEPTH} deep "
+                "(a $ref through required properties?)",
+                loc,
+            )
+        if schema is True or schema == {}:
+            return self._text(path)
+        if not isinstance(schema, Mapping):
+            raise CannotGenerate("the schema 'false' accepts no value", loc)
+        schema, loc = self._flatten(schema, loc)
+        if "const" in schema:
+            return schema["const"]
+        if "enum" in schema:
+            options = list(schema["enum"])
+            if not options:
+                raise CannotGenerate("'enum' is empty", (*loc, "enum"))
+            return options[self.pick(path, len(options))]
+        for keyword in ("anyOf", "oneOf"):
+            if keyword in schema:
+                return self._branch(schema, keyword, loc, path, depth)
+        kind = schema_type(schema)
+        if kind is None:
+            raise CannotGenerate("'type' allows no type the other keywords fit", loc)
+        if kind == "object":
+            return self._object(schema, loc, path, depth)
+        if kind == "array":
+            return self._array(schema, loc, path, depth)
+        if kind in ("integer", "number"):
+            return self._number(schema, kind, loc, path)
+        if kind == "boolean":
+            return self.pick(path, 2) == 1
+        if kind == "null":
+            return None
+        return self._string(schema, loc, path)
+
+    def _text(self, path: str) -> str:
+        return f"mock {path.rsplit('.', 1)[-1]} {self.pick.seed[:8]}"
+
+    def _flatten(
+        self, schema: Mapping[str, Any], loc: Loc, hops: int = 0
+    ) -> tuple[Mapping[str, Any], Loc]:
+        """Follow ``$ref`` and merge ``allOf`` until neither is left at the top."""
+        self._spend(loc)
+        if hops > _MAX_DEPTH:
+            raise CannotGenerate("$ref and allOf nest too deeply", loc)
+        if "$ref" in schema:
+            target, target_loc = resolve_ref(self.root, schema["$ref"])
+            if not isinstance(target, Mapping | bool):
+                raise CannotGenerate(f"$ref {str(schema['$ref'])[:80]!r} cannot be followed", loc)
+            if target is False:
+                raise CannotGenerate("$ref leads to the schema 'false'", loc)
+            flat, flat_loc = self._flatten(
+                target if target is not True else {}, target_loc, hops + 1
+            )
+            rest = {k: v for k, v in schema.items() if k != "$ref"}
+            if not rest:
+                return flat, flat_loc
+            rest_flat, _ = self._flatten(rest, loc, hops + 1)
+            return merged([rest_flat, flat]), loc
+        if "allOf" in schema:
+            parts = [{k: v for k, v in schema.items() if k != "allOf"}, *schema["allOf"]]
+            flat_parts: list[Mapping[str, Any]] = []
+            for index, part in enumerate(parts):
+                if part is False:
+                    raise CannotGenerate("'allOf' holds the schema 'false'", (*loc, "allOf"))
+                if isinstance(part, Mapping):
+                    part_loc = loc if index == 0 else (*loc, "allOf", index - 1)
+                    flat_parts.append(self._flatten(part, part_loc, hops + 1)[0])
+            return merged(flat_parts), loc
+        return schema, loc
+
+    def _spend(self, loc: Loc) -> None:
+        self.count += 1
+        if self.count > _MAX_VALUES:
+            raise CannotGenerate(f"the output would take more than {_MAX_VALUES} steps", loc)
+
+    def _branch(
+        self, schema: Mapping[str, Any], keyword: str, loc: Loc, path: str, depth: int
+    ) -> Any:
+        rest = {k: v for k, v in schema.items() if k != keyword}
+        reasons: list[str] = []
+        branches = schema[keyword]
+        for index, branch in enumerate(branches):
+            if branch is False:
+                continue
+            option = merged([rest, branch]) if isinstance(branch, Mapping) else rest
+            for attempt in range(_BRANCH_TRIES):
+                salted = path if attempt == 0 else f"{path}~{attempt}"
+                try:
+                    candidate = self.value(option, (*loc, keyword, index), salted, depth)
+                except CannotGenerate as exc:
+                    reasons.append(exc.reason)
+                    break
+                if keyword == "anyOf" or self._only_match(candidate, branches, index):
+                    return candidate
+            else:
+                reasons.append(f"its values for branch {index} also match another branch")
+        detail = f": {reasons[0]}" if reasons else ""
+        raise CannotGenerate(f"no branch of {keyword!r} could be generated{detail}", loc)
+
+    def _only_match(self, candidate: Any, branches: list[Any], chosen: int) -> bool:
+        from chimera.config.swarm import compile_validator
+
+        validator = compile_validator(self.root)
+        return not any(
+            validator.evolve(schema=branch).is_valid(candidate)
+            for index, branch in enumerate(branches)
+            if index != chosen
+        )
+
+    def _object(self, schema: Mapping[str, Any], loc: Loc, path: str, depth: int) -> Any:
+        properties = schema.get("properties") or {}
+        required = [name for name in schema.get("required") or [] if isinstance(name, str)]
+        extra = schema.get("additionalProperties", schema.get("unevaluatedProperties", True))
+        names = list(required)
+        if depth < _FULL_DEPTH:
+            names += [name for name in properties if name not in names]
+        for name in list(names):
+            for needed in (schema.get("dependentRequired") or {}).get(name, []):
+                if needed not in names:
+                    names.append(needed)
+        low = int(schema.get("minProperties", 0))
+        high = schema.get("maxProperties")
+        if high is not None and len(names) > high:
+            optional = [n for n in names if n not in required]
+            names = [n for n in names if n in required] + optional[: max(0, high - len(required))]
+            if len(names) > high:
+                raise CannotGenerate("more required properties than maxProperties", loc)
+        if low > 1000:
+            raise CannotGenerate("minProperties is too large for the mock", loc)
+        counter = 0
+        while len(names) < low:
+            counter += 1
+            name = f"extra_{counter}"
+            if name not in names and name not in properties:
+                names.append(name)
+        out: dict[str, Any] = {}
+        for name in names:
+            if name in properties:
+                sub, sub_loc = properties[name], (*loc, "properties", name)
+            elif extra is False:
+                raise CannotGenerate(
+                    f"property {name!r} is needed but additionalProperties is false", loc
+                )
+            else:
+                key = "additionalProperties" if "additionalProperties" in schema else "properties"
+                sub, sub_loc = (extra if isinstance(extra, Mapping) else {}), (*loc, key)
+            out[name] = self.value(sub, sub_loc, f"{path}.{name}", depth + 1)
+        return out
+
+    def _array(self, schema: Mapping[str, Any], loc: Loc, path: str, depth: int) -> Any:
+        prefix = schema.get("prefixItems")
+        items = schema.get("items", {"type": "string"})
+        if isinstance(items, list):  # draft 7 and earlier: a list of items is a prefix
+            prefix, items = items, schema.get("additionalItems", True)
+        prefix = prefix or []
+        low = int(schema.get("minItems", 0))
+        high = schema.get("maxItems")
+        wanted = max(low, len(prefix) if depth < _FULL_DEPTH else 0, 1 if depth < 2 else 0)
+        if high is not None:
+            wanted = min(wanted, int(high))
+        if wanted > 1000:
+            raise CannotGenerate("minItems is too large for the mock", (*loc, "minItems"))
+        if wanted > len(prefix) and items is False:
+            raise CannotGenerate("minItems asks for more items than the schema allows", loc)
+        out: list[Any] = []
+        for index in range(wanted):
+            sub = prefix[index] if index < len(prefix) else items
+            item_path = f"{path}[{index}]"
+            value = self.value(sub, (*loc, "items"), item_path, depth + 1)
+            if schema.get("uniqueItems"):
+                value = self._distinct(value, out, sub, loc, item_path, depth)
+            out.append(value)
+        return out
+
+    def _distinct(
+        self, value: Any, earlier: list[Any], sub: Any, loc: Loc, path: str, depth: int
+    ) -> Any:
+        for attempt in range(20):
+            if all(not _json_equal(value, seen) for seen in earlier):
+                return value
+            value = self.value(sub, (*loc, "items"), f"{path}~{attempt}", depth + 1)
+        raise CannotGenerate("uniqueItems: not enough distinct values", (*loc, "uniqueItems"))
+
+    def _number(self, schema: Mapping[str, Any], kind: str, loc: Loc, path: str) -> Any:
+        try:
+            return number_in_range(schema, kind == "integer", self.pick(path, 1 << 30))
+        except ValueError as exc:
+            raise CannotGenerate(str(exc), loc) from None
+
+    def _string(self, schema: Mapping[str, Any], loc: Loc, path: str) -> str:
+        try:
+            if "format" in schema and schema["format"] in FORMATS:
+                return format_value(schema, self.pick, path)
+            return string_value(schema, self.pick, path, self._text(path))
+        except ValueError as exc:
+            keyword = next((k for k in ("pattern", "format") if k in schema), "maxLength")
+            raise CannotGenerate(str(exc), (*loc, keyword)) from None
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equality as JSON Schema sees it (``1`` equals ``1.0``, ``true`` does not equal ``1``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_json_equal, a, b))
+    return bool(a == b)
