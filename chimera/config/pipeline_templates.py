@@ -18,9 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from chimera.config.templates import TemplateProblem, TemplateRenderError, reject_private_access
+from chimera.config.templates import (
+    BoundedSandbox,
+    TemplateProblem,
+    TemplateRenderError,
+    check_names,
+    reject_private_access,
+)
 
 #: A position inside a step's input: object keys and list indexes from its top.
 ValuePath = tuple[str | int, ...]
@@ -28,8 +33,8 @@ ValuePath = tuple[str | int, ...]
 _MARKERS = ("{{", "{%", "{#")
 
 
-class _PipelineEnvironment(ImmutableSandboxedEnvironment):
-    """The sandbox, except that a mapping's own keys win over its methods.
+class _PipelineEnvironment(BoundedSandbox):
+    """The bounded sandbox, except that a mapping's own keys win over its methods.
 
     Plain Jinja looks ``x.items`` up as the dict method first, so an output field called
     ``items``, ``values`` or ``keys`` would be unreachable with dot syntax; step outputs are
@@ -70,10 +75,13 @@ class Expression:
         """
         env = _environment()
         try:
-            evaluate = env.compile_expression(source, undefined_to_none=False)
             template = env.parse("{{ " + source + " }}")
+            check_names(env, template)
+            evaluate = env.compile_expression(source, undefined_to_none=False)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"expression syntax error: {exc.message}", exc.lineno) from None
+        except RecursionError:  # Jinja recurses once per nesting level of an expression
+            raise TemplateProblem("expression nested too deeply") from None
         node = _single_expression(template)
         if node is None:  # pragma: no cover - compile_expression already refuses any extra
             raise TemplateProblem("expected one expression")
@@ -90,8 +98,8 @@ class Expression:
         try:
             value = self._evaluate(**context)
             return to_json_value(value)
-        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
-            raise TemplateRenderError(str(exc)) from None
+        except (TemplateError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+            raise TemplateRenderError(str(exc) or type(exc).__name__) from None
 
 
 @dataclass(frozen=True)
@@ -110,8 +118,8 @@ class TextTemplate:
         """
         try:
             rendered: str = self._template.render(context)
-        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
-            raise TemplateRenderError(str(exc)) from None
+        except (TemplateError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+            raise TemplateRenderError(str(exc) or type(exc).__name__) from None
         return rendered
 
 
@@ -132,13 +140,16 @@ def compile_string(text: str) -> Expression | TextTemplate | str:
     env = _environment()
     try:
         ast = env.parse(text)
-    except TemplateSyntaxError as exc:
-        raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno) from None
-    reject_private_access(ast)
-    inner = _native_source(text)
-    if inner is not None and _single_expression(ast) is not None:
-        return Expression.compile(inner)
-    return TextTemplate(text, ast, env.from_string(ast))
+        check_names(env, ast)
+        reject_private_access(ast)
+        inner = _native_source(text)
+        if inner is not None and _single_expression(ast) is not None:
+            return Expression.compile(inner)
+        return TextTemplate(text, ast, env.from_string(ast))
+    except TemplateSyntaxError as exc:  # also compile-time ones (a block defined twice)
+        raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno or 1) from None
+    except RecursionError:  # Jinja recurses once per nesting level of an expression
+        raise TemplateProblem("template nested too deeply") from None
 
 
 def compile_value(

@@ -34,7 +34,7 @@ class TemplateRenderError(Exception):
     """Rendering failed for this input (an optional property used without a default)."""
 
 
-class _PromptEnvironment(ImmutableSandboxedEnvironment):
+class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, with ``*`` and ``**`` bounded (Jinja's own sandbox bounds only range)."""
 
     intercepted_binops = frozenset({"*", "**"})
@@ -61,9 +61,7 @@ def _is_int(value: Any) -> bool:
 
 def _environment() -> ImmutableSandboxedEnvironment:
     # autoescape is for HTML; prompts are plain text and must reach the model verbatim.
-    return _PromptEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-    )
+    return BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,7 @@ class PromptTemplate:
             ast = env.parse(source)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno) from None
-        _check_names(env, ast)
+        check_names(env, ast)
         loads = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)
         for load in ast.find_all(loads):
             raise TemplateProblem(
@@ -161,7 +159,7 @@ def reject_private_access(ast: nodes.Node) -> None:
             )
 
 
-def _check_names(env: ImmutableSandboxedEnvironment, ast: nodes.Template) -> None:
+def check_names(env: ImmutableSandboxedEnvironment, ast: nodes.Node) -> None:
     """Refuse filters and tests Jinja does not know, at the line that uses them.
 
     Jinja itself reports an unknown filter only when it compiles the template, and an

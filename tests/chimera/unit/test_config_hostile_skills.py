@@ -518,3 +518,39 @@ def test_prompts_cannot_pull_in_other_templates(project: Project, line: str) -> 
     problem = only(project.problems_in(skill))
     assert problem.line == where(skill, line)[0]
     assert problem.message == "a prompt cannot include, extend or import other templates"
+
+
+# --- pipeline step templates get the same protections ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{{ x | upcase }}", "unknown filter 'upcase'; did you mean 'upper'?"),
+        ("note: {{ x | upcase }}", "unknown filter 'upcase'; did you mean 'upper'?"),
+        ("{% if x is odd2 %}y{% endif %}", "unknown test 'odd2'; did you mean 'odd'?"),
+        ("{{ " + "(" * 3000 + "x" + ")" * 3000 + " }}", "nested too deeply"),
+        ("a {{ " + "+".join(["x"] * 20000) + " }}", "nested too deeply"),
+        ("{% block a %}{% endblock %}{% block a %}{% endblock %}", "defined twice"),
+    ],
+)
+def test_pipeline_templates_refuse_at_load_what_would_fail_later(text: str, message: str) -> None:
+    from chimera.config.pipeline_templates import compile_string
+
+    with pytest.raises(TemplateProblem, match=re.escape(message)):
+        compile_string(text)
+
+
+def test_pipeline_templates_bound_repetition_at_render() -> None:
+    from chimera.config.pipeline_templates import Expression, TextTemplate, compile_string
+
+    native = compile_string("{{ x * n }}")
+    text = compile_string("say {{ x * n }}")
+    assert isinstance(native, Expression)
+    assert isinstance(text, TextTemplate)
+    assert native.evaluate({"x": "ab", "n": 2}) == "abab"
+    huge = {"x": "ab", "n": 10**8}
+    with pytest.raises(TemplateRenderError, match="would build more than 1,000,000 items"):
+        native.evaluate(huge)
+    with pytest.raises(TemplateRenderError, match="would build more than 1,000,000 items"):
+        text.render(huge)
