@@ -20,6 +20,10 @@ SEQ_TAGS = frozenset({None, "!", CORE + "seq"})
 MAP_TAGS = frozenset({None, "!", CORE + "map"})
 ACCEPTED = "!!str, !!int, !!float, !!bool, !!null, !!seq, !!map"
 _TYPED = (INT, FLOAT, BOOL, NULL)
+#: The smallest integer Python will not print (4301 digits): nothing could show it.
+_INT_LIMIT = 10**4300
+#: Longer than this (binary is the longest way to write a number), an int is surely over it.
+_INT_TEXT_LIMIT = 15_000
 
 
 def short_tag(tag: str) -> str:
@@ -72,12 +76,17 @@ class Scalars:
         if tag == BOOL:
             return self.constructor.construct_yaml_bool(node), False, None
         if tag == INT:
+            if len(text) - text.count("_") > _INT_TEXT_LIMIT:  # skip a slow parse (base 60)
+                return 0, False, f"integer {text[:40]!r} has more than 4300 digits"
             try:
-                return self.constructor.construct_yaml_int(node), False, None
+                number = self.constructor.construct_yaml_int(node)
             except ValueError:  # Python refuses to parse ints of more than 4300 digits
                 digits = sum(c.isdigit() for c in text)
                 reason = "has more than 4300 digits" if digits > 4300 else "is not a valid !!int"
                 return 0, False, f"integer {text[:40]!r} {reason}"
+            if abs(number) >= _INT_LIMIT:  # written in hex or base 60, so not refused above
+                return 0, False, f"integer {text[:40]!r} has more than 4300 digits"
+            return number, False, None
         try:
             number = self.constructor.construct_yaml_float(node)
         except ValueError:

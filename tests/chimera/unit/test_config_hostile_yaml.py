@@ -151,6 +151,18 @@ def test_scalars_that_do_not_fit_their_tag(tmp_path: Path, value: str, message: 
     assert problem.message.startswith(message)
 
 
+@pytest.mark.parametrize(
+    "written", ["0x" + "f" * 3600, "0b" + "1" * 14300, "1" + ":59" * 2500, "1" + ":59" * 300_000]
+)
+def test_an_integer_too_large_to_print_is_a_problem_however_written(
+    tmp_path: Path, written: str
+) -> None:
+    path = write(tmp_path, f"ok: 0x{'f' * 3500}\nbig: {written}\n")
+    problem = only(problems_of(path))
+    assert (problem.line, problem.col) == (2, 6)
+    assert problem.message.endswith("has more than 4300 digits")
+
+
 def test_an_integer_over_4300_digits_is_a_problem_not_a_value_error(tmp_path: Path) -> None:
     path = write(tmp_path, "small: " + "9" * 4300 + "\nbig: " + "9" * 4301 + "\n")
     problem = only(problems_of(path))
