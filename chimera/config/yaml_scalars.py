@@ -79,16 +79,16 @@ class Scalars:
             if len(text) - text.count("_") > _INT_TEXT_LIMIT:  # skip a slow parse (base 60)
                 return 0, False, f"integer {text[:40]!r} has more than 4300 digits"
             try:
-                number = self.constructor.construct_yaml_int(node)
+                integer: int = self.constructor.construct_yaml_int(node)
             except ValueError:  # Python refuses to parse ints of more than 4300 digits
                 digits = sum(c.isdigit() for c in text)
                 reason = "has more than 4300 digits" if digits > 4300 else "is not a valid !!int"
                 return 0, False, f"integer {text[:40]!r} {reason}"
-            if abs(number) >= _INT_LIMIT:  # written in hex or base 60, so not refused above
+            if abs(integer) >= _INT_LIMIT:  # written in hex or base 60, so not refused above
                 return 0, False, f"integer {text[:40]!r} has more than 4300 digits"
-            return number, False, None
+            return integer, False, None
         try:
-            number = self.constructor.construct_yaml_float(node)
+            number: float = self.constructor.construct_yaml_float(node)
         except ValueError:
             number = math.nan  # a form the resolver accepts but float() does not ("._")
         if not math.isfinite(number):
