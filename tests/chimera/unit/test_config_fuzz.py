@@ -269,7 +269,7 @@ def edit_text(text: str, edits: list[tuple[tuple[str, str], int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@FUZZ
+@settings(FUZZ, max_examples=EXAMPLES or 160)
 @given(
     change=mutated(),
     edits=st.lists(st.tuples(TEXT_EDITS, st.integers(0, 10_000)), max_size=3),
@@ -305,7 +305,7 @@ def yamlish(draw: st.DrawFn) -> bytes:
     return b"".join(draw(st.lists(TOKENS, max_size=60)))
 
 
-@settings(FUZZ, max_examples=EXAMPLES or 600)
+@settings(FUZZ, max_examples=EXAMPLES or 300)
 @given(data=st.binary(max_size=400) | yamlish(), as_skill=st.booleans())
 def test_raw_bytes_give_a_swarm_or_config_errors(data: bytes, as_skill: bool) -> None:
     with project("skills/summarise.yaml") as root:
@@ -314,7 +314,7 @@ def test_raw_bytes_give_a_swarm_or_config_errors(data: bytes, as_skill: bool) ->
         check_load(root / "swarm.yaml")
 
 
-@FUZZ
+@settings(FUZZ, max_examples=EXAMPLES or 100)
 @given(data=yamlish())
 def test_raw_bytes_appended_to_the_demo_swarm(data: bytes) -> None:
     with project() as root:
@@ -350,7 +350,7 @@ def shared(draw: st.DrawFn) -> Any:
     return {"a": part, "b": [part, draw(JSONISH)], "c": part}
 
 
-@settings(FUZZ, max_examples=EXAMPLES or 300)
+@settings(FUZZ, max_examples=EXAMPLES or 200)
 @given(data=JSONISH | shared(), flow=st.sampled_from([None, True, False]))
 def test_ordinary_documents_load_as_pyyaml_loads_them(data: Any, flow: bool | None) -> None:
     text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)

@@ -21,7 +21,7 @@ from chimera.services.mock_regex import RegexUnsupported, sample_regex
 from tests.chimera.unit.test_config_loader import SKILL, SWARM, Project, only, where
 
 FUZZ = settings(
-    max_examples=400,
+    max_examples=250,
     derandomize=True,
     database=None,
     deadline=None,
