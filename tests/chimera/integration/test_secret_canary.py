@@ -221,4 +221,6 @@ async def test_no_secret_is_written_anywhere_after_runs_that_fail_every_way(
     assert "authentication failed: invalid username-password pair" in everything
     assert "approve_at: input should be a valid number" in everything
     assert "timeout_s: " in everything
-    assert "(got '[REDACTED]')" in everything
+    # Configuration problems show a value from the environment as the ${VAR} it was written as.
+    assert "(got '${DESK_ROUTE}')" in everything
+    assert "(got '${CHIMERA_OPENAI_API_KEY}')" in everything
