@@ -17,7 +17,7 @@ from chimera.services.planner import Submission
 from tests.chimera.helpers import FakeBackend, Running, eventually, write_swarm
 from tests.chimera.stack import Stack
 
-LEASE_MS = 150
+LEASE_MS = 500
 
 
 class SlowPolicy:
@@ -44,7 +44,7 @@ async def test_results_held_by_a_slow_judge_are_not_taken_over(
     )
     async with Running(stack.worker()):
         await eventually(lambda: _results(stack, 3))
-    policy = SlowPolicy(seconds=6 * LEASE_MS / 1000)
+    policy = SlowPolicy(seconds=4 * LEASE_MS / 1000)
     settings = JudgeSettings(lease_ms=LEASE_MS, block_ms=20)
     judge = Judge(
         stack.swarm,
