@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from chimera.lib.fields import BODY
 from chimera.models.result import Result, Usage
 from chimera.ports.queue import TenantLimits
 from tests.chimera.contracts.backends import Backend
@@ -97,3 +98,20 @@ async def test_published_results_count_their_tokens_per_day_and_session(
 
 def replace_result(result: Result, usage: Usage, when: datetime) -> Result:
     return result.model_copy(update={"usage": usage, "started_at": when, "finished_at": when})
+
+
+async def test_garbage_read_within_limits_comes_back_undecoded_with_why(
+    backend: Backend,
+) -> None:
+    good = make_task(1, tenant="globex")
+    await backend.queue.enqueue([good])
+    await backend.queue.ensure_groups(["acme"])
+    bad_id = await backend.probe.add_entry("acme", "tasks", {BODY: b"\xff\xfe\x00garbage\xc3"})
+    limits = {"acme": TenantLimits(max_in_flight=5, rate_per_s=10, burst=5)}
+    read = await backend.queue.read_within("w1", {"acme": 5, "globex": 5}, limits, 0)
+    by_tenant = {d.tenant: d for d in read.deliveries}
+    assert by_tenant["globex"].message == good  # one entry that is not UTF-8 harms no one
+    bad = by_tenant["acme"]
+    assert (bad.entry_id, bad.message) == (bad_id, None)
+    assert bad.problem is not None
+    assert "not UTF-8" in bad.problem
