@@ -3,8 +3,9 @@
 -- Checks nothing: the Planner has validated the tasks and their ids are new.
 -- Does, atomically: per task, XADD the entry (body and traceparent) to the task stream,
 -- write its ledger row and add its id to the session's task set; then add the session to
--- the tenant's session set and count the tasks as submitted. A task is therefore never in the stream without its ledger row (the
--- Judge would reject its Result) nor the other way round.
+-- the tenant's session set and count the tasks as submitted. A task is therefore never in
+-- the stream without its ledger row (the Judge would reject its Result) nor the other way
+-- round.
 -- Reply: the new stream entry ids, in argument order.
 
 local tasks_key = KEYS[1]
