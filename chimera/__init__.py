@@ -16,6 +16,11 @@ Groups:
   ``PluginError``;
 - configuration: ``load_swarm``, ``Swarm``, ``Skill``, ``ConfigError``, ``Problem``,
   ``SourceMap``;
+- applications: ``Client`` (submit, follow, cancel and review tasks from Python), with
+  ``Outcome``, ``TaskState``, ``Submission``, ``Cancelled``, ``HumanDecision`` and the
+  errors a request can meet (``RequestError`` and its kinds: ``PlanningError``,
+  ``QuotaExceeded``, ``UnknownTenant``, ``NoSuchSession``, ``NothingToCancel``,
+  ``ReviewNotFound``, ``RetryRefused``);
 - helpers: ``decide_by_thresholds`` (the threshold policy's bands), ``get_logger``.
 """
 
@@ -27,6 +32,7 @@ import importlib
 # costs. Type checkers treat any constant of this name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from chimera.client.client import Client
     from chimera.config.errors import ConfigError, Problem
     from chimera.config.loader import KnownNames, load_swarm
     from chimera.config.swarm import Skill, Swarm
@@ -69,11 +75,33 @@ if TYPE_CHECKING:
     )
     from chimera.ports.judge import AuditSink, JudgePolicy, PolicyInput
     from chimera.ports.llm import BackendError, LLMBackend
+    from chimera.ports.stores import TaskState
     from chimera.ports.tools import ToolBinding, Toolbox, ToolResult, ToolUnavailable
+    from chimera.services.cancel import Cancelled, NothingToCancel
+    from chimera.services.errors import RequestError
     from chimera.services.judge_policy import decide_by_thresholds
+    from chimera.services.outcomes import Outcome
+    from chimera.services.planner import PlanningError, QuotaExceeded, Submission
+    from chimera.services.review import HumanDecision, RetryRefused, ReviewNotFound
+    from chimera.services.sessions import NoSuchSession
+    from chimera.services.tenants import UnknownTenant
 
 #: Where each public name lives.
 _EXPORTS: dict[str, str] = {
+    "Cancelled": "chimera.services.cancel",
+    "Client": "chimera.client.client",
+    "HumanDecision": "chimera.services.review",
+    "NoSuchSession": "chimera.services.sessions",
+    "NothingToCancel": "chimera.services.cancel",
+    "Outcome": "chimera.services.outcomes",
+    "PlanningError": "chimera.services.planner",
+    "QuotaExceeded": "chimera.services.planner",
+    "RequestError": "chimera.services.errors",
+    "RetryRefused": "chimera.services.review",
+    "ReviewNotFound": "chimera.services.review",
+    "Submission": "chimera.services.planner",
+    "TaskState": "chimera.ports.stores",
+    "UnknownTenant": "chimera.services.tenants",
     "AuditEvent": "chimera.models.audit",
     "AuditEventType": "chimera.models.audit",
     "AuditRecord": "chimera.models.audit",
@@ -139,12 +167,15 @@ __all__ = [
     "BackendError",
     "BackendFactory",
     "BackendRegistrar",
+    "Cancelled",
     "ChainCheck",
+    "Client",
     "ConfidenceSource",
     "ConfigError",
     "ConfigIssue",
     "Decision",
     "ErrorKind",
+    "HumanDecision",
     "JsonObject",
     "JsonValue",
     "JudgePolicy",
@@ -153,24 +184,34 @@ __all__ = [
     "LLMRequest",
     "LLMResponse",
     "Message",
+    "NoSuchSession",
+    "NothingToCancel",
+    "Outcome",
+    "PlanningError",
     "PluginContext",
     "PluginError",
     "PolicyFactory",
     "PolicyInput",
     "PolicyRegistrar",
     "Problem",
+    "QuotaExceeded",
+    "RequestError",
     "ResolvedJudge",
     "Result",
     "ResultStatus",
+    "RetryRefused",
+    "ReviewNotFound",
     "Role",
     "SinkFactory",
     "SinkRegistrar",
     "Skill",
     "SkillConfig",
     "SourceMap",
+    "Submission",
     "Swarm",
     "SwarmConfig",
     "Task",
+    "TaskState",
     "Thresholds",
     "ToolBinding",
     "ToolCall",
@@ -178,6 +219,7 @@ __all__ = [
     "ToolSpec",
     "ToolUnavailable",
     "Toolbox",
+    "UnknownTenant",
     "Usage",
     "Verdict",
     "decide_by_thresholds",

@@ -21,6 +21,7 @@ from chimera.lib import redis_faults
 from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
 from chimera.lib.logging import get_logger
 from chimera.lib.redis_audit import RedisAuditTrail
+from chimera.lib.redis_cancel import RedisTaskCanceller
 from chimera.lib.redis_connect import check_reachable, connect, is_access_denied
 from chimera.lib.redis_pending_audit import RedisPendingAudit
 from chimera.lib.redis_presence import RedisPresenceStore
@@ -29,6 +30,8 @@ from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
 from chimera.lib.redis_task_status import RedisTaskStatusStore
 from chimera.lib.redis_uow import RedisUnitOfWork
+from chimera.lib.redis_usage import RedisUsageStore
+from chimera.models.task import Task
 from chimera.plugins.context import PluginContext
 from chimera.plugins.contracts import PluginError as PluginError  # re-exported for the CLI
 from chimera.plugins.manager import get_plugin_manager
@@ -40,9 +43,12 @@ from chimera.ports.queue import DeadLetter, Delivery
 from chimera.ports.tools import ToolBinding, Toolbox
 from chimera.services.audit import FanoutAuditLogger
 from chimera.services.audit_trail import AuditReader
+from chimera.services.cancel import CancelService
 from chimera.services.dead_letters import DeadLetterService
 from chimera.services.judge import Judge, JudgeSettings
+from chimera.services.outcomes import TaskLookup
 from chimera.services.planner import Planner
+from chimera.services.quotas import TokenBudgets
 from chimera.services.results import CommittedResults
 from chimera.services.review import ReviewService
 from chimera.services.sessions import SessionControl
@@ -51,6 +57,7 @@ from chimera.services.tenant_api import TenantApi
 from chimera.services.tenants import TenantScope
 from chimera.services.tool_catalog import skill_tools
 from chimera.services.worker import Worker, WorkerSettings
+from chimera.services.worker.core import attempt_budget
 
 log = get_logger("chimera.bootstrap")
 
@@ -85,7 +92,10 @@ class Runtime:
 
     def planner(self) -> Planner:
         """A Planner writing to this runtime's queue."""
-        return Planner(self.swarm, self.queue, self.sessions, self.audit)
+        budgets = TokenBudgets(
+            self.swarm, RedisUsageStore(self.client, self.keyspace), self.sessions
+        )
+        return Planner(self.swarm, self.queue, self.sessions, self.audit, budgets=budgets)
 
     def worker(
         self,
@@ -166,6 +176,26 @@ class Runtime:
             RedisReviewStore(self.client, self.keyspace),
             self.audit,
             self.swarm.tenants,
+            pending_audit=self.pending_audit,
+            attempt_budget=self.attempt_budget,
+        )
+
+    def attempt_budget(self, task: Task) -> int:
+        """How many attempts ``task`` may have: its skill's limit."""
+        return attempt_budget(task, self.swarm.skills.get(task.skill))
+
+    def lookup(self) -> TaskLookup:
+        """Tasks by id: where they stand, waiting for them, following a session."""
+        return TaskLookup(self.task_states(), self.sessions, self.scope)
+
+    def cancel(self) -> CancelService:
+        """Cancelling tasks and sessions, audited."""
+        return CancelService(
+            RedisTaskCanceller(self.client, self.keyspace),
+            self.task_states(),
+            self.sessions,
+            self.audit,
+            self.scope,
             pending_audit=self.pending_audit,
         )
 

@@ -124,6 +124,8 @@ def session_list(
                 "review",
                 "retried",
                 "dead_lettered",
+                "cancelled",
+                "tokens",
             ],
         )
 

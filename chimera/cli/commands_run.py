@@ -63,7 +63,7 @@ FAILED_ON_OUTCOME = 3
     default="",
     callback=lambda _ctx, _param, value: _outcomes(value),
     help="Exit 3 when a task ends in one of these outcomes (comma-separated: denied, review, "
-    "dead_lettered). A dead-lettered task always exits 1.",
+    "dead_lettered, cancelled). A dead-lettered task always exits 1.",
 )
 @click.option("--all", "show_all", is_flag=True, help="List every task (default: the first 50).")
 @click.option(

@@ -95,6 +95,7 @@ def print_run_report(
             "denied",
             "review",
             "dead_lettered",
+            "cancelled",
             "retried",
             "p50_ms",
             "p95_ms",
@@ -115,8 +116,9 @@ def print_run_report(
     out.print(
         f"{totals['tasks']} tasks in {report.elapsed_s:.2f}s: {totals['committed']} committed, "
         f"{totals['denied']} denied, {totals['review']} waiting for review, "
-        f"{totals['dead_lettered']} dead-lettered; "
-        f"{spend['input_tokens']} input + {spend['output_tokens']} output tokens{cost}"
+        f"{totals['dead_lettered']} dead-lettered"
+        + (f", {totals['cancelled']} cancelled" if totals["cancelled"] else "")
+        + f"; {spend['input_tokens']} input + {spend['output_tokens']} output tokens{cost}"
     )
     if totals["review"] and redis_url:
         out.print(

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from chimera.bootstrap import Runtime, build_runtime
 from chimera.cli.errors import RedisFault
 from chimera.cli.loading import load_for_cli
+from chimera.client import Client
 from chimera.services.faults import PermanentFault
 
 R = TypeVar("R")
@@ -69,6 +70,25 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 50)
+
+
+def with_client(
+    swarm_path: Path,
+    redis_url: str | None,
+    prefix: str,
+    body: Callable[[Client], Awaitable[R]],
+    actor: str | None = None,
+) -> R:
+    """:func:`with_runtime`, handing ``body`` the Python client over that runtime.
+
+    The commands that submit, follow, cancel and review go through the same client an
+    application uses.
+    """
+
+    async def on_client(runtime: Runtime) -> R:
+        return await body(Client.of(runtime, actor))
+
+    return with_runtime(swarm_path, redis_url, prefix, on_client)
 
 
 async def run_until_stopped(

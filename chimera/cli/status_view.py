@@ -14,7 +14,8 @@ from rich.text import Text
 
 from chimera.services.status import TenantStatus
 
-#: The tenant table's columns (``--json`` rows carry more: stream lengths, delayed…).
+#: The tenant table's columns (``--json`` rows carry more: stream lengths, ``cancelled``,
+#: ``tokens_today``…).
 STATUS_COLUMNS = [
     "tenant",
     "access",
@@ -31,6 +32,7 @@ STATUS_COLUMNS = [
     "dead_lettered",
     "committed",
     "denied",
+    "throttled",
     "config",
 ]
 
@@ -78,6 +80,9 @@ def status_row(status: TenantStatus, fingerprint: str) -> dict[str, Any]:
         "dead_lettered": stats.dead_lettered,
         "committed": stats.committed,
         "denied": status.denied_tasks,
+        "cancelled": status.cancelled_tasks,
+        "throttled": stats.throttled,
+        "tokens_today": stats.tokens_today,
         "config": _config(status.fingerprints, fingerprint),
         "configs": status.fingerprints,
         "task_consumers": stats.tasks.consumers,

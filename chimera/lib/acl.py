@@ -24,6 +24,8 @@ CLIENT_COMMANDS: dict[str, tuple[str, ...]] = {
     "scripts": ("evalsha", "script|load"),
     "transactions": ("multi", "exec"),
     "reading streams": ("xreadgroup", "xautoclaim", "xpending", "xrange", "xlen"),
+    # A Worker waits for a new entry with XREAD when nothing is waiting (read_within).
+    "waiting for entries": ("xread",),
     "consumer groups": ("xgroup|create", "xgroup|delconsumer", "xinfo|groups", "xinfo|consumers"),
     "hashes": ("hget", "hmget", "hgetall", "hset", "hsetnx", "hdel", "hlen"),
     "heartbeats": ("pexpire",),

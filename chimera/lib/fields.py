@@ -28,6 +28,12 @@ AUDIT_EVENT = "event"
 SESSION_STATE = "state"
 SESSION_CREATED_AT = "created_at"
 
+#: Fields of a tenant's quota hash: the token bucket (tokens left, when counted, in epoch
+#: seconds of the server's clock) and the limit holding the tenant back, if one is.
+QUOTA_TOKENS = "tokens"
+QUOTA_AT = "at"
+QUOTA_THROTTLED = "throttled"
+
 #: The session a script is handed for an item whose task could not be decoded. The
 #: scripts never write to it (they only count tasks they know).
 UNKNOWN_SESSION = "unknown"
@@ -42,6 +48,10 @@ class Counter(StrEnum):
     REVIEW = "review"
     RETRIED = "retried"
     DEAD_LETTERED = "dead_lettered"
+    CANCELLED = "cancelled"
+    TOKENS = "tokens"
+    """LLM tokens (prompt and completion) of the session's published Results; counted in
+    the same round trip as the publishing, right after it (``count_usage.lua``)."""
 
 
 class Settled(StrEnum):
@@ -50,6 +60,7 @@ class Settled(StrEnum):
     COMMITTED = "committed"
     DENIED = "denied"
     DEAD_LETTERED = "dead_lettered"
+    CANCELLED = "cancelled"
 
 
 class JudgeAction(StrEnum):
@@ -110,6 +121,9 @@ def lua_names() -> dict[str, str]:
         "AUDIT_EVENT": AUDIT_EVENT,
         "SESSION_STATE": SESSION_STATE,
         "SESSION_HALTED": SessionState.HALTED.value,
+        "QUOTA_TOKENS": QUOTA_TOKENS,
+        "QUOTA_AT": QUOTA_AT,
+        "QUOTA_THROTTLED": QUOTA_THROTTLED,
     }
     groups: list[tuple[str, type[StrEnum]]] = [
         ("COUNT", Counter),

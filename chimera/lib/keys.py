@@ -116,6 +116,21 @@ class TenantKeys:
         return f"{self.base}:heartbeats"
 
     @functools.cached_property
+    def cancelled(self) -> str:
+        """Hash task id → who cancelled the task, why and when (JSON)."""
+        return f"{self.base}:cancelled"
+
+    @functools.cached_property
+    def quota(self) -> str:
+        """Hash of this tenant's shared rate-limit state: the token bucket and throttling."""
+        return f"{self.base}:quota"
+
+    @functools.cached_property
+    def usage(self) -> str:
+        """Hash UTC day (``YYYY-MM-DD``) → LLM tokens of the Results published that day."""
+        return f"{self.base}:usage"
+
+    @functools.cached_property
     def sessions(self) -> str:
         """Set of this tenant's session ids."""
         return f"{self.base}:sessions"
@@ -126,6 +141,10 @@ class TenantKeys:
         if not is_safe_id(session_id):
             raise ValueError(f"unsafe session id {session_id!r}")
         return f"{self.base}:session:{session_id}"
+
+    def session_tasks(self, session_id: str) -> str:
+        """Set of the ids of every task submitted into one session."""
+        return f"{self.session(session_id)}:tasks"
 
 
 @dataclass(frozen=True)

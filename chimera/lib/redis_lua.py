@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
+from redis.client import NEVER_DECODE
 from redis.exceptions import NoScriptError
 
 R = TypeVar("R")
@@ -83,12 +84,17 @@ class Lua:
 
 @dataclass(frozen=True)
 class Call(Generic[R]):
-    """A script call queued into a batch, and how to read its reply."""
+    """A script call queued into a batch, and how to read its reply.
+
+    ``undecoded``: the reply is read as bytes whatever the client decodes (a script that
+    returns stream entries: one entry that is not UTF-8 must not fail the batch).
+    """
 
     script: Lua
     keys: Sequence[str]
     args: Sequence[Any]
     parse: Callable[[Any], R] = raw_reply
+    undecoded: bool = False
 
 
 class LuaBatch:
@@ -128,7 +134,17 @@ class LuaBatch:
     async def _send(self, calls: Sequence[Call[Any]]) -> list[Any]:
         async with self.client.pipeline(transaction=False) as pipe:
             for call in calls:
-                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+                if call.undecoded:
+                    pipe.execute_command(
+                        "EVALSHA",
+                        call.script.sha,
+                        len(call.keys),
+                        *call.keys,
+                        *call.args,
+                        **{NEVER_DECODE: []},
+                    )
+                else:
+                    pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
             return list(await pipe.execute(raise_on_error=False))
 
     async def _load(self, scripts: set[Lua]) -> None:

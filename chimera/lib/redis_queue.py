@@ -12,7 +12,8 @@ import asyncio
 import math
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -20,8 +21,9 @@ from redis.client import NEVER_DECODE
 from redis.exceptions import NoPermissionError, ResponseError
 
 from chimera.lib.admission import admission, undecodable
-from chimera.lib.fields import UNKNOWN_SESSION
+from chimera.lib.fields import QUOTA_THROTTLED, UNKNOWN_SESSION
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace, TenantKeys
+from chimera.lib.lua.control_scripts import CountUsage, QuotaRead, ReadTasks
 from chimera.lib.lua.task_scripts import (
     AdmitTasks,
     DeadLetterTask,
@@ -36,12 +38,24 @@ from chimera.lib.lua.task_scripts import (
 )
 from chimera.lib.lua.wrapper import PendingEvent
 from chimera.lib.records import dead_letter as dead_letter_record
-from chimera.lib.redis_lua import LuaBatch
+from chimera.lib.redis_lua import Call, LuaBatch
 from chimera.lib.stream_entry import decode_entry
 from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.task import Task
-from chimera.ports.queue import Admission, DeadLetter, Delivery, StreamStats, TenantStats
+from chimera.models.types import utc_now
+from chimera.ports.queue import (
+    IN_FLIGHT_RECHECK_MS,
+    NO_LIMITS,
+    Admission,
+    DeadLetter,
+    Delivery,
+    FairRead,
+    StreamStats,
+    TenantLimits,
+    TenantStats,
+    ThrottleChange,
+)
 
 M = TypeVar("M", Task, Result)
 
@@ -184,22 +198,110 @@ class RedisQueue:
         }
         return [delivery.key in gone for delivery in deliveries]
 
+    async def read_within(
+        self,
+        consumer: str,
+        shares: Mapping[str, int],
+        limits: Mapping[str, TenantLimits],
+        block_ms: int,
+    ) -> FairRead:
+        """Each tenant's share through ``READ_TASKS`` (its limits applied atomically).
+
+        When nothing was read, waits (``XREAD BLOCK``) for a new entry of a tenant no limit
+        held back, at most until a held-back tenant may have room again, then reads once
+        more.
+        """
+        wanted = {tenant: n for tenant, n in shares.items() if n > 0}
+        if not wanted:
+            return FairRead()
+        await self.ensure_groups(sorted(wanted))
+        read, newest, retry_ms = await self._read_quota(consumer, wanted, limits)
+        if read.deliveries or block_ms <= 0:
+            return read
+        wait_ms = min([block_ms, *retry_ms.values()])
+        waiting: dict[Any, Any] = {
+            self.keys.tenant(t).tasks: i for t, i in newest.items() if t not in read.limited
+        }
+        began = time.monotonic()
+        if waiting:
+            await self.client.xread(waiting, count=1, block=max(1, wait_ms))
+        left = wait_ms / 1000.0 - (time.monotonic() - began)
+        if left > 0:
+            # Nothing to wait on (every tenant held back), or the embedded server, which
+            # does not block: pause a little ourselves so a reader neither spins nor starves.
+            await asyncio.sleep(left if not waiting else min(left, _EMBEDDED_IDLE_S))
+        again, _, _ = await self._read_quota(consumer, wanted, limits)
+        return read.merge(again)
+
+    async def _read_quota(
+        self, consumer: str, wanted: Mapping[str, int], limits: Mapping[str, TenantLimits]
+    ) -> tuple[FairRead, dict[str, str], dict[str, int]]:
+        """One ``READ_TASKS`` call per tenant in one round trip: the read, newest ids, hints."""
+        calls = []
+        for tenant, count in wanted.items():
+            limit = limits.get(tenant, NO_LIMITS)
+            calls.append(
+                ReadTasks.of(self.keys.tenant(tenant)).call(
+                    group=WORKER_GROUP,
+                    consumer=consumer,
+                    count=count,
+                    max_in_flight=limit.max_in_flight or 0,
+                    rate=limit.rate_per_s or 0,
+                    burst=limit.burst,
+                )
+            )
+        try:
+            replies: list[QuotaRead] = await self._lua.run(calls)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # A stream or group vanished (FLUSHALL, failover): recreate, read next time.
+            self._groups_ready.difference_update(self.keys.tenant(t).tasks for t in wanted)
+            await self.ensure_groups(sorted(wanted))
+            return FairRead(), {}, {}
+        read, newest, retry_ms = FairRead(), {}, {}
+        for tenant, reply in zip(wanted, replies, strict=True):
+            read.got[tenant] = len(reply.entries)
+            read.deliveries.extend(
+                decode_entry(Task, tenant, entry_id, fields, 1)
+                for entry_id, fields in reply.entries
+            )
+            newest[tenant] = reply.newest
+            if reply.limited:
+                read.limited[tenant] = reply.limited
+                retry_ms[tenant] = reply.retry_ms or IN_FLIGHT_RECHECK_MS
+            if reply.change:
+                throttled = reply.change == "throttled"
+                read.changes.append(ThrottleChange(tenant, throttled, reply.about))
+        return read, newest, retry_ms
+
     async def complete(self, done: Sequence[tuple[Delivery[Task], Result]]) -> None:
         """Publish Results and ack their tasks: one atomic Lua call per tenant, one round trip.
 
         Publishing and acking together means a crash can never leave a task acked without
-        its Result, nor (within a tenant) a Result published for a task still pending.
+        its Result, nor (within a tenant) a Result published for a task still pending. The
+        Results' LLM tokens are counted (``COUNT_USAGE``, per tenant, session and UTC day of
+        the Result) in the same round trip, right after.
         """
         if not done:
             return
         by_tenant: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        tokens: dict[tuple[str, str, str], int] = defaultdict(int)
         for delivery, result in done:
             by_tenant[delivery.tenant].append(
                 (delivery.entry_id, result.model_dump_json(), delivery.traceparent or "")
             )
-        calls = [
+            spent = result.usage.prompt_tokens + result.usage.completion_tokens
+            if spent:
+                day = result.finished_at.astimezone(UTC).date().isoformat()
+                tokens[(delivery.tenant, result.session, day)] += spent
+        calls: list[Call[int]] = [
             PublishResults.of(self.keys.tenant(tenant)).call(group=WORKER_GROUP, answers=answers)
             for tenant, answers in by_tenant.items()
+        ]
+        calls += [
+            CountUsage.of(self.keys.tenant(tenant), session).call(day=day, tokens=spent)
+            for (tenant, session, day), spent in tokens.items()
         ]
         await self._lua.run(calls)
 
@@ -402,12 +504,17 @@ class RedisQueue:
             pipe.hlen(keys.review)
             pipe.xlen(keys.dlq)
             pipe.hlen(keys.committed)
+            pipe.hget(keys.quota, QUOTA_THROTTLED)
+            pipe.hget(keys.usage, utc_now().date().isoformat())
             replies = await pipe.execute(raise_on_error=False)
         for reply in replies:
             # A missing stream's XINFO error reads as zeros; a refusal must not (NOPERM).
             if isinstance(reply, NoPermissionError):
                 raise reply
-        task_groups, task_len, result_groups, result_len, delayed, review, dlq, committed = replies
+        task_groups, task_len, result_groups, result_len, delayed, review, dlq, committed = replies[
+            :8
+        ]
+        throttled, tokens_today = replies[8:]
         return TenantStats(
             tenant=tenant,
             tasks=_stream_stats(task_groups, task_len, WORKER_GROUP),
@@ -416,6 +523,8 @@ class RedisQueue:
             review=_int(review),
             dead_lettered=_int(dlq),
             committed=_int(committed),
+            throttled=throttled if isinstance(throttled, str) else None,
+            tokens_today=_int(tokens_today),
         )
 
     # -- shared -------------------------------------------------------------------------

@@ -51,6 +51,11 @@ class RedisSessionStore:
         raw = cast("dict[str, str]", await self.client.hgetall(key))
         return session_record.decode(tenant, session, raw) if raw else None
 
+    async def task_ids(self, tenant: str, session: str) -> list[str]:
+        """The ids in the session's task set, sorted (ULIDs sort by creation)."""
+        key = self.keys.tenant(tenant).session_tasks(session)
+        return sorted(cast("set[str]", await self.client.smembers(key)))
+
     async def list(self, tenant: str) -> list[SessionInfo]:
         """Read every session of ``tenant``; one round trip after listing the ids.
 

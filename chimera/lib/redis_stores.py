@@ -8,9 +8,11 @@ import redis.asyncio as aioredis
 
 from chimera.lib.fields import BODY, ReviewChoice
 from chimera.lib.keys import Keyspace
+from chimera.lib.lua.control_scripts import ReviewRetry
 from chimera.lib.lua.judge_scripts import ReplayDeadLetter, ReviewDecide
 from chimera.lib.records import committed_result, dead_letter, review_item
 from chimera.lib.redis_lua import LuaBatch
+from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.judge import OutcomeEvents
@@ -51,6 +53,16 @@ class RedisReviewStore:
             )
         )
         return reply.value
+
+    async def retry(
+        self, tenant: str, item: ReviewItem, next_task: Task, event: AuditEvent | None = None
+    ) -> str:
+        """Queue ``next_task`` in place of the parked item with the ``REVIEW_RETRY`` script."""
+        script = ReviewRetry.of(self.keys.tenant(tenant), item.task.session)
+        kept = (event.id, event.model_dump_json()) if event is not None else None
+        return await self._lua.run_one(
+            script.call(task_id=item.task.id, next_json=next_task.model_dump_json(), event=kept)
+        )
 
 
 class RedisDeadLetterStore:

@@ -15,7 +15,7 @@ from chimera.ports.stores import TaskState, TaskStatus
 class RedisTaskStatusStore:
     """Implements :class:`~chimera.ports.stores.TaskStatusStore`.
 
-    Reads the committed, review, settled and ledger hashes of the tenant in one
+    Reads the committed, review, settled, ledger and cancelled hashes of the tenant in one
     transaction (they share the tenant's hash slot), so the answer is one consistent
     snapshot: a task is never seen both pending and committed.
     """
@@ -38,8 +38,9 @@ class RedisTaskStatusStore:
             pipe.hget(keys.review, task_id)
             pipe.hget(keys.settled, task_id)
             pipe.hget(keys.ledger, task_id)
-            committed, review, settled_row, ledger = await pipe.execute()
-        return task_status(tenant, task_id, committed, review, settled_row, ledger)
+            pipe.hget(keys.cancelled, task_id)
+            committed, review, settled_row, ledger, cancelled = await pipe.execute()
+        return task_status(tenant, task_id, committed, review, settled_row, ledger, cancelled)
 
     async def settled(self, tenant: str, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
         """Of ``task_ids``, those with an outcome (review included); one round trip."""
@@ -51,10 +52,12 @@ class RedisTaskStatusStore:
             pipe.hmget(keys.committed, ids)
             pipe.hmget(keys.review, ids)
             pipe.hmget(keys.settled, ids)
-            committed, review, settled_rows = await pipe.execute()
+            pipe.hmget(keys.cancelled, ids)
+            committed, review, settled_rows, cancelled = await pipe.execute()
         found: dict[str, TaskStatus] = {}
-        for task_id, result, parked, row in zip(ids, committed, review, settled_rows, strict=True):
-            status = task_status(tenant, task_id, result, parked, row, None)
+        rows = zip(ids, committed, review, settled_rows, cancelled, strict=True)
+        for task_id, result, parked, row, note in rows:
+            status = task_status(tenant, task_id, result, parked, row, None, note)
             if status.state is not TaskState.UNKNOWN:
                 found[task_id] = status
         return found

@@ -33,6 +33,11 @@ class AuditEventType(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     REPLAYED = "replayed"
     TOOL_CALL = "tool_call"
+    CANCEL_REQUESTED = "cancel_requested"
+    CANCELLED = "cancelled"
+    QUOTA_REFUSED = "quota_refused"
+    QUOTA_THROTTLED = "quota_throttled"
+    QUOTA_RELEASED = "quota_released"
 
 
 class AuditEvent(BaseModel):

@@ -6,6 +6,7 @@ skills exist, a job's input fits its skill) live in :mod:`chimera.config.loader`
 
 from __future__ import annotations
 
+import math
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -135,14 +136,58 @@ class TenantJudgeConfig(JudgeSettings):
     skills: dict[SkillName, JudgeSettings] = Field(default_factory=dict)
 
 
+class QuotaConfig(_Strict):
+    """How much one tenant may use; every limit is optional and shared by every Worker.
+
+    Over ``max_in_flight`` or ``rate_per_s`` the tenant's tasks wait in its stream (they are
+    not failed) and other tenants are not slowed; over a token budget new submissions are
+    refused, while tasks already submitted still run.
+    """
+
+    max_in_flight: int | None = Field(
+        default=None, ge=1, description="Most of the tenant's tasks running at once, all Workers."
+    )
+    rate_per_s: float | None = Field(
+        default=None, gt=0, description="Tasks started per second (a token bucket in Redis)."
+    )
+    burst: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tasks that may start at once after a quiet spell (default: rate_per_s, "
+        "at least 1).",
+    )
+    tokens_per_day: int | None = Field(
+        default=None, ge=1, description="LLM tokens a UTC day; past it, submissions are refused."
+    )
+    tokens_per_session: int | None = Field(
+        default=None, ge=1, description="LLM tokens per session; past it, that session is closed."
+    )
+
+    @model_validator(mode="after")
+    def _burst_needs_a_rate(self) -> Self:
+        if self.burst is not None and self.rate_per_s is None:
+            raise ValueError("burst needs rate_per_s")
+        return self
+
+    @property
+    def bucket_size(self) -> int:
+        """The token bucket's size: ``burst``, else the rate rounded up (at least 1)."""
+        if self.burst is not None:
+            return self.burst
+        return max(1, math.ceil(self.rate_per_s or 1))
+
+
 class TenantConfig(_Strict):
-    """A tenant: the skills it may run and its Judge overrides."""
+    """A tenant: the skills it may run, its Judge overrides and its quotas."""
 
     skills: list[SkillName] = Field(min_length=1)
     judge: TenantJudgeConfig = Field(default_factory=TenantJudgeConfig)
     mcp_servers: dict[ServerName, TenantMcpOverride] = Field(
         default_factory=dict,
         description="This tenant's own env (stdio) or headers (HTTP) per MCP server.",
+    )
+    quotas: QuotaConfig = Field(
+        default_factory=QuotaConfig, description="Limits on what this tenant may use."
     )
 
 

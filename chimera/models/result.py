@@ -64,6 +64,11 @@ class Result(BaseModel):
 
     Invariants: a succeeded Result has an ``output`` and no ``error``; a failed one has an
     ``error`` (and its ``error_kind``) and no ``output``; ``confidence`` is in [0, 1].
+
+    ``prompt`` is the prompt as rendered for this attempt (cut to ``MAX_TEXT_CHARS``), so a
+    reviewer and ``chimera results --task`` show what the model was asked; it is the one
+    place the rendered prompt is kept (``None``: the prompt never rendered, or a Result of
+    an older version).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -79,6 +84,7 @@ class Result(BaseModel):
     error_kind: ErrorKind | None = None
     confidence: float = Field(ge=0.0, le=1.0)
     usage: Usage = Field(default_factory=Usage)
+    prompt: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     worker: str = Field(min_length=1, max_length=256)
     trace_id: TraceId
     started_at: datetime

@@ -30,11 +30,13 @@ class SessionInfo(BaseModel):
     review: int = Field(default=0, ge=0)
     retried: int = Field(default=0, ge=0)
     dead_lettered: int = Field(default=0, ge=0)
+    cancelled: int = Field(default=0, ge=0)
+    tokens: int = Field(default=0, ge=0, description="LLM tokens of its published Results.")
 
     @property
     def settled(self) -> int:
-        """Tasks that reached an outcome: committed, denied, dead-lettered or in review."""
-        return self.committed + self.denied + self.review + self.dead_lettered
+        """Tasks that reached an outcome (review, a cancellation and dead letters included)."""
+        return self.committed + self.denied + self.review + self.dead_lettered + self.cancelled
 
     @property
     def state(self) -> SessionState:

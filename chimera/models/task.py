@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import to_json
 
 from chimera.models.types import (
     MAX_TEXT_CHARS,
@@ -19,12 +20,44 @@ from chimera.models.types import (
     utc_now,
 )
 
+#: Earlier attempts a Task remembers (the newest ones): enough for a reviewer to see how
+#: the answer got here, bounded so a task retried many times stays a small message.
+MAX_PREVIOUS = 10
+#: Longest JSON text of an earlier attempt's output a Task keeps.
+MAX_PREVIOUS_OUTPUT_CHARS = 4000
+
+
+class PreviousAttempt(BaseModel):
+    """What became of one earlier attempt of a task, and why it was tried again.
+
+    Attributes:
+        attempt: the attempt this note is about.
+        by: who sent it back: ``judge``, ``worker`` (a failure worth retrying) or
+            ``human:<actor>`` (a reviewer's reject with retry).
+        at: when.
+        feedback: the reason given to the next attempt (the Judge's or the reviewer's).
+        error: the failure, when the attempt produced no output.
+        confidence: the attempt's confidence, when it produced an output.
+        output: the attempt's output as JSON text, cut to ``MAX_PREVIOUS_OUTPUT_CHARS``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempt: int = Field(ge=1)
+    by: str = Field(min_length=1, max_length=256)
+    at: datetime = Field(default_factory=utc_now)
+    feedback: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    error: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    output: str | None = Field(default=None, max_length=MAX_PREVIOUS_OUTPUT_CHARS + 1)
+
 
 class Task(BaseModel):
     """A request to run ``skill`` on ``input`` for ``tenant`` within ``session``.
 
     A retried task keeps its ``id`` (commits are idempotent per id) and carries a higher
-    ``attempt`` and, when the Judge asked for another try, its ``feedback``.
+    ``attempt`` and, when the Judge or a reviewer asked for another try, its ``feedback``;
+    ``previous`` notes what became of the earlier attempts (the newest ``MAX_PREVIOUS``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -37,6 +70,7 @@ class Task(BaseModel):
     attempt: int = Field(default=1, ge=1)
     max_attempts: int = Field(default=3, ge=1)
     feedback: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    previous: list[PreviousAttempt] = Field(default_factory=list, max_length=MAX_PREVIOUS)
     trace_id: TraceId = Field(default_factory=new_trace_id)
     created_at: datetime = Field(default_factory=utc_now)
     skill_fingerprint: str | None = Field(default=None, max_length=64)
@@ -52,12 +86,51 @@ class Task(BaseModel):
             raise ValueError(f"attempt {self.attempt} exceeds max_attempts {self.max_attempts}")
         return self
 
-    def next_attempt(self, feedback: str | None = None) -> Task:
-        """Return the same task one attempt later, optionally with the Judge's feedback."""
+    def next_attempt(
+        self,
+        feedback: str | None = None,
+        *,
+        by: str = "chimera",
+        error: str | None = None,
+        confidence: float | None = None,
+        output: JsonObject | None = None,
+    ) -> Task:
+        """Return the same task one attempt later, with ``feedback`` for that attempt.
+
+        The attempt that ends here is noted in ``previous`` (who sent it back, why, and
+        what it produced), keeping the newest ``MAX_PREVIOUS`` notes.
+        """
+        note = PreviousAttempt(
+            attempt=self.attempt,
+            by=by,
+            feedback=feedback,
+            error=error[:MAX_TEXT_CHARS] if error is not None else None,
+            confidence=confidence,
+            output=_bounded_json(output),
+        )
+        previous = [*self.previous, note][-MAX_PREVIOUS:]
         return self.model_copy(
-            update={"attempt": self.attempt + 1, "feedback": feedback, "waiting_since": None}
+            update={
+                "attempt": self.attempt + 1,
+                "feedback": feedback,
+                "previous": previous,
+                "waiting_since": None,
+            }
         )
 
     def replayed(self) -> Task:
-        """Return the task as a dead letter's replay runs it: attempts and waits start over."""
+        """Return the task as a dead letter's replay runs it: attempts and waits start over.
+
+        Its earlier attempts stay noted in ``previous``.
+        """
         return self.model_copy(update={"attempt": 1, "feedback": None, "waiting_since": None})
+
+
+def _bounded_json(value: JsonObject | None) -> str | None:
+    """``value`` as JSON text, cut to ``MAX_PREVIOUS_OUTPUT_CHARS`` (an ellipsis marks a cut)."""
+    if value is None:
+        return None
+    text = to_json(value).decode()
+    if len(text) <= MAX_PREVIOUS_OUTPUT_CHARS:
+        return text
+    return text[:MAX_PREVIOUS_OUTPUT_CHARS] + "…"

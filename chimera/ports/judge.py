@@ -77,6 +77,8 @@ class CommitOutcome(StrEnum):
     RETRIED = "retried"
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    """The task was cancelled before its Result came: the Result is dropped, not committed."""
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,10 @@ class Metrics(Protocol):
         """The tenant's figures could not be read (no permission): not zeros, unknown."""
         ...
 
+    def quota_throttled(self, tenant: str, limit: str) -> None:
+        """A quota (``rate``, ``in_flight``) began holding the tenant's tasks back."""
+        ...
+
 
 class NoMetrics:
     """Collects nothing: the default, so instrumentation costs one method call when off."""
@@ -111,6 +115,9 @@ class NoMetrics:
         """Ignore."""
 
     def queue_unreadable(self, tenant: str) -> None:
+        """Ignore."""
+
+    def quota_throttled(self, tenant: str, limit: str) -> None:
         """Ignore."""
 
 

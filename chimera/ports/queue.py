@@ -7,7 +7,7 @@ carries its tenant and only touches that tenant's keys.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
@@ -48,6 +48,71 @@ class Delivery(Generic[T]):
     def key(self) -> tuple[str, str]:
         """``(tenant, entry_id)``: entry ids are only unique within one tenant's stream."""
         return (self.tenant, self.entry_id)
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    """One tenant's read limits, shared by every Worker (``None``: no limit).
+
+    Attributes:
+        max_in_flight: most of its entries pending (delivered, not acked) at once.
+        rate_per_s: entries read per second, from a token bucket kept with the queue.
+        burst: the bucket's size.
+    """
+
+    max_in_flight: int | None = None
+    rate_per_s: float | None = None
+    burst: int = 1
+
+
+#: A tenant without limits (reads of it never touch its quota state).
+NO_LIMITS = TenantLimits()
+#: Longest wait before a reader looks again at a tenant held back by its in-flight limit:
+#: other Workers' completions make room without a new entry to wake the reader.
+IN_FLIGHT_RECHECK_MS = 100
+
+
+@dataclass(frozen=True)
+class ThrottleChange:
+    """A tenant became throttled (a limit held back waiting tasks) or was released.
+
+    Each change is reported once, to the one reader that saw it happen.
+    """
+
+    tenant: str
+    throttled: bool
+    reason: str
+    """``rate`` or ``in_flight`` (for a release: the limit that had held it)."""
+
+
+@dataclass
+class FairRead:
+    """What one read within limits came to.
+
+    Attributes:
+        deliveries: the entries read, tenant by tenant.
+        got: entries read per tenant asked.
+        limited: tenants a limit held back in this read, with the limit (``rate``,
+            ``in_flight``).
+        changes: throttle changes this read saw.
+    """
+
+    deliveries: list[Delivery[Task]] = field(default_factory=list)
+    got: dict[str, int] = field(default_factory=dict)
+    limited: dict[str, str] = field(default_factory=dict)
+    changes: list[ThrottleChange] = field(default_factory=list)
+
+    def merge(self, other: FairRead) -> FairRead:
+        """This read followed by ``other``."""
+        got = dict(self.got)
+        for tenant, count in other.got.items():
+            got[tenant] = got.get(tenant, 0) + count
+        return FairRead(
+            deliveries=self.deliveries + other.deliveries,
+            got=got,
+            limited={**self.limited, **other.limited},
+            changes=self.changes + other.changes,
+        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +191,10 @@ class TenantStats:
     review: int
     dead_lettered: int
     committed: int
+    throttled: str | None = None
+    """The limit holding the tenant's tasks back now (``rate``, ``in_flight``), if any."""
+    tokens_today: int = 0
+    """LLM tokens of the tenant's Results published this UTC day."""
 
 
 class TaskQueue(Protocol):
@@ -154,13 +223,29 @@ class TaskQueue(Protocol):
         """Read at most about ``count`` new tasks for ``consumer`` (async, may block)."""
         ...
 
+    async def read_within(
+        self,
+        consumer: str,
+        shares: Mapping[str, int],
+        limits: Mapping[str, TenantLimits],
+        block_ms: int,
+    ) -> FairRead:
+        """Read up to ``shares[tenant]`` new tasks of each tenant, within its limits (async).
+
+        One round trip reads every tenant (each atomically with its limits, so every
+        Worker shares them); a tenant over a limit gets fewer or none, and its tasks stay
+        waiting in its stream. When nothing at all was read, waits up to ``block_ms`` for
+        a new entry of a tenant that is not held back, then reads once more.
+        """
+        ...
+
     async def admit(self, deliveries: Sequence[Delivery[Task]]) -> list[Admission]:
         """Say of each delivery whether to run it, in one round trip (async).
 
         Run only what is one of its tenant's live tasks, as that tenant's ledger holds it
         (running costs tokens): an entry whose body is not its task's ledger row is a stale
-        copy or a forgery. One call answers for the whole batch, so more reasons not to run
-        (a cancelled task, a spent quota) can be added here without another round trip.
+        copy or a forgery; a cancelled task has no ledger row and is settled, so its copy is
+        discarded unrun too. One call answers for the whole batch.
 
         Returns:
             One :class:`Admission` per delivery, in order.

@@ -27,6 +27,10 @@ class SessionStore(Protocol):
         """Return the session, or ``None`` if it does not exist."""
         ...
 
+    async def task_ids(self, tenant: str, session: str) -> list[str]:
+        """The ids of every task submitted into ``session`` (sorted: submission order)."""
+        ...
+
     async def list(self, tenant: str) -> list[SessionInfo]:
         """Return every session of ``tenant``."""
         ...

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from chimera.models.audit import AuditEvent
 from chimera.models.decision import Decision
 from chimera.models.result import Result
 from chimera.models.task import Task
@@ -15,11 +17,16 @@ from chimera.ports.judge import OutcomeEvents
 
 @dataclass(frozen=True)
 class ReviewItem:
-    """A Result waiting for a human, with its Task and the Judge's decision."""
+    """A Result waiting for a human, with its Task and the Judge's decision.
+
+    ``details`` holds whatever else the stored item carries (the proposed calls of a
+    sensitive tool call, say), by name, for a reviewer to see.
+    """
 
     task: Task
     result: Result
     decision: Decision
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,18 @@ class ReviewStore(Protocol):
         """
         ...
 
+    async def retry(
+        self, tenant: str, item: ReviewItem, next_task: Task, event: AuditEvent | None = None
+    ) -> str:
+        """Send the item back: ``next_task`` (its next attempt) is queued at once, atomically.
+
+        ``event``, when given, is kept as the audit event of the retry in the same step.
+
+        Returns:
+            ``retried``, or ``missing`` (someone else decided first; nothing changed).
+        """
+        ...
+
 
 class DeadLetterStore(Protocol):
     """Dead-lettered tasks. All methods are ``async``."""
@@ -86,8 +105,19 @@ class TaskState(StrEnum):
     COMMITTED = "committed"
     DENIED = "denied"
     DEAD_LETTERED = "dead_lettered"
+    CANCELLED = "cancelled"
+    """Cancelled by an operator before it settled; nothing of it is committed."""
     UNKNOWN = "unknown"
     """No record of it for this tenant (never submitted, another tenant's, or expired)."""
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """Who cancelled a task, why and when."""
+
+    actor: str
+    reason: str | None
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,7 @@ class TaskStatus:
         task: the Task, while it is pending or in review.
         result: the committed Result, or the Result waiting for review.
         decision: the Judge's decision that parked it for review.
+        cancellation: who cancelled it, why and when (``cancelled`` only).
     """
 
     task_id: str
@@ -109,6 +140,7 @@ class TaskStatus:
     task: Task | None = None
     result: Result | None = None
     decision: Decision | None = None
+    cancellation: Cancellation | None = None
 
 
 class TaskStatusStore(Protocol):
@@ -122,5 +154,49 @@ class TaskStatusStore(Protocol):
         """Of ``task_ids``, those that reached an outcome (review included), in one round trip.
 
         Committed ones carry their Result; tasks still pending are left out.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """One task to cancel: its id, the session it belongs to, and who asks why.
+
+    ``event``, when given, is kept as the audit event of the cancellation in the same
+    atomic step as the cancellation itself (the pending audit events).
+    """
+
+    task_id: str
+    session: str
+    cancellation: Cancellation
+    event: AuditEvent | None = None
+
+
+@dataclass(frozen=True)
+class CancelReply:
+    """What became of one :class:`CancelRequest`.
+
+    Attributes:
+        task_id: the task.
+        cancelled: True when this request cancelled it.
+        state: the state it is in now: ``cancelled`` when this request cancelled it;
+            otherwise the outcome it had already reached (``committed``, ``denied``,
+            ``dead_lettered``, ``cancelled``), or ``unknown`` (no live task by that id).
+    """
+
+    task_id: str
+    cancelled: bool
+    state: TaskState
+
+
+class TaskCanceller(Protocol):
+    """Cancels tasks that have not settled (async)."""
+
+    async def cancel(self, tenant: str, requests: Sequence[CancelRequest]) -> list[CancelReply]:
+        """Cancel each task atomically, in one round trip; replies in the order asked.
+
+        A cancelled task is settled ``cancelled`` at once: its delayed copy and review item
+        are removed, a copy waiting in the stream is dropped by the Worker's admission
+        without running, and a Result of it is dropped by the unit of work.
         """
         ...

@@ -36,7 +36,7 @@ from chimera.ports.queue import Delivery, ResultQueue
 from chimera.services.audit_sweep import AuditSweep
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.judge_drift import ResultDrift
-from chimera.services.judge_events import decision_events, with_outcome_events
+from chimera.services.judge_events import decision_events, outcome_event, with_outcome_events
 from chimera.services.judge_observe import count_judged
 from chimera.services.lease_renewer import LeaseRenewer
 from chimera.services.retry import Backoff
@@ -262,7 +262,14 @@ class Judge:
         outcomes = await traced.commit(self.uow.apply(judged))
         self.judged += len(outcomes)
         pairs = list(zip(judged, outcomes, strict=True))
-        await self._report([j.events.pick(o) for j, o in pairs if j.events is not None])
+        picked = [
+            j.events.pick(o)
+            for j, o in pairs
+            if j.events is not None and o is not CommitOutcome.CANCELLED
+        ]
+        # A cancelled task's Result was dropped; the script kept no event for it.
+        dropped = [outcome_event(j, o) for j, o in pairs if o is CommitOutcome.CANCELLED]
+        await self._report(picked + [event for event in dropped if event is not None])
         for item, outcome in pairs:
             if self.metrics.enabled:
                 count_judged(self.metrics, item, outcome, self.clock())
@@ -316,7 +323,9 @@ class Judge:
         if decision.verdict is Verdict.DENY and decision.retry and task.attempt < budget:
             backoff = Backoff.from_config(skill.config.retry)
             due = self.clock() + backoff.delay(task.attempt, self.rng)
-            retry_task = task.next_attempt(feedback=decision.reason)
+            retry_task = task.next_attempt(
+                decision.reason, by="judge", confidence=result.confidence, output=result.output
+            )
             return Judged(delivery, decision, task, retry_task=retry_task, retry_at=due)
         if decision.retry:
             decision = decision.model_copy(update={"retry": False})

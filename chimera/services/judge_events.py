@@ -79,6 +79,7 @@ _OUTCOME_EVENT = {
     CommitOutcome.RETRIED: AuditEventType.RETRIED,
     CommitOutcome.DUPLICATE: AuditEventType.DUPLICATE,
     CommitOutcome.REJECTED: AuditEventType.DENIED,
+    CommitOutcome.CANCELLED: AuditEventType.CANCELLED,
 }
 
 
@@ -117,7 +118,7 @@ def outcome_event(item: Judged, outcome: CommitOutcome) -> AuditEvent | None:
     data: dict[str, JsonValue] = {"outcome": outcome.value, "skill": decision.skill}
     if item.retry_task is not None and outcome is CommitOutcome.RETRIED:
         data["next_attempt"] = item.retry_task.attempt
-    if outcome is CommitOutcome.DUPLICATE:
+    if outcome in (CommitOutcome.DUPLICATE, CommitOutcome.CANCELLED):
         about: tuple[object, ...] = (decision.task_id, attempt, item.delivery.entry_id)
     elif outcome is CommitOutcome.REJECTED:
         about = (f"entry-{item.delivery.entry_id}",)

@@ -94,6 +94,12 @@ class Orchestrator:
             if outcome is CommitOutcome.DUPLICATE:
                 report.duplicates += 1
                 return
+            if outcome is CommitOutcome.CANCELLED:
+                dropped = item.delivery.message
+                if dropped is not None and dropped.task_id in tasks_by_id:
+                    reason = "cancelled; its Result was dropped"
+                    settle(_outcome(tasks_by_id[dropped.task_id], "cancelled", reason=reason))
+                return
             if decision is None or task is None or outcome is CommitOutcome.REJECTED:
                 return
             if outcome is CommitOutcome.RETRIED:
@@ -209,8 +215,16 @@ def _from_status(task: Task, status: TaskStatus) -> TaskOutcome:
     reason = {
         TaskState.DENIED: "denied (see `chimera audit` for the Judge's reason)",
         TaskState.DEAD_LETTERED: "dead-lettered (see `chimera dlq list`)",
+        TaskState.CANCELLED: _cancel_reason(status),
     }.get(status.state)
     return _outcome(task, status.state.value, reason=reason)
+
+
+def _cancel_reason(status: TaskStatus) -> str:
+    note = status.cancellation
+    if note is None:
+        return "cancelled"
+    return f"cancelled by {note.actor}" + (f": {note.reason}" if note.reason else "")
 
 
 def _outcome(

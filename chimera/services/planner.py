@@ -18,6 +18,7 @@ from chimera.ports.judge import AuditLogger
 from chimera.ports.queue import TaskQueue
 from chimera.ports.session import SessionStore
 from chimera.services.errors import RequestError
+from chimera.services.quotas import TokenBudgets
 from chimera.services.tenants import TenantScope, UnknownTenant
 from chimera.telemetry import spans
 
@@ -31,6 +32,13 @@ class PlanningError(RequestError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class QuotaExceeded(RequestError):
+    """A tenant (or one of its sessions) has used its token budget: new tasks are refused.
+
+    Tasks already submitted still run; the budget of a day starts again at 00:00 UTC.
+    """
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,8 @@ class Planner:
         sessions: session lifecycle store.
         audit: receives a ``submitted`` event per task, per batch.
         batch_size: tasks per enqueue round trip.
+        budgets: the tenants' token budgets (``None``: not checked); a submission past
+            one is refused whole, and the refusal audited.
     """
 
     def __init__(
@@ -97,12 +107,14 @@ class Planner:
         sessions: SessionStore,
         audit: AuditLogger | None = None,
         batch_size: int = DEFAULT_BATCH,
+        budgets: TokenBudgets | None = None,
     ) -> None:
         self.swarm = swarm
         self.queue = queue
         self.sessions = sessions
         self.audit = audit
         self.batch_size = batch_size
+        self.budgets = budgets
         self.scope = TenantScope(swarm.tenants)
 
     def build(self, item: Submission, default_session: str) -> Task:
@@ -163,6 +175,7 @@ class Planner:
                 problems.extend(f"{origin}: {p}" for p in exc.problems)
         if problems:
             raise PlanningError(problems)
+        await self._check_budgets(tasks)
         for tenant, session_id in sorted({(t.tenant, t.session) for t in tasks}):
             await self.sessions.open(tenant, session_id)
         for start in range(0, len(tasks), self.batch_size):
@@ -178,6 +191,21 @@ class Planner:
             if info is not None and info.stored_state is SessionState.OPEN:
                 await self.sessions.set_state(tenant, session_id, SessionState.RUNNING)
         return tasks
+
+    async def _check_budgets(self, tasks: Sequence[Task]) -> None:
+        """Refuse the whole submission (audited) when a tenant or session is past a budget.
+
+        Raises:
+            QuotaExceeded: naming every budget used up.
+        """
+        if self.budgets is None:
+            return
+        overruns = await self.budgets.overruns(tasks)
+        if not overruns:
+            return
+        if self.audit is not None:
+            await self.audit.record([overrun.event() for overrun in overruns])
+        raise QuotaExceeded("; ".join(overrun.message() for overrun in overruns))
 
 
 def _submitted(task: Task) -> AuditEvent:

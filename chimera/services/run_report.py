@@ -13,7 +13,7 @@ from chimera.models.types import JsonValue
 from chimera.services.usage import Tokens, cost_of
 
 #: How a task ended, as the run summary and ``--out`` name it.
-OUTCOMES = ("committed", "denied", "review", "dead_lettered")
+OUTCOMES = ("committed", "denied", "review", "dead_lettered", "cancelled")
 
 
 @dataclass(frozen=True)

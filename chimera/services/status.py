@@ -2,7 +2,8 @@
 
 Live processes are counted by their heartbeats (a consumer group remembers every process
 that ever joined it); the ``denied`` count sums the tenant's session counters, which the
-Judge and human reviewers increment in the same atomic step as the denial.
+Judge and human reviewers increment in the same atomic step as the denial (``cancelled``
+likewise, moved by ``CANCEL_TASK``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class TenantStatus:
         denied: why the store refused to show them (no permission), if it did.
         processes: the live Worker/Judge processes serving it, by heartbeat.
         denied_tasks: tasks the Judge or a reviewer denied, over all its sessions.
+        cancelled_tasks: tasks cancelled by an operator, over all its sessions.
     """
 
     tenant: str
@@ -36,6 +38,7 @@ class TenantStatus:
     denied: str | None = None
     processes: list[Heartbeat] = field(default_factory=list)
     denied_tasks: int | None = None
+    cancelled_tasks: int | None = None
 
     def role_count(self, role: str) -> int:
         """Live processes running ``role`` (``worker`` or ``judge``)."""
@@ -121,7 +124,11 @@ class SwarmStatus:
         processes = (
             await self.presence.live(tenant, self.clock()) if self.presence is not None else []
         )
-        denied = None
+        denied = cancelled = None
         if self.sessions is not None:
-            denied = sum(s.denied for s in await self.sessions.list(tenant))
-        return TenantStatus(tenant, stats, processes=processes, denied_tasks=denied)
+            sessions = await self.sessions.list(tenant)
+            denied = sum(s.denied for s in sessions)
+            cancelled = sum(s.cancelled for s in sessions)
+        return TenantStatus(
+            tenant, stats, processes=processes, denied_tasks=denied, cancelled_tasks=cancelled
+        )

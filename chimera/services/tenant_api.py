@@ -20,6 +20,7 @@ from chimera.ports.stores import ResultStore, ReviewItem, ReviewStore, TaskStatu
 from chimera.services.planner import Planner, PlanningError, Submission
 from chimera.services.review import HumanDecision, ReviewNotFound, ReviewService
 from chimera.services.tenants import TenantScope, UnknownTenant
+from chimera.services.worker.core import attempt_budget
 
 #: Most committed results one listing returns.
 MAX_RESULTS = 500
@@ -74,7 +75,13 @@ class TenantApi:
         self.tenant = tenant
         self.swarm = swarm
         self._planner = planner
-        self._review = ReviewService(reviews, audit, [tenant])
+        skills = swarm.skills
+        self._review = ReviewService(
+            reviews,
+            audit,
+            [tenant],
+            attempt_budget=lambda t: attempt_budget(t, skills.get(t.skill)),
+        )
         self._results = results
         self._tasks = tasks
         self._stats = stats

@@ -135,3 +135,8 @@ class MetricsTee:
         """Forward."""
         for sink in self.sinks:
             sink.queue_unreadable(tenant)
+
+    def quota_throttled(self, tenant: str, limit: str) -> None:
+        """Forward."""
+        for sink in self.sinks:
+            sink.quota_throttled(tenant, limit)

@@ -105,6 +105,9 @@ METRIC_REVIEW_BACKLOG = "chimera_review_backlog"
 METRIC_DLQ_BACKLOG = "chimera_dead_letter_backlog"
 METRIC_DELAYED = "chimera_delayed_tasks"
 METRIC_QUEUE_READABLE = "chimera_queue_stats_readable"
+METRIC_THROTTLED = "chimera_tenant_throttled"
+METRIC_TOKENS_TODAY = "chimera_tenant_tokens_today"
+METRIC_QUOTA_THROTTLES = "chimera_quota_throttles"
 
 
 def stream_name(tenant: str, stream: str) -> str:

@@ -100,6 +100,20 @@ class PrometheusMetrics:
             "1 when the tenant's queue figures could be read, 0 when Redis refused.",
             ["tenant"], registry=r,
         )  # fmt: skip
+        self._throttled = Gauge(
+            names.METRIC_THROTTLED,
+            "1 while the quota (rate or in_flight) holds the tenant's waiting tasks back.",
+            ["tenant", "limit"], registry=r,
+        )  # fmt: skip
+        self._tokens_today = Gauge(
+            names.METRIC_TOKENS_TODAY, "LLM tokens of the tenant's Results this UTC day.",
+            ["tenant"], registry=r,
+        )  # fmt: skip
+        self._throttles = Counter(
+            names.METRIC_QUOTA_THROTTLES,
+            "Times this process saw a quota begin to hold a tenant back.",
+            ["tenant", "limit"], registry=r,
+        )  # fmt: skip
 
     @property
     def enabled(self) -> bool:
@@ -158,16 +172,29 @@ class PrometheusMetrics:
         self._review.labels(tenant).set(stats.review)
         self._dlq.labels(tenant).set(stats.dead_lettered)
         self._delayed.labels(tenant).set(stats.delayed)
+        for limit in QUOTA_LIMITS:
+            self._throttled.labels(tenant, limit).set(1 if stats.throttled == limit else 0)
+        self._tokens_today.labels(tenant).set(stats.tokens_today)
         self._readable.labels(tenant).set(1)
+
+    def quota_throttled(self, tenant: str, limit: str) -> None:
+        """Count a quota beginning to hold the tenant back."""
+        self._throttles.labels(tenant, limit).inc()
 
     def queue_unreadable(self, tenant: str) -> None:
         """Mark the tenant unreadable and drop its stale figures (unknown is not zero)."""
         self._readable.labels(tenant).set(0)
-        for gauge in (self._review, self._dlq, self._delayed):
+        for gauge in (self._review, self._dlq, self._delayed, self._tokens_today):
             gauge.remove(tenant)  # removing a series never set is a no-op
+        for limit in QUOTA_LIMITS:
+            self._throttled.remove(tenant, limit)
         for gauge in (self._lag, self._pending, self._length):
             for stream in ("tasks", "results"):
                 gauge.remove(tenant, stream)
+
+
+#: The read quotas a tenant can be held back by (``TenantStats.throttled``).
+QUOTA_LIMITS = ("rate", "in_flight")
 
 
 @dataclass

@@ -11,6 +11,7 @@ chimera's services without Redis on in-memory fakes of every port: :class:`FakeP
 builds them all over one :class:`MemoryStore` (:class:`FakeQueue`,
 :class:`FakeUnitOfWork`, :class:`FakeSessionStore`, :class:`FakeReviewStore`,
 :class:`FakeDeadLetterStore`, :class:`FakeResultStore`, :class:`FakeTaskStatusStore`,
+:class:`FakeTaskCanceller`, :class:`FakeUsageStore`,
 :class:`FakeAuditSink`, :class:`RecordingAuditLogger`), with a :class:`ManualClock` to move
 idle and due times and :class:`Faults` to make calls fail. Check a backend, policy or sink
 against its contract by subclassing :class:`BackendConformance`,
@@ -55,7 +56,9 @@ if TYPE_CHECKING:
         FakeResultStore,
         FakeReviewStore,
         FakeSessionStore,
+        FakeTaskCanceller,
         FakeTaskStatusStore,
+        FakeUsageStore,
     )
     from chimera.testing.fakes.unit_of_work import FakeUnitOfWork
     from chimera.testing.harness import (
@@ -88,6 +91,8 @@ _EXPORTS = {
     "FakeResultStore": "chimera.testing.fakes.stores",
     "FakeReviewStore": "chimera.testing.fakes.stores",
     "FakeSessionStore": "chimera.testing.fakes.stores",
+    "FakeTaskCanceller": "chimera.testing.fakes.stores",
+    "FakeUsageStore": "chimera.testing.fakes.stores",
     "FakeTaskStatusStore": "chimera.testing.fakes.stores",
     "FakeUnitOfWork": "chimera.testing.fakes.unit_of_work",
     "Faults": "chimera.testing.fakes.faults",
@@ -119,9 +124,11 @@ __all__ = [
     "FakeResultStore",
     "FakeReviewStore",
     "FakeSessionStore",
+    "FakeTaskCanceller",
     "FakeTaskStatusStore",
     "FakeToolbox",
     "FakeUnitOfWork",
+    "FakeUsageStore",
     "Faults",
     "ManualClock",
     "MemoryStore",

@@ -8,7 +8,9 @@
 --      a compare-and-set, so a Result for an attempt the task has moved past, or a second
 --      copy of a Result whose retry was already scheduled, changes nothing;
 --   3. (approve) no Result is committed under the task id yet (HSETNX).
--- A failed check acks the entry and replies duplicate.
+-- A failed check acks the entry and replies duplicate. Before any of them: a Result of a
+-- task an operator cancelled (settled row `cancelled`) is acked and dropped, whatever was
+-- decided about it (reply cancelled).
 -- Does, besides the ack (XACK and XDEL of the Result's entry), by action:
 --   reject   nothing else (not a live task of this tenant: forged, stale or undecodable);
 --            replies duplicate when the task id names a settled task of this tenant
@@ -22,7 +24,7 @@
 -- hash (`event_*` for the outcome asked for, `duplicate_*` for a duplicate; an empty id
 -- keeps nothing): the outcome cannot happen without its record, which the Judge then
 -- hands to the sinks (a sweep does it for a Judge that died first).
--- Reply: the outcome (committed, denied, review, retried, duplicate or rejected).
+-- Reply: the outcome (committed, denied, review, retried, duplicate, rejected or cancelled).
 
 local results_key = KEYS[1]
 local ledger_key = KEYS[2]
@@ -52,6 +54,7 @@ local APPROVE, DENY, REVIEW, RETRY, REJECT =
 local COMMITTED, DENIED, PARKED, RETRIED, DUPLICATE, REJECTED =
   $OUTCOME_COMMITTED, $OUTCOME_DENIED, $OUTCOME_REVIEW, $OUTCOME_RETRIED,
   $OUTCOME_DUPLICATE, $OUTCOME_REJECTED
+local CANCELLED, SETTLED_CANCELLED = $OUTCOME_CANCELLED, $SETTLED_CANCELLED
 local SETTLED_COMMITTED, SETTLED_DENIED = $SETTLED_COMMITTED, $SETTLED_DENIED
 local COUNT_COMMITTED, COUNT_DENIED, COUNT_REVIEW, COUNT_RETRIED =
   $COUNT_COMMITTED, $COUNT_DENIED, $COUNT_REVIEW, $COUNT_RETRIED
@@ -75,6 +78,12 @@ end
 -- Every Result read is acknowledged, whatever becomes of it.
 redis.call('XACK', results_key, group, entry_id)
 redis.call('XDEL', results_key, entry_id)
+
+-- (cancel) A cancelled task's Result is dropped: it never commits, whatever was decided.
+-- Nothing is kept pending: the cancellation has its records, the Judge notes the drop.
+if task_id ~= '' and redis.call('HGET', settled_key, task_id) == SETTLED_CANCELLED then
+  return CANCELLED
+end
 
 if action == REJECT then
   if task_id ~= '' and redis.call('HEXISTS', settled_key, task_id) == 1 then

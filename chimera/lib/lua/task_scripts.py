@@ -54,6 +54,7 @@ class EnqueueTasks(ScriptKeys):
     ledger: str
     session: str
     sessions: str
+    session_tasks: str
 
     @classmethod
     def of(cls, keys: TenantKeys, session_id: str) -> EnqueueTasks:
@@ -63,6 +64,7 @@ class EnqueueTasks(ScriptKeys):
             ledger=keys.ledger,
             session=keys.session(session_id),
             sessions=keys.sessions,
+            session_tasks=keys.session_tasks(session_id),
         )
 
     def call(self, *, session_id: str, entries: Sequence[NewEntry]) -> Call[list[str]]:

@@ -140,7 +140,7 @@ def _add_tools(server: MCPServer[Any], api: Callable[[], TenantApi]) -> None:
     ) -> dict[str, Any]:
         """A task's state and, once there is one, its result.
 
-        States: pending, review, committed, denied, dead_lettered, unknown.
+        States: pending, review, committed, denied, dead_lettered, cancelled, unknown.
         """
         return _status(await api().task(task_id))
 
@@ -226,6 +226,9 @@ def _status(status: TaskStatus) -> dict[str, Any]:
         out["result"] = status.result.model_dump(mode="json")
     if status.decision is not None:
         out["review_reason"] = status.decision.reason
+    if status.cancellation is not None:
+        out["cancelled_by"] = status.cancellation.actor
+        out["cancel_reason"] = status.cancellation.reason
     return out
 
 

@@ -1,7 +1,8 @@
 """The review item: a Result parked for a human, with its Task and the Judge's decision.
 
 Stored as JSON ``{"task": …, "result": …, "decision": …}`` under the task id in the
-tenant's ``review`` hash, by ``JUDGE_APPLY`` (action ``review``).
+tenant's ``review`` hash, by ``JUDGE_APPLY`` (action ``review``). Other top-level parts (the
+proposed calls of a sensitive tool call) are kept as the item's ``details``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from chimera.ports.stores import ReviewItem
 
 M = TypeVar("M", bound=BaseModel)
 
+#: The parts every review item has; anything else is a detail.
+_PARTS = ("task", "result", "decision")
+
 log = get_logger("chimera.records")
 
 
@@ -29,6 +33,7 @@ def encode(item: ReviewItem) -> str:
     """The stored JSON of ``item``."""
     return json.dumps(
         {
+            **item.details,
             "task": json.loads(item.task.model_dump_json()),
             "result": json.loads(item.result.model_dump_json()),
             "decision": json.loads(item.decision.model_dump_json()),
@@ -43,7 +48,7 @@ def decode(text: str) -> ReviewItem:
         RecordError: not JSON, not an object, or a part missing or invalid.
     """
     data = _object(text)
-    missing = [part for part in ("task", "result", "decision") if part not in data]
+    missing = [part for part in _PARTS if part not in data]
     if missing:
         raise RecordError(f"review item has no {' or '.join(map(repr, missing))}")
     try:
@@ -51,6 +56,7 @@ def decode(text: str) -> ReviewItem:
             task=Task.model_validate(data["task"]),
             result=Result.model_validate(data["result"]),
             decision=Decision.model_validate(data["decision"]),
+            details={k: v for k, v in data.items() if k not in _PARTS},
         )
     except ValidationError as exc:
         raise RecordError(f"review item does not validate: {_first_error(exc)}") from None

@@ -1,12 +1,13 @@
 """Where a task stands, read off its rows in the tenant's hashes.
 
 The committed, review, settled and ledger rows are consulted in that order: the first
-that exists says where the task is.
+that exists says where the task is. A cancelled task's settled row is ``cancelled``; who
+cancelled it is read from its row in the cancelled hash.
 """
 
 from __future__ import annotations
 
-from chimera.lib.records import committed_result, review_item, settled
+from chimera.lib.records import RecordError, cancellation, committed_result, review_item, settled
 from chimera.models.task import Task
 from chimera.ports.stores import TaskState, TaskStatus
 
@@ -18,8 +19,9 @@ def task_status(
     review: str | None,
     settled_row: str | None,
     ledger: str | None,
+    cancelled: str | None = None,
 ) -> TaskStatus:
-    """Where a task stands, from its rows in the tenant's four hashes (``None``: no row).
+    """Where a task stands, from its rows in the tenant's hashes (``None``: no row).
 
     Raises:
         RecordError: the committed Result or the settled row cannot be read.
@@ -40,8 +42,15 @@ def task_status(
             decision=parts.decision,
         )
     if settled_row is not None:
-        # The settled words (committed, denied, dead_lettered) are task states too.
-        return TaskStatus(task_id, tenant, TaskState(settled.decode(settled_row).value))
+        # The settled words (committed, denied, dead_lettered, cancelled) are states too.
+        state = TaskState(settled.decode(settled_row).value)
+        note = None
+        if state is TaskState.CANCELLED and cancelled is not None:
+            try:
+                note = cancellation.decode(cancelled)
+            except RecordError:
+                note = None  # the state is what matters; who cancelled it is a detail
+        return TaskStatus(task_id, tenant, state, cancellation=note)
     if ledger is not None:
         task = Task.model_validate_json(ledger)
         return TaskStatus(task_id, tenant, TaskState.PENDING, task=task)

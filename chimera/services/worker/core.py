@@ -19,7 +19,7 @@ from chimera.lib.logging import redact_text
 from chimera.models.llm import ConfidenceSource, LLMRequest, Message
 from chimera.models.result import ErrorKind, Result, ResultStatus, Usage
 from chimera.models.task import Task
-from chimera.models.types import JsonObject
+from chimera.models.types import MAX_TEXT_CHARS, JsonObject
 from chimera.ports.queue import DeadLetter
 from chimera.services.retry import Backoff
 
@@ -210,6 +210,7 @@ def settle(
     finished_at: datetime,
     now: float,
     rng: random.Random,
+    prompt: str | None = None,
 ) -> Settlement:
     """Decide what follows an attempt.
 
@@ -226,6 +227,7 @@ def settle(
         finished_at: when it ended.
         now: epoch seconds, the base of a retry's due time.
         rng: jitter source.
+        prompt: the rendered prompt, kept in the Result (cut to ``MAX_TEXT_CHARS``).
     """
     if isinstance(outcome, Answer):
         return Publish(
@@ -238,6 +240,7 @@ def settle(
                 output=outcome.output,
                 confidence=outcome.confidence,
                 usage=outcome.usage,
+                prompt=prompt,
             )
         )
     # An error's text comes from elsewhere (a backend echoing its request, a tool): it goes
@@ -247,7 +250,10 @@ def settle(
         if task.attempt < attempt_budget(task, skill):
             backoff = Backoff.from_config(skill.config.retry)
             due = now + backoff.delay(task.attempt, rng, outcome.retry_after_s)
-            return Retry(task.next_attempt(task.feedback), due, message)
+            following = task.next_attempt(
+                task.feedback, by="worker", error=f"{outcome.kind}: {message}"
+            )
+            return Retry(following, due, message)
         return GiveUp(
             DeadLetter(
                 f"gave up after {task.attempt} attempts", task.attempt, f"{outcome.kind}: {message}"
@@ -263,8 +269,17 @@ def settle(
             error=message,
             error_kind=outcome.kind,
             confidence=0.0,
+            prompt=prompt,
         )
     )
+
+
+def bounded_text(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
+    """``text`` cut to at most ``limit`` characters, the cut marked (``None`` stays ``None``)."""
+    if text is None or len(text) <= limit:
+        return text
+    marker = f"\n[... {len(text) - limit} more characters]"
+    return text[: limit - len(marker)] + marker
 
 
 def _result(
@@ -279,6 +294,7 @@ def _result(
     error: str | None = None,
     error_kind: ErrorKind | None = None,
     usage: Usage | None = None,
+    prompt: str | None = None,
 ) -> Result:
     return Result(
         task_id=task.id,
@@ -292,6 +308,7 @@ def _result(
         error_kind=error_kind,
         confidence=confidence,
         usage=usage or Usage(),
+        prompt=bounded_text(prompt),
         worker=worker,
         trace_id=task.trace_id,
         started_at=started_at,

@@ -129,6 +129,7 @@ class TaskRunner:
         self.drift.planned_elsewhere(task)
         started = utc_now()
         prepared = prepare(task, delivery.tenant, self.swarm)
+        prompt: str | None = None
         if isinstance(prepared, Failure):
             waiting = self.drift.after_failure(task, prepared)
             if waiting is not None:
@@ -136,6 +137,7 @@ class TaskRunner:
             outcome: Answer | Failure = prepared
             tool_calls: list[ToolCallRecord] = []
         else:
+            prompt = prepared.request.messages[0].content
             if debug_enabled():
                 log_rendered(delivery, prepared.request)
             outcome, tool_calls = await self._agent(prepared, delivery.tenant)
@@ -148,6 +150,7 @@ class TaskRunner:
             finished_at=utc_now(),
             now=self.clock(),
             rng=self.rng,
+            prompt=prompt,
         )
         steps = outcome.steps if isinstance(outcome, Answer) else 0
         return TaskRun(delivery, settlement, started, tool_calls, steps)

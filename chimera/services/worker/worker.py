@@ -1,7 +1,8 @@
 """The Worker: reads task batches, runs each as an agent, sends what they come to in batches.
 
 One asyncio event loop holds up to ``concurrency`` tasks in flight (LLM and tool calls are
-I/O bound). Reads ask for as many entries as there are free slots. Each task's way from
+I/O bound). Reads ask for as many entries as there are free slots, shared fairly among the
+tenants and within each tenant's quotas (``fair_read.FairReader``). Each task's way from
 entry to settlement is :class:`~chimera.services.worker.task_run.TaskRunner`; finished work
 goes through the :class:`~chimera.services.worker.outbox.Outbox`; leases are kept by the
 :class:`~chimera.services.worker.leases.LeaseKeeper`; due retries and idle consumers by
@@ -23,14 +24,23 @@ from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
 from chimera.ports.llm import LLMBackend
 from chimera.ports.metrics import NO_METRICS, Metrics
-from chimera.ports.queue import Admission, AdmitAction, DeadLetter, Delivery, TaskQueue
+from chimera.ports.queue import (
+    Admission,
+    AdmitAction,
+    DeadLetter,
+    Delivery,
+    TaskQueue,
+    ThrottleChange,
+)
 from chimera.ports.tools import ToolBinding, Toolbox
 from chimera.services.background import supervised
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
+from chimera.services.quotas import read_limits, throttle_event
 from chimera.services.worker import events
 from chimera.services.worker.core import GiveUp
 from chimera.services.worker.drift import DriftGuard
 from chimera.services.worker.events import log_ids
+from chimera.services.worker.fair_read import FairReader
 from chimera.services.worker.housekeeping import Housekeeping
 from chimera.services.worker.in_flight import InFlight
 from chimera.services.worker.leases import LeaseKeeper
@@ -91,6 +101,7 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.clock = clock
         self.classify = classify
+        self.metrics = metrics
         self.runner = TaskRunner(
             swarm,
             backends,
@@ -124,6 +135,7 @@ class Worker:
         #: Attempts run to a settlement, and entries handed back on stop (the stop line).
         self.finished = 0
         self.handed_back = 0
+        self.reader = FairReader(queue, consumer, self.tenants, read_limits(swarm))
         self._outbox_ready = asyncio.Event()
 
     @property
@@ -185,16 +197,26 @@ class Worker:
                 await in_flight.wait_for_slots(0.05)
                 continue
             try:
-                deliveries = await self.queue.read_tasks(
-                    self.consumer, self.tenants, in_flight.free, self.settings.block_ms
-                )
-                if deliveries:
-                    await self.accept(deliveries)
+                read = await self.reader.read(in_flight.free, self.settings.block_ms)
+                if read.changes:
+                    self._throttle_changes(read.changes)
+                if read.deliveries:
+                    await self.accept(read.deliveries)
             except Exception as exc:
                 # Typically Redis went away and the pool reconnects on the next call; the
                 # entries we hold stay pending to us or are reclaimed.
                 handle(log, "worker.read_failed", exc, self.classify, "retrying in 0.5s")
                 await _wait(stop, 0.5)
+
+    def _throttle_changes(self, changes: Sequence[ThrottleChange]) -> None:
+        """A tenant became throttled by (or was released from) a quota: log and audit it."""
+        for change in changes:
+            what = "worker.tenant_throttled" if change.throttled else "worker.tenant_released"
+            log.info(what, tenant=change.tenant, limit=change.reason)
+            if change.throttled:
+                self.metrics.quota_throttled(change.tenant, change.reason)
+        self.outbox.record([throttle_event(change, self.consumer) for change in changes])
+        self._outbox_ready.set()
 
     async def accept(self, deliveries: Sequence[Delivery[Task]]) -> bool:
         """Start work on ``deliveries`` (new or reclaimed) that their ledgers admit.

@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING
 from chimera.ports.audit import AuditTrail, PendingAudit
 from chimera.ports.judge import AuditLogger, AuditSink, UnitOfWork
 from chimera.ports.queue import QueueStats, ResultQueue, TaskQueue
+from chimera.ports.quota import UsageStore
 from chimera.ports.session import SessionStore
-from chimera.ports.stores import DeadLetterStore, ResultStore, ReviewStore, TaskStatusStore
+from chimera.ports.stores import (
+    DeadLetterStore,
+    ResultStore,
+    ReviewStore,
+    TaskCanceller,
+    TaskStatusStore,
+)
 from chimera.testing.fakes.audit import FakeAuditSink, RecordingAuditLogger
 from chimera.testing.fakes.faults import Faults
 from chimera.testing.fakes.pending import FakePendingAudit
@@ -21,7 +28,9 @@ from chimera.testing.fakes.stores import (
     FakeResultStore,
     FakeReviewStore,
     FakeSessionStore,
+    FakeTaskCanceller,
     FakeTaskStatusStore,
+    FakeUsageStore,
 )
 from chimera.testing.fakes.unit_of_work import FakeUnitOfWork
 
@@ -50,6 +59,8 @@ class FakePorts:
         self.dead_letters = FakeDeadLetterStore(self.store)
         self.results = FakeResultStore(self.store)
         self.task_status = FakeTaskStatusStore(self.store)
+        self.canceller = FakeTaskCanceller(self.store)
+        self.usage = FakeUsageStore(self.store)
         self.audit_sink = FakeAuditSink(self.store)
         self.pending_audit = FakePendingAudit(self.store)
 
@@ -73,6 +84,8 @@ if TYPE_CHECKING:  # mypy checks that every fake implements its port
     _dead_letters: DeadLetterStore = FakeDeadLetterStore()
     _results: ResultStore = FakeResultStore()
     _task_status: TaskStatusStore = FakeTaskStatusStore()
+    _canceller: TaskCanceller = FakeTaskCanceller()
+    _usage: UsageStore = FakeUsageStore()
     _sink: AuditSink = FakeAuditSink()
     _trail: AuditTrail = FakeAuditSink()
     _pending: PendingAudit = FakePendingAudit(MemoryStore())

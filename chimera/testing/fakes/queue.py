@@ -13,11 +13,22 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from chimera.lib.admission import admission, undecodable
-from chimera.lib.fields import BODY, SESSION_STATE, TRACEPARENT, AdmitReply, Counter, Settled
+from chimera.lib.fields import (
+    BODY,
+    QUOTA_AT,
+    QUOTA_THROTTLED,
+    QUOTA_TOKENS,
+    SESSION_STATE,
+    TRACEPARENT,
+    AdmitReply,
+    Counter,
+    Settled,
+)
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP
 from chimera.lib.records import dead_letter as dead_letter_record
 from chimera.lib.records import settled as settled_record
@@ -26,7 +37,18 @@ from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.session import SessionState
 from chimera.models.task import Task
-from chimera.ports.queue import Admission, DeadLetter, Delivery, StreamStats, TenantStats
+from chimera.ports.queue import (
+    IN_FLIGHT_RECHECK_MS,
+    NO_LIMITS,
+    Admission,
+    DeadLetter,
+    Delivery,
+    FairRead,
+    StreamStats,
+    TenantLimits,
+    TenantStats,
+    ThrottleChange,
+)
 from chimera.testing.fakes.pending import keep_pending
 from chimera.testing.fakes.store import MemoryStore, TenantData
 from chimera.testing.fakes.streams import Delivered, Stream
@@ -79,6 +101,7 @@ class FakeQueue:
             parent = (traceparents[index] if traceparents is not None else None) or ""
             ids.append(data.tasks.add({BODY: body, TRACEPARENT: parent}, now))
             data.ledger[task.id] = body
+            data.session_tasks.setdefault(task.session, set()).add(task.id)
             data.sessions.add(task.session)
             data.count(task.session, Counter.SUBMITTED)
         if ids:
@@ -93,6 +116,61 @@ class FakeQueue:
         """Deliver new tasks; ``count`` is split across the tenants, as in Redis."""
         await self._enter("read_tasks")
         return await self._read(tenants, "tasks", WORKER_GROUP, consumer, count, block_ms, Task)
+
+    async def read_within(
+        self,
+        consumer: str,
+        shares: Mapping[str, int],
+        limits: Mapping[str, TenantLimits],
+        block_ms: int,
+    ) -> FairRead:
+        """Each tenant's share within its limits (``read_tasks.lua``); the store's clock."""
+        await self._enter("read_within")
+        wanted = {tenant: n for tenant, n in shares.items() if n > 0}
+        if not wanted:
+            return FairRead()
+        read = self._read_quota(consumer, wanted, limits)
+        if read.deliveries or block_ms <= 0:
+            return read
+        if any(t not in read.limited for t in wanted):
+            await self.store.wait_for_entries(block_ms)
+        else:
+            await asyncio.sleep(min(block_ms, IN_FLIGHT_RECHECK_MS) / 1000.0)
+        return read.merge(self._read_quota(consumer, wanted, limits))
+
+    def _read_quota(
+        self, consumer: str, wanted: Mapping[str, int], limits: Mapping[str, TenantLimits]
+    ) -> FairRead:
+        now_ms, now = self.store.now_ms(), self.store.clock()
+        read = FairRead()
+        for tenant, count in wanted.items():
+            data, limit = self._data(tenant), limits.get(tenant, NO_LIMITS)
+            data.tasks.group(WORKER_GROUP)
+            allowed, limited = count, ""
+            if limit.max_in_flight:
+                room = limit.max_in_flight - len(data.tasks.group(WORKER_GROUP).pending)
+                if room < allowed:
+                    allowed, limited = max(room, 0), "in_flight"
+            tokens = 0.0
+            if limit.rate_per_s:
+                stored = float(data.quota.get(QUOTA_TOKENS, limit.burst))
+                at = float(data.quota.get(QUOTA_AT, now))
+                tokens = min(limit.burst, stored + max(0.0, now - at) * limit.rate_per_s)
+                if int(tokens) < allowed:
+                    allowed, limited = int(tokens), "rate"
+            got = data.tasks.read_new(WORKER_GROUP, consumer, allowed, now_ms) if allowed else []
+            if limit.rate_per_s:
+                data.quota[QUOTA_TOKENS] = str(tokens - len(got))
+                data.quota[QUOTA_AT] = str(now)
+            read.got[tenant] = len(got)
+            read.deliveries.extend(_decode(Task, tenant, g, deliveries=1) for g in got)
+            if limited:
+                read.limited[tenant] = limited
+            if limit.max_in_flight or limit.rate_per_s:
+                change = _throttle(data, limited, data.tasks.lag(WORKER_GROUP) > 0)
+                if change is not None:
+                    read.changes.append(ThrottleChange(tenant, *change))
+        return read
 
     async def admit(self, deliveries: Sequence[Delivery[Task]]) -> list[Admission]:
         """Whether to run each entry, by its tenant's ledger (``admit_tasks.lua``)."""
@@ -131,6 +209,11 @@ class FakeQueue:
             if data.tasks.ack(WORKER_GROUP, delivery.entry_id):
                 data.results.add(_with_trace({BODY: result.model_dump_json()}, delivery), now)
                 data.tasks.delete(delivery.entry_id)
+            spent = result.usage.prompt_tokens + result.usage.completion_tokens
+            if spent:  # count_usage.lua
+                day = result.finished_at.astimezone(UTC).date().isoformat()
+                data.usage[day] = str(int(data.usage.get(day, "0")) + spent)
+                data.count(result.session, Counter.TOKENS, spent)
         if done:
             self.store.added()
 
@@ -323,6 +406,8 @@ class FakeQueue:
             review=len(data.review),
             dead_lettered=len(data.dlq),
             committed=len(data.committed),
+            throttled=data.quota.get(QUOTA_THROTTLED),
+            tokens_today=int(data.usage.get(_day(self.store.clock()), "0")),
         )
 
     # -- shared -------------------------------------------------------------------------
@@ -401,6 +486,23 @@ def _with_trace(fields: dict[str, str], delivery: Delivery[M]) -> dict[str, str]
 
 def _decode(model: type[M], tenant: str, got: Delivered, deliveries: int) -> Delivery[M]:
     return decode_entry(model, tenant, got.entry_id, got.fields, deliveries)
+
+
+def _day(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).date().isoformat()
+
+
+def _throttle(data: TenantData, limited: str, backlog: bool) -> tuple[bool, str] | None:
+    """The throttle state step of ``read_tasks.lua``: the change seen, if any."""
+    state = data.quota.get(QUOTA_THROTTLED)
+    held = bool(limited) and backlog
+    if held:
+        data.quota[QUOTA_THROTTLED] = limited
+        return (True, limited) if state is None else None
+    if state is not None:
+        del data.quota[QUOTA_THROTTLED]
+        return (False, state)
+    return None
 
 
 def _stream_stats(stream: Stream, group_name: str) -> StreamStats:

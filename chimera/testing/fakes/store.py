@@ -41,12 +41,20 @@ class TenantData:
     committed: dict[str, str] = field(default_factory=dict)
     settled: dict[str, str] = field(default_factory=dict)
     review: dict[str, str] = field(default_factory=dict)
+    cancelled: dict[str, str] = field(default_factory=dict)
+    """Task id → who cancelled it, why and when (``records.cancellation``)."""
+    quota: dict[str, str] = field(default_factory=dict)
+    """The tenant's shared rate-limit state (token bucket, throttling)."""
+    usage: dict[str, str] = field(default_factory=dict)
+    """UTC day → LLM tokens of the Results published that day."""
     delayed: dict[str, float] = field(default_factory=dict)
     """Member (the task JSON) → due time in epoch seconds, as the sorted set holds it."""
     delayed_traces: dict[str, str] = field(default_factory=dict)
     """Task id → the trace context its delayed next attempt continues from."""
     sessions: set[str] = field(default_factory=set)
     session_hashes: dict[str, dict[str, str]] = field(default_factory=dict)
+    session_tasks: dict[str, set[str]] = field(default_factory=dict)
+    """Session id → the ids of every task submitted into it."""
 
     def session(self, session_id: str) -> dict[str, str]:
         """The hash of ``session_id`` (created empty, as HINCRBY would).

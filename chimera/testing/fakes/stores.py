@@ -12,16 +12,24 @@ import asyncio
 from collections.abc import Sequence
 
 from chimera.lib.fields import BODY, SESSION_STATE, TRACEPARENT, Counter, ReviewReply, Settled
-from chimera.lib.records import committed_result, dead_letter, review_item
+from chimera.lib.records import cancellation, committed_result, dead_letter, review_item
 from chimera.lib.records import session as session_record
 from chimera.lib.records import settled as settled_record
 from chimera.lib.records.task_status import task_status
+from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.session import SessionInfo, SessionState
 from chimera.models.task import Task
 from chimera.models.types import is_safe_id, utc_now
 from chimera.ports.judge import CommitOutcome, OutcomeEvents
-from chimera.ports.stores import DeadLetterEntry, ReviewItem, TaskState, TaskStatus
+from chimera.ports.stores import (
+    CancelReply,
+    CancelRequest,
+    DeadLetterEntry,
+    ReviewItem,
+    TaskState,
+    TaskStatus,
+)
 from chimera.testing.fakes.pending import keep_pending
 from chimera.testing.fakes.store import MemoryStore
 
@@ -67,6 +75,11 @@ class FakeSessionStore(_Fake):
         await self._enter("get")
         fields = self.store.tenant(tenant).session_hashes.get(session)
         return session_record.decode(tenant, session, fields) if fields else None
+
+    async def task_ids(self, tenant: str, session: str) -> list[str]:
+        """The ids submitted into ``session``, sorted."""
+        await self._enter("task_ids")
+        return sorted(self.store.tenant(tenant).session_tasks.get(session, set()))
 
     async def list(self, tenant: str) -> list[SessionInfo]:
         """Every readable session of ``tenant``, by id."""
@@ -125,6 +138,24 @@ class FakeReviewStore(_Fake):
         data.settled[task_id] = settled_record.encode(Settled.DENIED)
         data.count(session, Counter.DENIED)
         return ReviewReply.DENIED
+
+    async def retry(
+        self, tenant: str, item: ReviewItem, next_task: Task, event: AuditEvent | None = None
+    ) -> str:
+        """Queue ``next_task`` in place of the parked item (``review_retry.lua``)."""
+        await self._enter("retry")
+        data, task_id, session = self.store.tenant(tenant), item.task.id, item.task.session
+        if task_id not in data.review:
+            return ReviewReply.MISSING.value
+        del data.review[task_id]
+        data.count(session, Counter.REVIEW, -1)
+        body = next_task.model_dump_json()
+        data.ledger[task_id] = body
+        data.tasks.add({BODY: body}, self.store.now_ms())
+        data.count(session, Counter.RETRIED)
+        keep_pending(data, event)
+        self.store.added()
+        return "retried"
 
 
 class FakeDeadLetterStore(_Fake):
@@ -189,6 +220,7 @@ class FakeTaskStatusStore(_Fake):
             data.review.get(task_id),
             data.settled.get(task_id),
             data.ledger.get(task_id),
+            data.cancelled.get(task_id),
         )
 
     async def settled(self, tenant: str, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
@@ -205,7 +237,55 @@ class FakeTaskStatusStore(_Fake):
                 data.review.get(task_id),
                 data.settled.get(task_id),
                 None,
+                data.cancelled.get(task_id),
             )
             if status.state is not TaskState.UNKNOWN:
                 found[task_id] = status
         return found
+
+
+class FakeTaskCanceller(_Fake):
+    """Implements :class:`~chimera.ports.stores.TaskCanceller` (``cancel_task.lua``)."""
+
+    prefix = "canceller"
+
+    async def cancel(self, tenant: str, requests: Sequence[CancelRequest]) -> list[CancelReply]:
+        """Cancel each task that has not settled."""
+        await self._enter("cancel")
+        data = self.store.tenant(tenant)
+        replies = []
+        for request in requests:
+            task_id = request.task_id
+            if task_id in data.settled:
+                state = TaskState(settled_record.decode(data.settled[task_id]).value)
+                replies.append(CancelReply(task_id, False, state))
+                continue
+            row = data.ledger.get(task_id)
+            parked = task_id in data.review
+            if row is None and not parked:
+                replies.append(CancelReply(task_id, False, TaskState.UNKNOWN))
+                continue
+            if row is not None:
+                data.delayed.pop(row, None)
+                data.delayed_traces.pop(task_id, None)
+                del data.ledger[task_id]
+            if parked:
+                del data.review[task_id]
+                data.count(request.session, Counter.REVIEW, -1)
+            data.settled[task_id] = settled_record.encode(Settled.CANCELLED)
+            data.cancelled[task_id] = cancellation.encode(request.cancellation)
+            data.count(request.session, Counter.CANCELLED)
+            keep_pending(data, request.event)
+            replies.append(CancelReply(task_id, True, TaskState.CANCELLED))
+        return replies
+
+
+class FakeUsageStore(_Fake):
+    """Implements :class:`~chimera.ports.quota.UsageStore` (``count_usage.lua`` writes it)."""
+
+    prefix = "usage"
+
+    async def tokens(self, tenant: str, day: str) -> int:
+        """Tokens ``tenant`` used on ``day``."""
+        await self._enter("tokens")
+        return int(self.store.tenant(tenant).usage.get(day, "0"))

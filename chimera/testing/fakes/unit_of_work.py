@@ -99,6 +99,8 @@ class FakeUnitOfWork:
         # Every Result read is acknowledged, whatever becomes of it.
         data.results.ack(JUDGE_GROUP, item.delivery.entry_id)
         data.results.delete(item.delivery.entry_id)
+        if task_id and data.settled.get(task_id) == settled_record.encode(Settled.CANCELLED):
+            return CommitOutcome.CANCELLED
         if action is JudgeAction.REJECT:
             if task_id and task_id in data.settled:
                 return CommitOutcome.DUPLICATE

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace
 from chimera.lib.redis_audit import RedisAuditSink, read_chain
+from chimera.lib.redis_cancel import RedisTaskCanceller
 from chimera.lib.redis_pending_audit import RedisPendingAudit
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
@@ -27,7 +28,17 @@ from chimera.testing import FakePorts, MemoryStore
 from chimera.testing.fakes.streams import Stream
 
 #: Hashes of a tenant a probe can read and write.
-HASHES = ("ledger", "committed", "settled", "review", "audit_pending")
+HASHES = (
+    "ledger",
+    "committed",
+    "settled",
+    "review",
+    "audit_pending",
+    "cancelled",
+    "quota",
+    "usage",
+    "delayed_traces",
+)
 #: Streams of a tenant a probe can read and write.
 STREAMS = ("tasks", "results", "dlq", "audit")
 _GROUPS = {"tasks": WORKER_GROUP, "results": JUDGE_GROUP}
@@ -67,6 +78,7 @@ class Backend:
     results: Any
     task_status: Any
     pending_audit: Any
+    canceller: Any
     probe: Probe
     new_audit_sink: Callable[[], Any]
     read_chain: Callable[..., Any]
@@ -200,6 +212,7 @@ def memory_backend() -> Backend:
         results=ports.results,
         task_status=ports.task_status,
         pending_audit=ports.pending_audit,
+        canceller=ports.canceller,
         probe=MemoryProbe(ports.store),
         new_audit_sink=lambda: type(sink)(ports.store),
         read_chain=sink.read,
@@ -218,6 +231,7 @@ def redis_backend(name: str, client: aioredis.Redis, keyspace: Keyspace) -> Back
         results=RedisResultStore(client, keyspace),
         task_status=RedisTaskStatusStore(client, keyspace),
         pending_audit=RedisPendingAudit(client, keyspace),
+        canceller=RedisTaskCanceller(client, keyspace),
         probe=RedisProbe(client, keyspace),
         new_audit_sink=lambda: RedisAuditSink(client, keyspace),
         read_chain=lambda tenant, verify=True: read_chain(client, keyspace, tenant, verify),

@@ -72,8 +72,9 @@ class Chimera:
         ]
 
     def review(self) -> list[dict[str, Any]]:
+        """The parked items, without their ages (they grow between two listings)."""
         rows: list[dict[str, Any]] = self.json("review", "list", SWARM)["review"]
-        return rows
+        return [{k: v for k, v in row.items() if k not in ("age", "age_s")} for row in rows]
 
     def sessions(self, *args: str) -> dict[tuple[str, str], dict[str, Any]]:
         rows = self.json("session", "list", SWARM, *args)["sessions"]

@@ -19,6 +19,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
 from chimera.bootstrap import Runtime, build_runtime
+from chimera.client import Client as ChimeraClient
 from chimera.config.loader import load_swarm
 from chimera.lib.keys import Keyspace
 from chimera.lib.mcp import McpToolbox
@@ -237,3 +238,19 @@ async def test_the_toolbox_reaches_an_http_server_with_each_tenants_headers(
     with pytest.raises(ToolUnavailable, match="swarm: cannot connect"):
         await toolbox.tools("swarm", "initech")  # no override: no token, refused
     await toolbox.aclose()
+
+
+async def test_get_task_shows_a_cancelled_task(runtime: Runtime) -> None:
+    async with client_for(runtime, "acme") as acme:
+        submitted = await call(
+            acme, "submit_task", skill="summarise", input={"customer": "A", "message": "m"}
+        )
+        task_id = submitted["task_id"]
+        await ChimeraClient.of(runtime, actor="ops").cancel(task_id, reason="sent twice")
+        found = await call(acme, "get_task", task_id=task_id)
+    assert found == {
+        "task_id": task_id,
+        "state": "cancelled",
+        "cancelled_by": "human:ops",
+        "cancel_reason": "sent twice",
+    }

@@ -268,7 +268,7 @@ def test_unknown_nested_key_in_swarm(project: Project) -> None:
     assert len(unknown) == 1
     assert_at(unknown[0], project.swarm, "skils")
     assert "did you mean 'skills'?" in unknown[0].message
-    assert "(expected one of: judge, mcp_servers, skills)" in unknown[0].message
+    assert "(expected one of: judge, mcp_servers, quotas, skills)" in unknown[0].message
     missing = [p for p in problems if "missing required key 'skills'" in p.message]
     assert len(missing) == 1
     assert_at(missing[0], project.swarm, "skils")

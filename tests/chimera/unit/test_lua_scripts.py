@@ -10,7 +10,7 @@ import pytest
 
 from chimera.lib import fields
 from chimera.lib.keys import Keyspace
-from chimera.lib.lua import audit_scripts, judge_scripts, task_scripts
+from chimera.lib.lua import audit_scripts, control_scripts, judge_scripts, task_scripts
 from chimera.lib.lua.source import ScriptError, load, parse
 from chimera.lib.lua.wrapper import ScriptKeys
 from chimera.lib.records.audit_record import ChainLink
@@ -65,6 +65,16 @@ CALLS = {
     "audit_append": audit_scripts.AuditAppend.of(KEYS).call(
         expected_seq=0, links=[ChainLink(1, "0" * 64, "h", "e1", "{}")]
     ),
+    "cancel_task": control_scripts.CancelTask.of(KEYS, "s1").call(
+        task_id="t1", note_json="{}", event=("e1", "{}")
+    ),
+    "read_tasks": control_scripts.ReadTasks.of(KEYS).call(
+        group="workers", consumer="c1", count=10, max_in_flight=5, rate=2.0, burst=4
+    ),
+    "count_usage": control_scripts.CountUsage.of(KEYS, "s1").call(day="2026-01-02", tokens=5),
+    "review_retry": control_scripts.ReviewRetry.of(KEYS, "s1").call(
+        task_id="t1", next_json="{}", event=("e1", "{}")
+    ),
 }
 
 #: The one order in which every script takes the tenant's keys it needs.
@@ -78,9 +88,13 @@ KEY_ORDER = [
     "review",
     "delayed",
     "delayed_traces",
+    "cancelled",
+    "quota",
+    "usage",
     "dlq",
     "session",
     "sessions",
+    "session_tasks",
     "audit",
     "audit_head",
     "audit_ids",
@@ -89,7 +103,7 @@ KEY_ORDER = [
 
 WRAPPERS = {
     cls.__name__: cls
-    for module in (task_scripts, judge_scripts, audit_scripts)
+    for module in (task_scripts, judge_scripts, audit_scripts, control_scripts)
     for cls in vars(module).values()
     if isinstance(cls, type) and issubclass(cls, ScriptKeys) and cls is not ScriptKeys
 }

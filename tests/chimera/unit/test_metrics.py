@@ -207,3 +207,21 @@ def test_tool_calls_are_counted_by_server_tool_and_outcome() -> None:
         metrics, "chimera_tool_call_duration_seconds_count", server="desk", tool="lookup"
     )
     assert seconds == 3
+
+
+def test_quotas_show_as_gauges_and_a_counter() -> None:
+    metrics = PrometheusMetrics()
+    held = TenantStats(**{**vars(stats("acme")), "throttled": "rate", "tokens_today": 1234})
+    metrics.queue_stats(held)
+    assert gauge(metrics, "chimera_tenant_throttled", tenant="acme", limit="rate") == 1
+    assert gauge(metrics, "chimera_tenant_throttled", tenant="acme", limit="in_flight") == 0
+    assert gauge(metrics, "chimera_tenant_tokens_today", tenant="acme") == 1234
+    metrics.queue_stats(stats("acme"))  # released
+    assert gauge(metrics, "chimera_tenant_throttled", tenant="acme", limit="rate") == 0
+    metrics.quota_throttled("acme", "in_flight")
+    metrics.quota_throttled("acme", "in_flight")
+    assert gauge(metrics, "chimera_quota_throttles_total", tenant="acme", limit="in_flight") == 2
+    metrics.queue_unreadable("acme")
+    assert gauge(metrics, "chimera_tenant_throttled", tenant="acme", limit="rate") is None
+    assert gauge(metrics, "chimera_tenant_tokens_today", tenant="acme") is None
+    NO_METRICS.quota_throttled("acme", "rate")  # the default counts nothing, and says so

@@ -42,6 +42,7 @@ async def test_every_task_settles_with_the_policy_outcome(tmp_path: Path) -> Non
         "denied": 2,
         "review": 2,
         "dead_lettered": 0,
+        "cancelled": 0,
     }
     by_text = {o.output["echo"] if o.output else None: o.outcome for o in report.outcomes.values()}
     assert by_text["a"] == "committed"

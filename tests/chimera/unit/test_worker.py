@@ -68,17 +68,17 @@ async def test_reads_ask_for_free_slots_and_flush_in_batches(
     await submit(stack, 300)
     reads: list[int] = []
     completes: list[int] = []
-    read, complete = stack.queue.read_tasks, stack.queue.complete
+    read, complete = stack.queue.read_within, stack.queue.complete
 
-    async def counting_read(consumer, tenants, count, block_ms):  # type: ignore[no-untyped-def]
-        reads.append(count)
-        return await read(consumer, tenants, count, block_ms)
+    async def counting_read(consumer, shares, limits, block_ms):  # type: ignore[no-untyped-def]
+        reads.append(sum(shares.values()))
+        return await read(consumer, shares, limits, block_ms)
 
     async def counting_complete(done):  # type: ignore[no-untyped-def]
         completes.append(len(done))
         return await complete(done)
 
-    stack.queue.read_tasks = counting_read  # type: ignore[method-assign]
+    stack.queue.read_within = counting_read  # type: ignore[method-assign]
     stack.queue.complete = counting_complete  # type: ignore[method-assign]
     async with Running(stack.worker(concurrency=100)):
         await eventually(lambda: _count(stack, 300))
