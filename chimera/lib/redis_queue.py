@@ -24,6 +24,7 @@ from chimera.lib.admission import admission, undecodable
 from chimera.lib.fields import QUOTA_THROTTLED, UNKNOWN_SESSION
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace, TenantKeys
 from chimera.lib.lua.control_scripts import CountUsage, QuotaRead, ReadTasks
+from chimera.lib.lua.park_scripts import ParkForReview
 from chimera.lib.lua.task_scripts import (
     AdmitTasks,
     DeadLetterTask,
@@ -38,6 +39,7 @@ from chimera.lib.lua.task_scripts import (
 )
 from chimera.lib.lua.wrapper import PendingEvent
 from chimera.lib.records import dead_letter as dead_letter_record
+from chimera.lib.records import review_item
 from chimera.lib.redis_lua import Call, LuaBatch
 from chimera.lib.stream_entry import decode_entry
 from chimera.models.audit import AuditEvent
@@ -56,6 +58,7 @@ from chimera.ports.queue import (
     TenantStats,
     ThrottleChange,
 )
+from chimera.ports.stores import ReviewItem
 
 M = TypeVar("M", Task, Result)
 
@@ -331,6 +334,27 @@ class RedisQueue:
                 traceparent=delivery.traceparent or "",
             )
             for (delivery, task, due), event in zip(items, kept, strict=True)
+        ]
+        return await self._lua.run(calls)
+
+    async def park_for_review(
+        self,
+        items: Sequence[tuple[Delivery[Task], ReviewItem]],
+        events: Sequence[AuditEvent | None] | None = None,
+    ) -> list[bool]:
+        """Ack each task and park it for review with its item, atomically per task."""
+        if not items:
+            return []
+        kept = events or [None] * len(items)
+        calls = [
+            ParkForReview.of(self.keys.tenant(delivery.tenant), item.task.session).call(
+                group=WORKER_GROUP,
+                entry_id=delivery.entry_id,
+                task_id=item.task.id,
+                item_json=review_item.encode(item),
+                event=_pending(event),
+            )
+            for (delivery, item), event in zip(items, kept, strict=True)
         ]
         return await self._lua.run(calls)
 

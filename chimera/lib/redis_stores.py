@@ -64,6 +64,21 @@ class RedisReviewStore:
             script.call(task_id=item.task.id, next_json=next_task.model_dump_json(), event=kept)
         )
 
+    async def resume(
+        self, tenant: str, item: ReviewItem, resumed: Task, event: AuditEvent | None = None
+    ) -> str:
+        """Queue ``resumed`` in place of the parked item (``REVIEW_RETRY``, no retry counted)."""
+        script = ReviewRetry.of(self.keys.tenant(tenant), item.task.session)
+        kept = (event.id, event.model_dump_json()) if event is not None else None
+        return await self._lua.run_one(
+            script.call(
+                task_id=item.task.id,
+                next_json=resumed.model_dump_json(),
+                event=kept,
+                count_retry=False,
+            )
+        )
+
 
 class RedisDeadLetterStore:
     """Implements :class:`~chimera.ports.stores.DeadLetterStore` on the tenant's dlq stream."""

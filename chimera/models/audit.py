@@ -33,6 +33,7 @@ class AuditEventType(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     REPLAYED = "replayed"
     TOOL_CALL = "tool_call"
+    RESUMED = "resumed"
     CANCEL_REQUESTED = "cancel_requested"
     CANCELLED = "cancelled"
     QUOTA_REFUSED = "quota_refused"

@@ -156,3 +156,44 @@ class LLMResponse(BaseModel):
         if (self.output is None) == (not self.tool_calls):
             raise ValueError("a response carries either an output or tool calls, not both")
         return self
+
+
+#: Largest conversation a paused task may carry (its JSON), so a parked tool call and its
+#: resumed task stay reasonable entries of a stream.
+MAX_PAUSE_BYTES = 1024 * 1024
+
+
+class PausedConversation(BaseModel):
+    """A skill's conversation stopped at tool calls a human must approve first.
+
+    Kept with the review item while it waits, and carried by the task that resumes it
+    (``Task.resume``), so any Worker can go on from where the first one stopped.
+
+    Attributes:
+        messages: the conversation so far, up to the assistant's message with the calls.
+        calls: the calls that wait (every call of that step: they run together).
+        steps: LLM steps already taken (``max_steps`` counts on from here).
+        usage: tokens used so far.
+        approved: the human's answer (``None`` while it waits).
+        note: the reviewer's note, or the reason of a refusal (the model sees it).
+        by: who decided (``human:<actor>``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    messages: list[Message] = Field(min_length=1)
+    calls: list[ToolCall] = Field(min_length=1)
+    steps: int = Field(ge=1)
+    usage: Usage = Field(default_factory=Usage)
+    approved: bool | None = None
+    note: str | None = Field(default=None, max_length=16_384)
+    by: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> PausedConversation:
+        size = len(self.model_dump_json())
+        if size > MAX_PAUSE_BYTES:
+            raise ValueError(
+                f"a paused conversation of {size} bytes; the limit is {MAX_PAUSE_BYTES}"
+            )
+        return self

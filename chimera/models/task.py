@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_json
 
+from chimera.models.llm import PausedConversation
 from chimera.models.types import (
     MAX_TEXT_CHARS,
     JsonObject,
@@ -79,6 +80,9 @@ class Task(BaseModel):
     waiting_since: datetime | None = None
     """When a Worker first handed the task back because it could not run its skill (a
     swarm.yaml older than the Planner's): the bound on that wait counts from here."""
+    resume: PausedConversation | None = None
+    """The conversation to go on with, once a human answered its sensitive tool calls
+    (``approved`` set); the attempt stays the same."""
 
     @model_validator(mode="after")
     def _attempt_within_budget(self) -> Task:
@@ -115,6 +119,7 @@ class Task(BaseModel):
                 "feedback": feedback,
                 "previous": previous,
                 "waiting_since": None,
+                "resume": None,
             }
         )
 
@@ -123,7 +128,9 @@ class Task(BaseModel):
 
         Its earlier attempts stay noted in ``previous``.
         """
-        return self.model_copy(update={"attempt": 1, "feedback": None, "waiting_since": None})
+        return self.model_copy(
+            update={"attempt": 1, "feedback": None, "waiting_since": None, "resume": None}
+        )
 
 
 def _bounded_json(value: JsonObject | None) -> str | None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
 from chimera.models.task import Task
+
+if TYPE_CHECKING:  # ports.stores imports ports.judge, which imports this module
+    from chimera.ports.stores import ReviewItem
 
 T = TypeVar("T", Task, Result)
 
@@ -281,6 +284,22 @@ class TaskQueue(Protocol):
         Returns:
             Per item, whether it was scheduled (False: the entry was no longer pending to
             this group, or its task has settled meanwhile).
+        """
+        ...
+
+    async def park_for_review(
+        self,
+        items: Sequence[tuple[Delivery[Task], ReviewItem]],
+        events: Sequence[AuditEvent | None] | None = None,
+    ) -> list[bool]:
+        """Ack tasks and park them in their tenant's review queue, atomically (async).
+
+        For a task whose agent stopped at tool calls a human must approve: ``items[i]``'s
+        review item holds the conversation. ``events[i]`` is kept in the tenant's pending
+        audit events in the same step.
+
+        Returns:
+            Per item, whether it was parked (False: lost a race, nothing changed).
         """
         ...
 

@@ -74,6 +74,19 @@ class ReviewStore(Protocol):
         """
         ...
 
+    async def resume(
+        self, tenant: str, item: ReviewItem, resumed: Task, event: AuditEvent | None = None
+    ) -> str:
+        """Send a task whose tool calls a human answered back to run, atomically.
+
+        ``resumed`` carries the conversation and the answer (``Task.resume``); it goes on as
+        the same attempt, so no retry is counted. ``event`` is kept as its audit event.
+
+        Returns:
+            ``retried`` (queued), or ``missing`` (someone else decided first).
+        """
+        ...
+
 
 class DeadLetterStore(Protocol):
     """Dead-lettered tasks. All methods are ``async``."""

@@ -20,6 +20,7 @@ from chimera.ports.judge import AuditLogger, CommitOutcome, OutcomeEvents
 from chimera.ports.stores import ReviewItem, ReviewStore
 from chimera.services.errors import RequestError
 from chimera.services.tenants import TenantScope
+from chimera.services.worker.approval import is_tool_approval, resumed_task
 
 log = get_logger("chimera.review")
 
@@ -186,6 +187,8 @@ class ReviewService:
     async def _decide(
         self, tenant: str, item: ReviewItem, approve: bool, actor: str, note: str | None
     ) -> HumanDecision:
+        if is_tool_approval(item):
+            return await self._answer_tool_calls(tenant, item, approve, actor, note)
         verdict = "approve" if approve else "reject"
         # One id for this decision: written again after a lost reply, it is stored once.
         token = new_id()
@@ -209,7 +212,38 @@ class ReviewService:
             await self._report(events.pick(CommitOutcome(outcome)))
         return HumanDecision(tenant=tenant, task_id=item.task.id, outcome=outcome)
 
+    async def _answer_tool_calls(
+        self, tenant: str, item: ReviewItem, approve: bool, actor: str, note: str | None
+    ) -> HumanDecision:
+        """Resume a conversation stopped at sensitive tool calls, with the human's answer.
+
+        Approved, the calls run on the Worker that takes the task; refused, the model gets
+        the refusal (``note``) as the calls' result. Either way the same attempt goes on.
+        """
+        token = new_id()
+        calls = [call.get("tool") for call in item.details.get("tool_calls", [])]
+        human: dict[str, JsonValue] = {
+            "verdict": "approve" if approve else "reject",
+            "note": note,
+            "kind": "tool_calls",
+            "tools": calls,
+        }
+        await self.audit.record(
+            [_event(AuditEventType.HUMAN_DECISION, tenant, item, actor, human, token)]
+        )
+        resumed = resumed_task(item, approve, note, by=f"human:{actor}")
+        data: dict[str, JsonValue] = {"approved": approve, "tools": calls}
+        event = _event(AuditEventType.RESUMED, tenant, item, actor, data, token)
+        outcome = await self.store.resume(tenant, item, resumed, event)
+        if outcome == "retried":
+            await self._report(event)
+            outcome = "resumed"
+        return HumanDecision(tenant=tenant, task_id=item.task.id, outcome=outcome)
+
     async def _retry(self, tenant: str, item: ReviewItem, reason: str, actor: str) -> HumanDecision:
+        if is_tool_approval(item):
+            # Nothing to try again yet: the refusal, with its reason, goes to the model.
+            return await self._answer_tool_calls(tenant, item, False, actor, reason)
         task = item.task
         budget = self.attempt_budget(task)
         if task.attempt >= budget:

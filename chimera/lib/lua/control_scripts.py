@@ -90,8 +90,19 @@ class ReviewRetry(ScriptKeys):
             audit_pending=keys.audit_pending,
         )
 
-    def call(self, *, task_id: str, next_json: str, event: PendingEvent = None) -> Call[str]:
-        """Reply: ``retried`` (the event kept pending) or ``missing``."""
+    def call(
+        self,
+        *,
+        task_id: str,
+        next_json: str,
+        event: PendingEvent = None,
+        count_retry: bool = True,
+    ) -> Call[str]:
+        """Reply: ``retried`` (the event kept pending) or ``missing``.
+
+        ``count_retry=False`` sends a task back that goes on as the same attempt (a
+        resumed conversation): no retry is counted.
+        """
         event_id, event_json = pending_args(event)
         return self._call(
             as_text,
@@ -99,6 +110,7 @@ class ReviewRetry(ScriptKeys):
             next_json=next_json,
             event_id=event_id,
             event_json=event_json,
+            count_retry="1" if count_retry else "0",
         )
 
 

@@ -24,6 +24,7 @@ from chimera.models.llm import (
     LLMRequest,
     LLMResponse,
     Message,
+    PausedConversation,
     Role,
     ToolCall,
 )
@@ -94,6 +95,7 @@ async def run_agent(
     toolbox: Toolbox | None = None,
     clock: Callable[[], float] = time.perf_counter,
     metrics: Metrics = NO_METRICS,
+    resume: PausedConversation | None = None,
 ) -> AgentRun:
     """Run the conversation in ``request`` to a final answer, a failure or a pause.
 
@@ -106,12 +108,22 @@ async def run_agent(
         toolbox: runs the calls.
         clock: monotonic seconds, for the calls' durations.
         metrics: counts and times every LLM and tool call.
+        resume: a conversation a human answered (its sensitive calls approved or refused):
+            the loop goes on from there instead of from ``request``'s messages.
     """
     run = AgentRun(outcome=Failure(ErrorKind.BACKEND, "no step ran"))
     tools = tools or {}
     messages = list(request.messages)
     usage = Usage()
-    for step in range(1, limits.max_steps + 1):
+    first = 1
+    if resume is not None:
+        replies = await _answer_paused(resume, tools, toolbox, tenant, clock, run, metrics)
+        if isinstance(replies, Failure):
+            run.outcome = replies
+            return run
+        messages = [*resume.messages, *replies]
+        usage, first = resume.usage, resume.steps + 1
+    for step in range(first, limits.max_steps + 1):
         current = (
             request
             if step == 1
@@ -227,6 +239,33 @@ def _add(total: Usage, more: Usage) -> Usage:
         prompt_tokens=total.prompt_tokens + more.prompt_tokens,
         completion_tokens=total.completion_tokens + more.completion_tokens,
     )
+
+
+async def _answer_paused(
+    paused: PausedConversation,
+    tools: Mapping[str, ToolBinding],
+    toolbox: Toolbox | None,
+    tenant: str,
+    clock: Callable[[], float],
+    run: AgentRun,
+    metrics: Metrics,
+) -> list[Message] | Failure:
+    """The tool messages that answer a paused step: the calls' results, or the refusal."""
+    calls = paused.calls
+    if not paused.approved:
+        reason = f"a human refused this call: {paused.note or 'no reason given'}"
+        return [_tool_message(c, ToolResult(reason, is_error=True)) for c in calls]
+    missing = [c.name for c in calls if c.name not in tools]
+    if missing:
+        # Approved against a swarm that no longer offers the tool: the model is told so.
+        return [_tool_message(c, _refusal(c, tools) or ToolResult("approved")) for c in calls]
+    if toolbox is None:
+        return Failure(ErrorKind.CONFIG, "the skill has tools but no toolbox")
+    answered = await call_tools(calls, tools, toolbox, tenant, clock, metrics)
+    if isinstance(answered, Failure):
+        return answered
+    run.tool_calls.extend(record for _, _, record in answered)
+    return [_tool_message(call, result) for call, result, _ in answered]
 
 
 def _refusal(call: ToolCall, tools: Mapping[str, ToolBinding]) -> ToolResult | None:

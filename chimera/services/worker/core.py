@@ -21,6 +21,7 @@ from chimera.models.result import ErrorKind, Result, ResultStatus, Usage
 from chimera.models.task import Task
 from chimera.models.types import MAX_TEXT_CHARS, JsonObject
 from chimera.ports.queue import DeadLetter
+from chimera.ports.stores import ReviewItem
 from chimera.services.retry import Backoff
 
 #: Longest error text kept in a Result or a dead letter: enough to diagnose, bounded so a
@@ -98,7 +99,17 @@ class Wait:
     reason: str
 
 
-Settlement = Publish | Retry | GiveUp | Wait
+@dataclass(frozen=True)
+class Park:
+    """Park the task in the review queue with ``item`` until a human decides.
+
+    Its tool calls wait for approval; see :mod:`chimera.services.worker.approval`.
+    """
+
+    item: ReviewItem
+
+
+Settlement = Publish | Retry | GiveUp | Wait | Park
 
 
 def cannot_run(task: Task, tenant: str, swarm: Swarm) -> str | None:

@@ -7,11 +7,14 @@ tenant's audit trail.
 
 from __future__ import annotations
 
+from typing import Any
+
 from chimera.lib.logging import redact_text
 from chimera.models.audit import AuditEvent, AuditEventType, event_id
 from chimera.models.task import Task
 from chimera.models.types import JsonValue
 from chimera.ports.queue import DeadLetter, Delivery
+from chimera.ports.stores import ReviewItem
 from chimera.services.worker.agent import ToolCallRecord
 
 #: How much of an entry that was none of the tenant's tasks its audit event keeps.
@@ -134,3 +137,17 @@ def log_ids(delivery: Delivery[Task]) -> dict[str, str | None]:
         "task_id": task.id if task else None,
         "trace_id": task.trace_id if task else None,
     }
+
+
+def parked(delivery: Delivery[Task], consumer: str, item: ReviewItem) -> AuditEvent:
+    """The task waits in the review queue: its agent stopped at sensitive tool calls."""
+    attempt = delivery.message.attempt if delivery.message else 0
+    calls = item.details.get("tool_calls", [])
+    data: dict[str, Any] = {
+        "kind": "tool_calls",
+        "tools": [call.get("tool") for call in calls],
+        "reason": item.decision.reason,
+    }
+    steps = len(item.details.get("paused", {}).get("messages", []))
+    about = (attempt, "tool_calls", steps)
+    return task_event(AuditEventType.REVIEW, delivery, consumer, data, about=about)

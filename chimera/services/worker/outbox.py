@@ -13,11 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from chimera.lib.logging import get_logger
 from chimera.models.audit import AuditEvent
-from chimera.models.result import Result
 from chimera.models.task import Task
 from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
@@ -25,52 +23,14 @@ from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
 from chimera.services.faults import FaultClassifier, handle
 from chimera.services.worker import events
-from chimera.services.worker.core import GiveUp, Publish, Retry, Wait
+from chimera.services.worker.batch import Batch
+from chimera.services.worker.core import GiveUp, Park, Publish, Retry, Wait
 from chimera.services.worker.task_run import TaskRun
 
 log = get_logger("chimera.worker")
 
 #: The ``skill`` label of a dead letter whose entry could not be decoded.
 UNKNOWN_SKILL = "unknown"
-
-
-@dataclass
-class _Batch:
-    results: list[tuple[Delivery[Task], Result]] = field(default_factory=list)
-    retries: list[tuple[Delivery[Task], Retry]] = field(default_factory=list)
-    deferred: list[tuple[Delivery[Task], Task, float]] = field(default_factory=list)
-    discarded: list[tuple[Delivery[Task], str]] = field(default_factory=list)
-    dead: list[tuple[Delivery[Task], DeadLetter]] = field(default_factory=list)
-    events: list[AuditEvent] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return (
-            len(self.results)
-            + len(self.retries)
-            + len(self.deferred)
-            + len(self.discarded)
-            + len(self.dead)
-        )
-
-    def merge(self, newer: _Batch) -> _Batch:
-        """This (unsent) batch followed by what arrived since."""
-        return _Batch(
-            results=self.results + newer.results,
-            retries=self.retries + newer.retries,
-            deferred=self.deferred + newer.deferred,
-            discarded=self.discarded + newer.discarded,
-            dead=self.dead + newer.dead,
-            events=self.events + newer.events,
-        )
-
-    def deliveries(self) -> list[Delivery[Task]]:
-        return (
-            [d for d, _ in self.results]
-            + [d for d, _ in self.retries]
-            + [d for d, _, _ in self.deferred]
-            + [d for d, _ in self.discarded]
-            + [d for d, _ in self.dead]
-        )
 
 
 class Outbox:
@@ -107,8 +67,8 @@ class Outbox:
         self.on_dead_letter = on_dead_letter
         self.metrics = metrics
         self.clock = clock
-        self._batch = _Batch()
-        self._sending = _Batch()
+        self._batch = Batch()
+        self._sending = Batch()
 
     def __len__(self) -> int:
         return len(self._batch)
@@ -133,6 +93,8 @@ class Outbox:
             self._batch.dead.append((delivery, settlement.letter))
         elif isinstance(settlement, Wait):
             self._batch.deferred.append((delivery, settlement.task, settlement.due))
+        elif isinstance(settlement, Park):
+            self._batch.parked.append((delivery, settlement.item))
 
     def defer(self, delivery: Delivery[Task], task: Task, due: float) -> None:
         """Hand ``task`` back to run at ``due`` without counting a retry (halted sessions)."""
@@ -158,7 +120,7 @@ class Outbox:
         Raises:
             Exception: whatever the queue or the audit logger raised.
         """
-        batch, self._batch = self._batch, _Batch()
+        batch, self._batch = self._batch, Batch()
         self._sending = batch
         try:
             await self._send(batch)
@@ -166,7 +128,7 @@ class Outbox:
             self._batch = batch.merge(self._batch)
             raise
         finally:
-            self._sending = _Batch()
+            self._sending = Batch()
 
     async def run(
         self,
@@ -204,7 +166,7 @@ class Outbox:
                 log.warning("worker.final_flush_failed", error=repr(exc), next="reclaimed later")
                 return
 
-    async def _send(self, batch: _Batch) -> None:
+    async def _send(self, batch: Batch) -> None:
         # Each part is cleared once sent, so a retry after a failure resends only the rest.
         if batch.events and self.audit is not None:
             await self.audit.record(batch.events)
@@ -251,6 +213,13 @@ class Outbox:
                     self._count_dead_letter(delivery)
                 if ok and self.on_dead_letter is not None:
                     self.on_dead_letter(delivery, letter)
+            await self._report([n for n, ok in zip(notes, confirmed, strict=True) if ok])
+
+        if batch.parked:
+            parked = batch.parked
+            notes = [self._note(events.parked(d, self.consumer, item)) for d, item in parked]
+            confirmed = await self.queue.park_for_review(parked, events=notes)
+            batch.parked = []
             await self._report([n for n, ok in zip(notes, confirmed, strict=True) if ok])
 
     def _count_dead_letter(self, delivery: Delivery[Task]) -> None:

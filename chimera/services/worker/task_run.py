@@ -29,12 +29,14 @@ from chimera.services.worker.agent import (
     ToolCallRecord,
     run_agent,
 )
+from chimera.services.worker.approval import waiting_item
 from chimera.services.worker.attempt_log import log_rendered, log_settled, settlement_name
 from chimera.services.worker.core import (
     MAX_ERROR_CHARS,
     Answer,
     Failure,
     GiveUp,
+    Park,
     Prepared,
     Settlement,
     prepare,
@@ -140,7 +142,18 @@ class TaskRunner:
             prompt = prepared.request.messages[0].content
             if debug_enabled():
                 log_rendered(delivery, prepared.request)
-            outcome, tool_calls = await self._agent(prepared, delivery.tenant)
+            agent, tool_calls, tools = await self._agent(prepared, task, delivery.tenant)
+            if isinstance(agent, NeedsApproval):
+                item = waiting_item(
+                    task,
+                    agent,
+                    tools,
+                    worker=self.consumer,
+                    started_at=started,
+                    finished_at=utc_now(),
+                )
+                return TaskRun(delivery, Park(item), started, tool_calls, agent.steps)
+            outcome = agent
         settlement = settle(
             task,
             self.swarm.skills.get(task.skill),
@@ -156,15 +169,16 @@ class TaskRunner:
         return TaskRun(delivery, settlement, started, tool_calls, steps)
 
     async def _agent(
-        self, prepared: Prepared, tenant: str
-    ) -> tuple[Answer | Failure, list[ToolCallRecord]]:
+        self, prepared: Prepared, task: Task, tenant: str
+    ) -> tuple[Answer | Failure | NeedsApproval, list[ToolCallRecord], Mapping[str, ToolBinding]]:
         config = prepared.skill.config
         backend = self.backends.get(config.backend)
         if backend is None:
-            return Failure(ErrorKind.BACKEND, f"backend {config.backend!r} is not installed"), []
+            failure = Failure(ErrorKind.BACKEND, f"backend {config.backend!r} is not installed")
+            return failure, [], {}
         tools = await self._tools(prepared.skill, tenant)
         if isinstance(tools, Failure):
-            return tools, []
+            return tools, [], {}
         request = prepared.request
         if tools:
             request = request.model_copy(update={"tools": [b.spec for b in tools.values()]})
@@ -174,19 +188,24 @@ class TaskRunner:
             default_confidence=config.default_confidence,
         )
         agent = await run_agent(
-            request, backend, limits, tenant, tools, self.toolbox, metrics=self.metrics
+            request,
+            backend,
+            limits,
+            tenant,
+            tools,
+            self.toolbox,
+            metrics=self.metrics,
+            resume=task.resume,
         )
         outcome = agent.outcome
         if isinstance(outcome, NeedsApproval):
-            # Parking a conversation for a human needs the review queue's tool-call items;
-            # until a skill can declare sensitive tools this cannot happen.
-            return Failure(ErrorKind.TOOL, "sensitive tool calls cannot be approved yet"), []
+            return outcome, agent.tool_calls, tools
         if isinstance(outcome, Answer):
             errors = prepared.skill.output_errors(outcome.output)
             if errors:
                 message = "output does not match schema: " + "; ".join(errors)
                 outcome = Failure(ErrorKind.INVALID_OUTPUT, message[:MAX_ERROR_CHARS])
-        return outcome, agent.tool_calls
+        return outcome, agent.tool_calls, tools
 
     async def _tools(self, skill: Skill, tenant: str) -> Mapping[str, ToolBinding] | Failure:
         """The skill's tools for ``tenant``, or why they cannot be had."""

@@ -31,6 +31,7 @@ from chimera.lib.fields import (
 )
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP
 from chimera.lib.records import dead_letter as dead_letter_record
+from chimera.lib.records import review_item
 from chimera.lib.records import settled as settled_record
 from chimera.lib.stream_entry import decode_entry
 from chimera.models.audit import AuditEvent
@@ -49,6 +50,7 @@ from chimera.ports.queue import (
     TenantStats,
     ThrottleChange,
 )
+from chimera.ports.stores import ReviewItem
 from chimera.testing.fakes.pending import keep_pending
 from chimera.testing.fakes.store import MemoryStore, TenantData
 from chimera.testing.fakes.streams import Delivered, Stream
@@ -241,6 +243,29 @@ class FakeQueue:
             data.keep_trace(task.id, delivery.traceparent)
             if count_as_retry:
                 data.count(task.session, Counter.RETRIED)
+            keep_pending(data, event)
+            out.append(True)
+        return out
+
+    async def park_for_review(
+        self,
+        items: Sequence[tuple[Delivery[Task], ReviewItem]],
+        events: Sequence[AuditEvent | None] | None = None,
+    ) -> list[bool]:
+        """Ack each entry and park its task for review (``park_for_review.lua``)."""
+        await self._enter("park_for_review")
+        out = []
+        for (delivery, item), event in zip(items, events or [None] * len(items), strict=True):
+            data = self._data(delivery.tenant)
+            if not self._ack_and_delete(data.tasks, delivery.entry_id):
+                out.append(False)
+                continue
+            task_id = item.task.id
+            if task_id in data.settled or task_id in data.review:
+                out.append(False)
+                continue
+            data.review[task_id] = review_item.encode(item)
+            data.count(item.task.session, Counter.REVIEW)
             keep_pending(data, event)
             out.append(True)
         return out

@@ -139,8 +139,19 @@ class FakeReviewStore(_Fake):
         data.count(session, Counter.DENIED)
         return ReviewReply.DENIED
 
+    async def resume(
+        self, tenant: str, item: ReviewItem, resumed: Task, event: AuditEvent | None = None
+    ) -> str:
+        """Queue ``resumed`` in place of the parked item, counting no retry."""
+        return await self.retry(tenant, item, resumed, event, count_retry=False)
+
     async def retry(
-        self, tenant: str, item: ReviewItem, next_task: Task, event: AuditEvent | None = None
+        self,
+        tenant: str,
+        item: ReviewItem,
+        next_task: Task,
+        event: AuditEvent | None = None,
+        count_retry: bool = True,
     ) -> str:
         """Queue ``next_task`` in place of the parked item (``review_retry.lua``)."""
         await self._enter("retry")
@@ -152,7 +163,8 @@ class FakeReviewStore(_Fake):
         body = next_task.model_dump_json()
         data.ledger[task_id] = body
         data.tasks.add({BODY: body}, self.store.now_ms())
-        data.count(session, Counter.RETRIED)
+        if count_retry:
+            data.count(session, Counter.RETRIED)
         keep_pending(data, event)
         self.store.added()
         return "retried"

@@ -10,7 +10,13 @@ import pytest
 
 from chimera.lib import fields
 from chimera.lib.keys import Keyspace
-from chimera.lib.lua import audit_scripts, control_scripts, judge_scripts, task_scripts
+from chimera.lib.lua import (
+    audit_scripts,
+    control_scripts,
+    judge_scripts,
+    park_scripts,
+    task_scripts,
+)
 from chimera.lib.lua.source import ScriptError, load, parse
 from chimera.lib.lua.wrapper import ScriptKeys
 from chimera.lib.records.audit_record import ChainLink
@@ -43,6 +49,9 @@ CALLS = {
     "admit_tasks": task_scripts.AdmitTasks.of(KEYS, "s1").call(entries=[("t1", "{}")]),
     "discard_entries": task_scripts.DiscardEntries.of(KEYS).call(
         group="workers", entry_ids=["1-0"]
+    ),
+    "park_for_review": park_scripts.ParkForReview.of(KEYS, "s1").call(
+        group="workers", entry_id="1-0", task_id="t1", item_json="{}"
     ),
     "judge_apply": judge_scripts.JudgeApply.of(KEYS, "s1").call(
         group="judges",
@@ -103,7 +112,7 @@ KEY_ORDER = [
 
 WRAPPERS = {
     cls.__name__: cls
-    for module in (task_scripts, judge_scripts, audit_scripts, control_scripts)
+    for module in (task_scripts, judge_scripts, audit_scripts, control_scripts, park_scripts)
     for cls in vars(module).values()
     if isinstance(cls, type) and issubclass(cls, ScriptKeys) and cls is not ScriptKeys
 }
