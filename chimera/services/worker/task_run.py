@@ -144,15 +144,21 @@ class TaskRunner:
                 log_rendered(delivery, prepared.request)
             agent, tool_calls, tools = await self._agent(prepared, task, delivery.tenant)
             if isinstance(agent, NeedsApproval):
-                item = waiting_item(
-                    task,
-                    agent,
-                    tools,
-                    worker=self.consumer,
-                    started_at=started,
-                    finished_at=utc_now(),
-                )
-                return TaskRun(delivery, Park(item), started, tool_calls, agent.steps)
+                try:
+                    item = waiting_item(
+                        task,
+                        agent,
+                        tools,
+                        worker=self.consumer,
+                        started_at=started,
+                        finished_at=utc_now(),
+                    )
+                except ValueError as exc:
+                    # Too long a conversation to park (MAX_PAUSE_BYTES): the calls never run
+                    # unapproved, so the attempt fails; another may take a shorter path.
+                    agent = Failure(ErrorKind.TOOL, f"cannot wait for approval: {exc}")
+                else:
+                    return TaskRun(delivery, Park(item), started, tool_calls, agent.steps)
             outcome = agent
         settlement = settle(
             task,

@@ -228,3 +228,27 @@ async def test_reject_with_retry_on_a_tool_call_is_a_refusal(desk: Desk) -> None
 
 async def _committed(desk: Desk, task_id: str) -> bool:
     return task_id in desk.ports.tenant("acme").committed
+
+
+async def test_a_conversation_too_long_to_park_fails_the_attempt_without_the_call(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("chimera.models.llm.MAX_PAUSE_BYTES", 200)
+    task_id = await desk.submit()
+    async with Running(desk.worker("first")):
+        await eventually(lambda: _retried(desk, task_id))
+    assert "issue_refund" not in desk.called()
+    assert task_id not in desk.ports.tenant("acme").review
+    retried = [
+        e
+        for e in desk.ports.audit_sink.events("acme")
+        if e.task_id == task_id and e.type is AuditEventType.RETRIED
+    ]
+    assert "cannot wait for approval" in json.dumps(retried[0].data)
+
+
+async def _retried(desk: Desk, task_id: str) -> bool:
+    return any(
+        e.task_id == task_id and e.type is AuditEventType.RETRIED
+        for e in desk.ports.audit_sink.events("acme")
+    )
