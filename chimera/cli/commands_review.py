@@ -196,7 +196,8 @@ def review_approve(
 ) -> None:
     """Commit the Result of TASK_ID that waits for review (exactly once, audited).
 
-    With --all (and --tenant, --skill, --older-than, --newer-than to narrow it): every item
+    A parked sensitive tool call is run instead: the task goes on, on any worker, with the
+    call approved. With --all (and --tenant, --skill, --older-than, --newer-than to narrow it): every item
     selected, each decided and audited on its own.
     """
     where = _target(
@@ -252,7 +253,8 @@ def review_reject(
 ) -> None:
     """Deny the Result of TASK_ID that waits for review (audited; nothing is committed).
 
-    With --retry the task runs again instead, its prompt seeing --reason as `feedback`; a
+    A parked sensitive tool call is refused instead: the model reads --reason as the call's
+    result and the task goes on without it. With --retry the task runs again instead, its prompt seeing --reason as `feedback`; a
     task at its skill's attempt limit is refused. With --all (and filters): every item
     selected, each decided and audited on its own.
     """
