@@ -3,8 +3,10 @@
 -- Checks, in order:
 --   1. the entry is still pending to the group (XACK returns 1); if not, another consumer
 --      acked it first and nothing changes;
---   2. (for a decodable task) the task has not settled and waits for no review: a stale
---      copy of a task whose other copy already won is acked and deleted, nothing else.
+--   2. (for a decodable task) the task is live (it has a ledger row), has not settled and
+--      waits for no review: a stale copy of a task whose other copy already won is acked
+--      and deleted, nothing else. The ledger row, not the settled mark, is what tells a
+--      live task: retention may trim settled marks (docs/retention.md).
 -- Does: XDEL the entry; XADD the dead letter (with the trace context of the attempt that
 -- gave up, `traceparent`, '' for none: a replay continues the trace from there). For a decodable task also: drop its ledger
 -- row, mark it settled as dead-lettered and count it in the session. An undecodable entry
@@ -37,7 +39,8 @@ local DEAD_LETTERED = $COUNT_DEAD_LETTERED
 if redis.call('XACK', tasks_key, group, entry_id) == 0 then return 0 end
 redis.call('XDEL', tasks_key, entry_id)
 local known = task_id ~= ''
-if known and (redis.call('HEXISTS', settled_key, task_id) == 1
+if known and (redis.call('HEXISTS', ledger_key, task_id) == 0
+    or redis.call('HEXISTS', settled_key, task_id) == 1
     or redis.call('HEXISTS', review_key, task_id) == 1) then
   return 0
 end

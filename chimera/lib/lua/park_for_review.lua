@@ -4,8 +4,10 @@
 -- Checks, in order:
 --   1. the entry is still pending to the group (XACK returns 1); if not, another consumer
 --      acked it first and nothing changes;
---   2. the task has not settled (committed, denied, dead-lettered, cancelled) and waits
---      for no review already: a stale copy is acked and deleted, nothing else.
+--   2. the task is live (it has a ledger row), has not settled (committed, denied,
+--      dead-lettered, cancelled) and waits for no review already: a stale copy is acked and
+--      deleted, nothing else. The ledger row, not the settled mark, is what tells a live
+--      task: retention may trim settled marks (docs/retention.md).
 -- Does: XDEL the entry; store the review item (the conversation and the calls that wait)
 -- under the task id; count one review in the session; keep the audit event (`event_*`;
 -- an empty id keeps nothing) in the tenant's pending-audit hash in the same step. The
@@ -13,10 +15,11 @@
 -- Reply: 1 when parked, else 0.
 
 local tasks_key = KEYS[1]
-local settled_key = KEYS[2]
-local review_key = KEYS[3]
-local session_key = KEYS[4]
-local audit_pending_key = KEYS[5]
+local ledger_key = KEYS[2]
+local settled_key = KEYS[3]
+local review_key = KEYS[4]
+local session_key = KEYS[5]
+local audit_pending_key = KEYS[6]
 
 local group = ARGV[1]
 local entry_id = ARGV[2]
@@ -29,7 +32,8 @@ local COUNT_REVIEW = $COUNT_REVIEW
 
 if redis.call('XACK', tasks_key, group, entry_id) == 0 then return 0 end
 redis.call('XDEL', tasks_key, entry_id)
-if redis.call('HEXISTS', settled_key, task_id) == 1
+if redis.call('HEXISTS', ledger_key, task_id) == 0
+    or redis.call('HEXISTS', settled_key, task_id) == 1
     or redis.call('HEXISTS', review_key, task_id) == 1 then
   return 0
 end

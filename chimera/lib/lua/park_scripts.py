@@ -20,6 +20,7 @@ class ParkForReview(ScriptKeys):
     SCRIPT: ClassVar[Lua] = PARK_FOR_REVIEW
 
     tasks: str
+    ledger: str
     settled: str
     review: str
     session: str
@@ -30,6 +31,7 @@ class ParkForReview(ScriptKeys):
         """The keys of a task of ``session_id``."""
         return cls(
             tasks=keys.tasks,
+            ledger=keys.ledger,
             settled=keys.settled,
             review=keys.review,
             session=keys.session(session_id),

@@ -3,8 +3,10 @@
 -- Checks, in order:
 --   1. the entry is still pending to the group (XACK returns 1); if not, another consumer
 --      acked it first and nothing changes;
---   2. the task has not settled and waits for no review: a stale copy of a task whose
---      other copy already won is acked and deleted, and nothing is scheduled.
+--   2. the task is live (it has a ledger row), has not settled and waits for no review: a
+--      stale copy of a task whose other copy already won is acked and deleted, and nothing
+--      is scheduled. The ledger row, not the settled mark, is what tells a live task:
+--      retention may trim settled marks (docs/retention.md).
 -- Does: XDEL the entry; ZADD the next attempt's JSON to the delayed set at its due time;
 -- rewrite the ledger row to it (the Judge compares Results against that row); keep the
 -- trace context the next attempt continues from under the task id (`delayed_traces`, read
@@ -37,7 +39,8 @@ local RETRIED = $COUNT_RETRIED
 
 if redis.call('XACK', tasks_key, group, entry_id) == 0 then return 0 end
 redis.call('XDEL', tasks_key, entry_id)
-if redis.call('HEXISTS', settled_key, task_id) == 1
+if redis.call('HEXISTS', ledger_key, task_id) == 0
+    or redis.call('HEXISTS', settled_key, task_id) == 1
     or redis.call('HEXISTS', review_key, task_id) == 1 then
   return 0
 end

@@ -234,7 +234,7 @@ class FakeQueue:
             if not self._ack_and_delete(data.tasks, delivery.entry_id):
                 out.append(False)
                 continue
-            if task.id in data.settled or task.id in data.review:
+            if not _live(data, task.id):
                 out.append(False)  # a stale copy of a task whose other copy won
                 continue
             body = task.model_dump_json()
@@ -261,7 +261,7 @@ class FakeQueue:
                 out.append(False)
                 continue
             task_id = item.task.id
-            if task_id in data.settled or task_id in data.review:
+            if not _live(data, task_id):
                 out.append(False)
                 continue
             data.review[task_id] = review_item.encode(item)
@@ -285,7 +285,7 @@ class FakeQueue:
             if not self._ack_and_delete(data.tasks, delivery.entry_id):
                 out.append(False)
                 continue
-            if task is not None and (task.id in data.settled or task.id in data.review):
+            if task is not None and not _live(data, task.id):
                 out.append(False)
                 continue
             letter_json = dead_letter_record.encode(delivery, letter)
@@ -540,3 +540,11 @@ def _stream_stats(stream: Stream, group_name: str) -> StreamStats:
         consumers=len(group.consumers),
         lag=stream.lag(group_name),
     )
+
+
+def _live(data: TenantData, task_id: str) -> bool:
+    """Whether a task is live: it has a ledger row, has not settled and waits for no review.
+
+    The ledger row decides (as in the scripts): retention may trim settled marks.
+    """
+    return task_id in data.ledger and task_id not in data.settled and task_id not in data.review
