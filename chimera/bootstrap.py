@@ -26,6 +26,7 @@ from chimera.lib.redis_connect import check_reachable, connect, is_access_denied
 from chimera.lib.redis_pending_audit import RedisPendingAudit
 from chimera.lib.redis_presence import RedisPresenceStore
 from chimera.lib.redis_queue import RedisQueue
+from chimera.lib.redis_retention import RedisRetention
 from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
 from chimera.lib.redis_task_status import RedisTaskStatusStore
@@ -50,6 +51,7 @@ from chimera.services.outcomes import TaskLookup
 from chimera.services.planner import Planner
 from chimera.services.quotas import TokenBudgets
 from chimera.services.results import CommittedResults
+from chimera.services.retention import RetentionSweep
 from chimera.services.review import ReviewService
 from chimera.services.sessions import SessionControl
 from chimera.services.status import SwarmStatus
@@ -105,12 +107,13 @@ class Runtime:
         consumer: str | None = None,
         metrics: Metrics = NO_METRICS,
     ) -> Worker:
-        """A Worker over this runtime's queue and backends."""
+        """A Worker over this runtime's queue and backends, sweeping what retention lets go."""
+        name = consumer or consumer_name("worker")
         return Worker(
             self.swarm,
             self.queue,
             self.backends,
-            consumer=consumer or consumer_name("worker"),
+            consumer=name,
             tenants=tenants,
             settings=settings,
             audit=self.audit,
@@ -120,6 +123,16 @@ class Runtime:
             tools_for=self._tools_for if self.toolbox is not None else None,
             classify=redis_faults.classify,
             metrics=metrics,
+            retention=self.retention(name, tenants),
+        )
+
+    def retention(self, owner: str, tenants: Sequence[str] | None = None) -> RetentionSweep:
+        """The retention sweep of ``tenants`` (default: all), by ``owner``."""
+        return RetentionSweep(
+            RedisRetention(self.client, self.keyspace),
+            self.swarm.config.retention,
+            tenants or self.swarm.tenants,
+            owner,
         )
 
     async def _tools_for(self, skill: Skill, tenant: str) -> dict[str, ToolBinding]:

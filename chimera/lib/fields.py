@@ -121,6 +121,7 @@ def lua_names() -> dict[str, str]:
         "AUDIT_EVENT": AUDIT_EVENT,
         "SESSION_STATE": SESSION_STATE,
         "SESSION_HALTED": SessionState.HALTED.value,
+        "SESSION_RUNNING": SessionState.RUNNING.value,
         "QUOTA_TOKENS": QUOTA_TOKENS,
         "QUOTA_AT": QUOTA_AT,
         "QUOTA_THROTTLED": QUOTA_THROTTLED,

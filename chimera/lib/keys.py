@@ -111,6 +111,25 @@ class TenantKeys:
         return f"{self.base}:audit:pending"
 
     @functools.cached_property
+    def audit_checkpoint(self) -> str:
+        """Hash with the ``seq`` and ``hash`` of the last audit record trimmed away.
+
+        The oldest record kept links to it, and a ``checkpoint`` record in the chain repeats
+        it, so the trimmed chain still verifies (``docs/retention.md``).
+        """
+        return f"{self.base}:audit:checkpoint"
+
+    @functools.cached_property
+    def retention_lock(self) -> str:
+        """String naming the process sweeping this tenant's keys, with the lease as its TTL."""
+        return f"{self.base}:retention:lock"
+
+    @functools.cached_property
+    def retention_due(self) -> str:
+        """String whose presence means a Worker swept this tenant lately (its TTL: the period)."""
+        return f"{self.base}:retention:due"
+
+    @functools.cached_property
     def heartbeats(self) -> str:
         """Hash consumer name → heartbeat JSON of each live Worker/Judge process serving us."""
         return f"{self.base}:heartbeats"

@@ -80,7 +80,7 @@ class RedisAuditSink:
 async def read_chain(
     client: aioredis.Redis, keyspace: Keyspace, tenant: str, verify: bool = True
 ) -> ChainCheck:
-    """Read a tenant's audit stream and check every link.
+    """Read a tenant's audit stream and check every link, from its checkpoint if it was trimmed.
 
     Returns:
         The records, and the sequence number (and reason) of the first broken entry.
@@ -90,12 +90,28 @@ async def read_chain(
         pipe.xrange(keys.audit)
         pipe.hgetall(keys.audit_head)
         pipe.hgetall(keys.audit_ids)
-        entries, head, witnesses = await pipe.execute()
+        pipe.hgetall(keys.audit_checkpoint)
+        entries, head, witnesses, stored_checkpoint = await pipe.execute()
     entries = cast("list[tuple[str, dict[str, str]]]", entries)
     head_seq = int(head.get(AUDIT_SEQ, 0)) if head else 0
+    checkpoint = _checkpoint(stored_checkpoint) if stored_checkpoint else None
     return audit_record.check(
-        entries, verify, head=(head_seq, head.get(AUDIT_HASH, "")), witnesses=witnesses
+        entries,
+        verify,
+        head=(head_seq, head.get(AUDIT_HASH, "")),
+        witnesses=witnesses,
+        checkpoint=checkpoint,
     )
+
+
+def _checkpoint(stored: dict[str, str]) -> tuple[int, str]:
+    """The checkpoint hash as ``(seq, hash)``.
+
+    A seq that is not a number reads as -1, which no record follows: the verifier then
+    reports the break.
+    """
+    text = stored.get(AUDIT_SEQ, "")
+    return (int(text) if text.isdigit() else -1), stored.get(AUDIT_HASH, "")
 
 
 class RedisAuditTrail:

@@ -39,6 +39,9 @@ class AuditEventType(StrEnum):
     QUOTA_REFUSED = "quota_refused"
     QUOTA_THROTTLED = "quota_throttled"
     QUOTA_RELEASED = "quota_released"
+    CHECKPOINT = "checkpoint"
+    """Records before this one were trimmed away (retention); ``data`` holds the ``seq`` and
+    ``hash`` of the last of them, which the oldest record kept links to."""
 
 
 class AuditEvent(BaseModel):
@@ -121,6 +124,8 @@ class ChainCheck:
     records: list[AuditRecord]
     broken_at: int | None
     problem: str | None
+    start_seq: int = 0
+    """The seq of the last record trimmed away behind a checkpoint (0: none was)."""
 
     @property
     def ok(self) -> bool:

@@ -19,6 +19,7 @@ from chimera.models.mcp_config import (
     ToolRefText,
 )
 from chimera.models.pipeline import PipelineConfig, PipelineName
+from chimera.models.retention import RetentionConfig
 from chimera.models.thresholds import Thresholds
 from chimera.models.types import JsonObject, JsonValue, SessionId, SkillName, TenantId
 
@@ -280,6 +281,9 @@ class SwarmConfig(_Strict):
     jobs: list[JobConfig] = Field(default_factory=list)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="What Redis keeps, and for how long."
+    )
 
 
 class ResolvedJudge(_Strict):

@@ -14,6 +14,7 @@ from chimera.lib.fields import AUDIT_EVENT, AUDIT_HASH, AUDIT_PREV, AUDIT_SEQ
 from chimera.models.audit import (
     GENESIS_HASH,
     AuditEvent,
+    AuditEventType,
     AuditRecord,
     ChainCheck,
     link_problem,
@@ -62,19 +63,23 @@ def check(
     verify: bool = True,
     head: tuple[int, str] | None = None,
     witnesses: Mapping[str, str] | None = None,
+    checkpoint: tuple[int, str] | None = None,
 ) -> ChainCheck:
     """Read the entries of an audit stream in order and (with ``verify``) check every link.
 
     A malformed entry breaks the chain where it stands and is left out of the records.
     With the chain's ``head`` (seq and hash), records missing from the end are found; with
     the ``witnesses`` (event id → ``seq:hash``), a record whose content was altered and
-    re-hashed is blamed itself rather than the record after it.
+    re-hashed is blamed itself rather than the record after it. With a ``checkpoint`` (the
+    seq and hash of the last record trimmed away), the chain starts there instead of at the
+    genesis, and its newest ``checkpoint`` record must name that same seq and hash.
 
     Returns:
         The records, and the sequence number (and reason) of the first broken entry.
     """
     records: list[AuditRecord] = []
-    prev, expected_seq = GENESIS_HASH, 1
+    start_seq, prev = checkpoint if checkpoint is not None else (0, GENESIS_HASH)
+    expected_seq = start_seq + 1
     broken_at: int | None = None
     problem: str | None = None
     for entry_id, fields in entries:
@@ -98,8 +103,12 @@ def check(
             if found is not None:
                 broken_at, problem = min(expected_seq, record.seq), f"entry {entry_id}: {found}"
         prev, expected_seq = record.hash, record.seq + 1
+    if verify and broken_at is None and checkpoint is not None:
+        problem = _checkpoint_problem(records, checkpoint)
+        if problem is not None:
+            broken_at = start_seq + 1
     if verify and broken_at is None and head is not None:
-        last = (records[-1].seq, records[-1].hash) if records else (0, GENESIS_HASH)
+        last = (records[-1].seq, records[-1].hash) if records else (start_seq, prev)
         head_seq, head_hash = head
         if head_seq != last[0] or (head_seq and head_hash != last[1]):
             broken_at = last[0] + 1
@@ -107,7 +116,25 @@ def check(
                 f"the chain's head is seq {head_seq} but the stream ends at seq {last[0]}: "
                 "records are missing from the end"
             )
-    return ChainCheck(records=records, broken_at=broken_at, problem=problem)
+    return ChainCheck(records=records, broken_at=broken_at, problem=problem, start_seq=start_seq)
+
+
+def _checkpoint_problem(records: Sequence[AuditRecord], checkpoint: tuple[int, str]) -> str | None:
+    """Why the chain's newest ``checkpoint`` record does not vouch for ``checkpoint``."""
+    seq, digest = checkpoint
+    for record in reversed(records):
+        if record.event.type is AuditEventType.CHECKPOINT:
+            named = (record.event.data.get("seq"), record.event.data.get("hash"))
+            if named == (seq, digest):
+                return None
+            return (
+                f"the trail was trimmed through seq {seq}, but its newest checkpoint record "
+                f"(seq {record.seq}) names seq {named[0]}: the checkpoint was altered"
+            )
+    return (
+        f"the trail was trimmed through seq {seq}, but no checkpoint record in it says so: "
+        "records were removed without a checkpoint"
+    )
 
 
 def _witness_problem(record: AuditRecord, witnesses: Mapping[str, str] | None) -> str | None:

@@ -36,6 +36,7 @@ from chimera.ports.tools import ToolBinding, Toolbox
 from chimera.services.background import supervised
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.quotas import read_limits, throttle_event
+from chimera.services.retention import RetentionSweep
 from chimera.services.worker import events
 from chimera.services.worker.core import GiveUp
 from chimera.services.worker.drift import DriftGuard
@@ -73,6 +74,7 @@ class Worker:
         pending_audit: where scripts keep the audit events of retries and dead letters
             until the sinks have them.
         metrics: counts and times calls, retries and dead letters; reads tasks in flight.
+        retention: sweeps what swarm.yaml's ``retention:`` lets go, in the background.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class Worker:
         classify: FaultClassifier = classify_builtin,
         pending_audit: PendingAudit | None = None,
         metrics: Metrics = NO_METRICS,
+        retention: RetentionSweep | None = None,
     ) -> None:
         self.swarm = swarm
         self.queue = queue
@@ -128,7 +131,12 @@ class Worker:
         )
         self.leases = LeaseKeeper(queue, consumer, self.tenants, self.settings.lease_ms)
         self.housekeeping = Housekeeping(
-            queue, self.tenants, self.settings.lease_ms, self.settings.prune_every_s, clock
+            queue,
+            self.tenants,
+            self.settings.lease_ms,
+            self.settings.prune_every_s,
+            clock,
+            retention=retention,
         )
         self.in_flight = InFlight(self.settings.concurrency, self.settings.low_water, self._run_one)
         metrics.track_in_flight(self.in_flight.__len__)
@@ -164,6 +172,10 @@ class Worker:
             supervised(self._lease_loop(stop), "worker-lease", stop, failures),
             supervised(self._promote_loop(stop), "worker-promote", stop, failures),
         ]
+        if self.housekeeping.retain_every_s is not None:
+            background.append(
+                supervised(self._retention_loop(stop), "worker-retention", stop, failures)
+            )
         try:
             await self._read_loop(stop)
         finally:
@@ -339,6 +351,15 @@ class Worker:
                 await self.housekeeping.promote()
             except Exception as exc:
                 handle(log, "worker.promote_failed", exc, self.classify, f"again in {every}s")
+
+    async def _retention_loop(self, stop: asyncio.Event) -> None:
+        # Apart from the lease loop: a long sweep must never delay lease renewals.
+        every = self.housekeeping.retain_every_s or 0.0
+        while not await _wait(stop, every):
+            try:
+                await self.housekeeping.retain()
+            except Exception as exc:
+                handle(log, "worker.retention_failed", exc, self.classify, f"again in {every}s")
 
     async def _drain(self) -> None:
         """Let in-flight tasks finish within the grace period; hand the rest back."""

@@ -15,6 +15,7 @@ from chimera.lib.lua import (
     control_scripts,
     judge_scripts,
     park_scripts,
+    retention_scripts,
     task_scripts,
 )
 from chimera.lib.lua.source import ScriptError, load, parse
@@ -84,11 +85,34 @@ CALLS = {
     "review_retry": control_scripts.ReviewRetry.of(KEYS, "s1").call(
         task_id="t1", next_json="{}", event=("e1", "{}")
     ),
+    "scan_ids": retention_scripts.ScanIds(records=KEYS.committed).call(cursor="0", count=10),
+    "trim_committed": retention_scripts.TrimCommitted.of(KEYS).call(
+        cursor="0", count=10, before="01J", dry_run=False
+    ),
+    "trim_settled": retention_scripts.TrimSettled.of(KEYS).call(
+        cursor="0", count=10, before="01J", dry_run=True
+    ),
+    "trim_session": retention_scripts.TrimSession.of(KEYS, "s1").call(
+        session_id="s1", dry_run=False
+    ),
+    "count_before": retention_scripts.CountBefore(stream=KEYS.dlq).call(before="1-0"),
+    "retention_lease": retention_scripts.RetentionLease(retention_lock=KEYS.retention_lock).call(
+        owner="w1", ttl_ms=1000
+    ),
+    "trim_audit": retention_scripts.TrimAudit.of(KEYS).call(
+        expected_seq=3,
+        through_entry="1-0",
+        through_seq=1,
+        through_hash="h",
+        checkpoint=ChainLink(4, "h3", "h4", "e4", "{}"),
+        trimmed_ids=["e1"],
+    ),
 }
 
 #: The one order in which every script takes the tenant's keys it needs.
 KEY_ORDER = [
     "stream",
+    "records",
     "tasks",
     "results",
     "ledger",
@@ -108,11 +132,20 @@ KEY_ORDER = [
     "audit_head",
     "audit_ids",
     "audit_pending",
+    "audit_checkpoint",
+    "retention_lock",
 ]
 
 WRAPPERS = {
     cls.__name__: cls
-    for module in (task_scripts, judge_scripts, audit_scripts, control_scripts, park_scripts)
+    for module in (
+        task_scripts,
+        judge_scripts,
+        audit_scripts,
+        control_scripts,
+        park_scripts,
+        retention_scripts,
+    )
     for cls in vars(module).values()
     if isinstance(cls, type) and issubclass(cls, ScriptKeys) and cls is not ScriptKeys
 }
