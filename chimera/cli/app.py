@@ -8,6 +8,7 @@ from chimera.cli import (
     commands_acl,
     commands_config,
     commands_dlq,
+    commands_gc,
     commands_mcp,
     commands_ops,
     commands_plugins,
@@ -53,6 +54,7 @@ commands_tasks.register(cli)
 commands_ops.register(cli)
 commands_review.register(cli)
 commands_dlq.register(cli)
+commands_gc.register(cli)
 commands_plugins.register(cli)
 commands_mcp.register(cli)
 commands_acl.register(cli)

@@ -47,6 +47,7 @@ class _Services:
         kwargs: dict[str, Any] = {
             "on_dead_letter": on_dead,
             "tenants": settings.pop("tenants", None),
+            "retention": settings.pop("retention", None),
         }
         if clock is not None:
             kwargs["clock"] = clock

@@ -7,23 +7,38 @@ A swarm runs real Workers and a Judge over Redis; then the sweep (the one Worker
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import yaml
+from click.testing import CliRunner
+from redis.exceptions import RedisError
 
+from chimera.cli.app import cli
+from chimera.config.loader import load_swarm
 from chimera.lib import redis_audit_trim
 from chimera.lib.keys import Keyspace
 from chimera.lib.redis_audit import read_chain
 from chimera.lib.redis_retention import RedisRetention
 from chimera.models.llm import LLMRequest, LLMResponse
 from chimera.models.retention import RetentionConfig
+from chimera.services.audit import FanoutAuditLogger
 from chimera.services.planner import Submission
 from chimera.services.retention import RetentionSweep
-from tests.chimera.helpers import FakeBackend, Running, eventually, write_swarm
+from tests.chimera.helpers import (
+    ECHO_SKILL,
+    FakeBackend,
+    RecordingSink,
+    Running,
+    eventually,
+    write_swarm,
+)
 from tests.chimera.stack import Stack
+from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.redis
 
@@ -187,10 +202,119 @@ async def test_one_process_sweeps_a_tenant_at_a_time(
     store = RedisRetention(real_redis, keyspace)
     assert await store.acquire("acme", "other", 60)
     [report] = await sweep(stack, SHORT).sweep()
-    assert not report.swept and report.total == 0
+    assert not report.swept
+    assert report.total == 0
     await store.release("acme", "other")
     [report] = await sweep(stack, SHORT).sweep()
     assert report.swept
     # A Worker's periodic sweep runs once per period, whichever Worker asks first.
     assert await store.due("acme", 60) is True
     assert await store.due("acme", 60) is False
+
+
+def test_chimera_gc_dry_run_changes_nothing_and_gc_prints_what_it_removed(
+    tmp_path: Path, keyspace: Keyspace
+) -> None:
+    write_swarm(tmp_path, skills=[{**ECHO_SKILL, "backend": "mock"}])
+    path = tmp_path / "swarm.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["retention"] = {**SHORT, "committed": {"max_count": 0}, "sweep_every": "1h"}
+    path.write_text(yaml.safe_dump(config))
+    swarm = load_swarm(path)
+
+    async def prepare() -> dict[str, bytes | None]:
+        client = aioredis.from_url(REDIS_URL, decode_responses=True)
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+        stack = Stack(swarm, client, keyspace, {"mock": Boom()})
+        subs = [Submission("acme", "echo", {"text": t}, "s") for t in ("a", "b", "c")]
+        await settle(stack, subs, outcomes=3)
+        state = await snapshot(client, keyspace)
+        await client.aclose()
+        return state
+
+    async def current() -> dict[str, bytes | None]:
+        client = aioredis.from_url(REDIS_URL, decode_responses=True)
+        state = await snapshot(client, keyspace)
+        await client.aclose()
+        return state
+
+    async def cleanup() -> None:
+        client = aioredis.from_url(REDIS_URL, decode_responses=True)
+        keys = [k async for k in client.scan_iter(match=f"{keyspace.prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+    before = asyncio.run(prepare())
+    try:
+        runner = CliRunner()
+        args = [str(path), "--redis-url", REDIS_URL, "--prefix", keyspace.prefix, "--json"]
+        dry = runner.invoke(cli, ["gc", *args, "--tenant", "acme", "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        [row] = json.loads(dry.output)["tenants"]
+        assert row["dry_run"] is True
+        assert row["removed"]["committed"] == 3
+        assert asyncio.run(current()) == before
+        done = runner.invoke(cli, ["gc", *args])
+        assert done.exit_code == 0, done.output
+        rows = {r["tenant"]: r for r in json.loads(done.output)["tenants"]}
+        assert rows["acme"]["removed"] == row["removed"]
+        assert rows["globex"]["removed"]["committed"] == 0
+        assert asyncio.run(current()) != before
+        again = runner.invoke(cli, ["gc", *args, "--tenant", "acme", "--dry-run"])
+        assert json.loads(again.output)["tenants"][0]["removed"]["committed"] == 0
+    finally:
+        asyncio.run(cleanup())
+
+
+async def test_sweeping_while_workers_run_loses_nothing(
+    tmp_path: Path, real_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    # Every first attempt fails, so retries (the delayed set, RETRY_TASK) run alongside.
+    backend = FakeBackend(fail_times=1, error=RuntimeError("flaky"))
+    recorder = RecordingSink()
+    swarm = write_swarm(tmp_path)
+    stack = Stack(swarm, real_redis, keyspace, {"fake": backend})
+    stack.sinks.append(recorder)
+    stack.audit = FanoutAuditLogger(stack.sinks)
+    tiny = {kind: {"max_age": "10ms"} for kind in SHORT}
+    policy = RetentionConfig.model_validate({**tiny, "sweep_every": "20ms"})
+
+    def retention(owner: str) -> RetentionSweep:
+        return RetentionSweep(RedisRetention(real_redis, keyspace), policy, ["acme"], owner)
+
+    workers = [stack.worker(name, lease_ms=500, retention=retention(name)) for name in ("w1", "w2")]
+    n = 200
+    async with Running(*workers, stack.judge("j1")):
+        for i in range(0, n, 20):
+            batch = [
+                Submission("acme", "echo", {"text": f"t{j}"}, f"s{i}") for j in range(i, i + 20)
+            ]
+            await stack.planner().submit(batch)
+            await asyncio.sleep(0.02)
+
+        async def all_committed() -> bool:
+            return len(_committed(recorder)) >= n
+
+        await eventually(all_committed, within=60)
+        # Let a sweep or two run after the last commit.
+        for worker in workers:
+            await worker.housekeeping.retain()
+    committed = _committed(recorder)
+    assert len(committed) == n
+    assert len(set(committed)) == n  # each task committed exactly once
+    assert not [e for e in recorder.events if e.type.value == "dead_lettered"]
+    check = await read_chain(real_redis, keyspace, "acme")
+    assert check.ok, check.problem
+    assert check.start_seq > 0  # the trail was trimmed while the work ran
+    keys = stack.keys()
+    assert await real_redis.hlen(keys.ledger) == 0
+    assert await real_redis.xlen(keys.tasks) == 0
+    assert await real_redis.hlen(keys.committed) < n  # trimmed along the way
+
+
+def _committed(recorder: RecordingSink) -> list[str | None]:
+    return [e.task_id for e in recorder.events if e.type.value == "committed"]
