@@ -39,8 +39,9 @@ from chimera.models.retention import Keep
 
 #: Records removed per checkpoint (each trim step sends their event ids to Redis).
 BATCH = 5000
-#: How far apart the clocks of the processes writing a tenant's events may be.
-CLOCK_SKEW_S = 300.0
+#: How far apart the clocks of the processes writing a tenant's events may be (NTP keeps
+#: them within milliseconds; a larger gap risks an event stored twice, never a commit).
+CLOCK_SKEW_S = 30.0
 _PAGE = 1000
 _CAS_ROUNDS = 20
 

@@ -96,7 +96,7 @@ async def settle(stack: Stack, submissions: list[Submission], outcomes: int) -> 
 
 @pytest.fixture(autouse=True)
 def no_clock_skew(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The audit trim leaves five minutes for clocks that disagree; one process here.
+    # The audit trim leaves 30 s for clocks that disagree; one process here.
     monkeypatch.setattr(redis_audit_trim, "CLOCK_SKEW_S", 0.0)
 
 
