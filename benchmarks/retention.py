@@ -15,8 +15,9 @@ What runs, in one invocation so both sides see the same machine and Redis:
 - this process submits tasks through the Planner, in sessions of 500, keeping about
   ``--window`` tasks not yet settled (the ledger) so the run is long and steady rather
   than one huge backlog;
-- every ``--sample-every`` settled tasks it reads ``INFO memory`` ``used_memory`` and prints
-  the tasks settled, the memory above the run's start, and the bytes per task so far.
+- every ``--sample-every`` settled tasks it reads ``INFO memory`` ``used_memory`` (the whole
+  server: other processes' keys move it too) and ``MEMORY USAGE`` of each of the run's own
+  keys, and prints both above the run's start, with the run's own bytes per task so far.
 
 Runs, in order: **baseline** (no ``retention:`` block: today's keep-everything default;
 memory grows by a few KB per task), then **retention** (the block below, swept by the
@@ -90,7 +91,16 @@ def write_swarm(folder: Path, retention: dict[str, Any] | None) -> Path:
 
 
 async def used_memory(client: aioredis.Redis) -> int:
+    """The server's ``used_memory``: everything in it, other users' keys included."""
     return int((await client.info("memory"))["used_memory"])
+
+
+async def keys_memory(client: aioredis.Redis, prefix: str) -> int:
+    """``MEMORY USAGE`` summed over this run's keys: immune to other users of the server."""
+    total = 0
+    async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        total += int(await client.memory_usage(key) or 0)
+    return total
 
 
 async def cleanup(client: aioredis.Redis, prefix: str) -> None:
@@ -102,7 +112,7 @@ async def cleanup(client: aioredis.Redis, prefix: str) -> None:
 async def run(
     url: str, tasks: int, retention: dict[str, Any] | None, window: int, sample_every: int
 ) -> list[tuple[int, float, int]]:
-    """Run ``tasks`` through a worker process; return samples (settled, seconds, bytes)."""
+    """Run ``tasks`` through a worker process; return samples (settled, seconds, own bytes)."""
     client = aioredis.from_url(url, decode_responses=True)
     prefix = f"bench-ret-{uuid.uuid4().hex[:8]}"
     keyspace = Keyspace(prefix)
@@ -124,9 +134,10 @@ async def run(
             while not await client.hlen(keys.heartbeats):  # noqa: ASYNC110 - polling Redis
                 await asyncio.sleep(0.05)
             start_memory = await used_memory(client)
+            start_own = await keys_memory(client, prefix)
             started = time.perf_counter()
             submitted, settled, next_sample = 0, 0, 0
-            print(f"[{label}] settled  seconds  memory_above_start_MB  bytes_per_task")
+            print(f"[{label}]  settled  seconds  used_memory_MB  own_keys_MB  own_B/task")
             while settled < tasks:
                 if worker.returncode is not None:
                     raise RuntimeError(f"chimera worker exited with {worker.returncode}")
@@ -143,21 +154,16 @@ async def run(
                     submitted += n
                     continue
                 if settled >= next_sample:
-                    grown = await used_memory(client) - start_memory
-                    elapsed = time.perf_counter() - started
-                    samples.append((settled, elapsed, grown))
-                    per_task = grown / settled if settled else 0.0
-                    print(
-                        f"[{label}] {settled:>8,} {elapsed:>8.1f} {grown / 1e6:>22.1f} "
-                        f"{per_task:>15,.0f}",
-                        flush=True,
+                    samples.append(
+                        await sample(
+                            client, prefix, label, settled, started, start_memory, start_own
+                        )
                     )
                     next_sample += sample_every
                 await asyncio.sleep(0.02)
-            elapsed = time.perf_counter() - started
-            grown = await used_memory(client) - start_memory
-            samples.append((settled, elapsed, grown))
-            print(f"[{label}] {settled:>8,} {elapsed:>8.1f} {grown / 1e6:>22.1f}  (end)")
+            samples.append(
+                await sample(client, prefix, label, settled, started, start_memory, start_own)
+            )
         finally:
             worker.send_signal(signal.SIGTERM)
             await asyncio.wait_for(worker.wait(), timeout=60)
@@ -166,8 +172,30 @@ async def run(
     return samples
 
 
+async def sample(
+    client: aioredis.Redis,
+    prefix: str,
+    label: str,
+    settled: int,
+    started: float,
+    start_memory: int,
+    start_own: int,
+) -> tuple[int, float, int]:
+    """Print one sample line; return (settled, seconds, own bytes above the start)."""
+    server = await used_memory(client) - start_memory
+    own = await keys_memory(client, prefix) - start_own
+    elapsed = time.perf_counter() - started
+    per_task = own / settled if settled else 0.0
+    print(
+        f"[{label}] {settled:>8,} {elapsed:>8.1f} {server / 1e6:>15.1f} {own / 1e6:>12.1f} "
+        f"{per_task:>11,.0f}",
+        flush=True,
+    )
+    return settled, elapsed, own
+
+
 def second_half_slope(samples: list[tuple[int, float, int]]) -> float:
-    """Bytes per task that memory grew by over the second half of the run."""
+    """Bytes per task the run's own keys grew by over the second half of the run."""
     end = samples[-1]
     middle = min(samples, key=lambda s: abs(s[0] - end[0] / 2))
     return (end[2] - middle[2]) / max(1, end[0] - middle[0])

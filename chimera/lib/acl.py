@@ -30,6 +30,8 @@ CLIENT_COMMANDS: dict[str, tuple[str, ...]] = {
     "hashes": ("hget", "hmget", "hgetall", "hset", "hsetnx", "hdel", "hlen"),
     "heartbeats": ("pexpire",),
     "sets": ("sadd", "smembers", "zcard"),
+    # The retention sweep: its lease (SET NX PX), dead letters by count, acked entries.
+    "retention": ("set", "xrevrange", "xtrim"),
 }
 
 _CALL = re.compile(r"redis\.call\(\s*'([A-Za-z]+)'")
