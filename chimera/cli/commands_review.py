@@ -197,8 +197,8 @@ def review_approve(
     """Commit the Result of TASK_ID that waits for review (exactly once, audited).
 
     A parked sensitive tool call is run instead: the task goes on, on any worker, with the
-    call approved. With --all (and --tenant, --skill, --older-than, --newer-than to narrow it): every item
-    selected, each decided and audited on its own.
+    call approved. With --all (and --tenant, --skill, --older-than, --newer-than to narrow
+    it): every item selected, each decided and audited on its own.
     """
     where = _target(
         task_id, every, tenant=tenant, skill=skill, older_than=older_than, newer_than=newer_than
@@ -254,9 +254,9 @@ def review_reject(
     """Deny the Result of TASK_ID that waits for review (audited; nothing is committed).
 
     A parked sensitive tool call is refused instead: the model reads --reason as the call's
-    result and the task goes on without it. With --retry the task runs again instead, its prompt seeing --reason as `feedback`; a
-    task at its skill's attempt limit is refused. With --all (and filters): every item
-    selected, each decided and audited on its own.
+    result and the task goes on without it. With --retry the task runs again instead, its
+    prompt seeing --reason as `feedback`; a task at its skill's attempt limit is refused.
+    With --all (and filters): every item selected, each decided and audited on its own.
     """
     where = _target(
         task_id, every, tenant=tenant, skill=skill, older_than=older_than, newer_than=newer_than
@@ -292,7 +292,11 @@ def review_reject(
 def audit(
     swarm: Path, redis_url: str, prefix: str, tenant: str, verify: bool, limit: int, as_json: bool
 ) -> None:
-    """List a tenant's audit events and, with --verify, check their hash chain."""
+    """List a tenant's audit events and, with --verify, check their hash chain.
+
+    A trail that retention trimmed is verified from its checkpoint: the oldest record kept
+    must link to the last one removed, as the newest `checkpoint` record says.
+    """
 
     async def body(runtime: Runtime) -> ChainCheck:
         return await runtime.audit_trail().read(tenant, verify)
@@ -306,6 +310,7 @@ def audit(
                     "tenant": tenant,
                     "records": len(check.records),
                     "verified": verify and check.ok,
+                    "checkpoint_seq": check.start_seq,
                     "broken_at": check.broken_at,
                     "problem": check.problem,
                     "events": [json.loads(r.model_dump_json()) for r in shown],
@@ -328,7 +333,8 @@ def audit(
             f"Audit trail of {tenant}", rows, ["seq", "at", "type", "task_id", "actor", "detail"]
         )
         if verify and check.ok:
-            click.echo(f"chain verified: {len(check.records)} records")
+            since = f" (from the checkpoint at seq {check.start_seq})" if check.start_seq else ""
+            click.echo(f"chain verified: {len(check.records)} records{since}")
     if verify and not check.ok:
         click.echo(f"audit chain broken at seq {check.broken_at}: {check.problem}", err=True)
         raise SystemExit(FAULT)
