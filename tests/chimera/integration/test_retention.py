@@ -318,3 +318,24 @@ async def test_sweeping_while_workers_run_loses_nothing(
 
 def _committed(recorder: RecordingSink) -> list[str | None]:
     return [e.task_id for e in recorder.events if e.type.value == "committed"]
+
+
+async def test_only_entries_every_group_acknowledged_are_trimmed(
+    real_redis: aioredis.Redis, keyspace: Keyspace
+) -> None:
+    store = RedisRetention(real_redis, keyspace)
+    stream = keyspace.tenant("acme").tasks
+    await real_redis.xgroup_create(stream, "workers", id="0", mkstream=True)
+    ids = [await real_redis.xadd(stream, {"n": str(n)}) for n in range(4)]
+    # The group read three and acknowledged only the first (without deleting it); the
+    # fourth was never delivered.
+    await real_redis.xreadgroup("workers", "c1", {stream: ">"}, count=3)
+    await real_redis.xack(stream, "workers", ids[0])
+    assert await store.trim_acked("acme", dry_run=True) == 1
+    assert await store.trim_acked("acme", dry_run=False) == 1
+    assert [e[0] for e in await real_redis.xrange(stream)] == ids[1:]
+    # Acknowledged by this group, but a second group has not read anything yet: kept.
+    await real_redis.xack(stream, "workers", ids[1])
+    await real_redis.xgroup_create(stream, "auditors", id="0")
+    assert await store.trim_acked("acme", dry_run=False) == 0
+    assert [e[0] for e in await real_redis.xrange(stream)] == ids[1:]
