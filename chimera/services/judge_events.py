@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from chimera.lib.logging import redact_text
+from chimera.lib.logging import redact_text, redact_value
 from chimera.models.audit import AuditEvent, AuditEventType, event_id
+from chimera.models.decision import Verdict
+from chimera.models.excerpts import cut, json_text
 from chimera.models.types import JsonValue
 from chimera.ports.judge import CommitOutcome, Judged, OutcomeEvents
 
@@ -57,6 +59,12 @@ def decision_events(item: Judged) -> list[AuditEvent]:
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,
         )
+        if decision.verdict is not Verdict.APPROVE:
+            # Only a committed Result is stored whole: what a denied (or sent back, or
+            # parked) attempt was asked and answered is kept here, bounded, so the task's
+            # story can show it (`chimera task show`).
+            prompt = cut(redact_text(result.prompt)) if result.prompt else None
+            data.update(prompt=prompt, output=json_text(redact_value(result.output)))
     attempt = result.attempt if result is not None else 0
     return [
         AuditEvent(
