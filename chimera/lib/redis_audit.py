@@ -18,6 +18,9 @@ from chimera.lib.records import audit_record
 from chimera.lib.redis_lua import LuaBatch
 from chimera.models.audit import GENESIS_HASH, AuditEvent, ChainCheck
 
+#: Entries of the audit stream read per round trip when looking for one task's events.
+PAGE = 1000
+
 #: Give up appending after losing the race for the chain head for this long.
 _CAS_DEADLINE_S = 10.0
 
@@ -108,3 +111,22 @@ class RedisAuditTrail:
     async def read(self, tenant: str, verify: bool) -> ChainCheck:
         """Read ``tenant``'s audit stream; with ``verify``, check every link."""
         return await read_chain(self.client, self.keys, tenant, verify=verify)
+
+    async def task_events(self, tenant: str, task_id: str) -> list[AuditEvent]:
+        """The events of ``tenant``'s trail about ``task_id``, oldest first.
+
+        The trail has no index by task: it is read in pages of :data:`PAGE` entries (a
+        long trail never makes one huge reply) and only entries naming the id are parsed.
+        """
+        key = self.keys.tenant(tenant).audit
+        found: list[AuditEvent] = []
+        start = "-"
+        while True:
+            page = cast(
+                "list[tuple[str, dict[str, str]]]",
+                await self.client.xrange(key, min=start, max="+", count=PAGE),
+            )
+            found.extend(audit_record.events_about(page, task_id))
+            if len(page) < PAGE:
+                return found
+            start = "(" + page[-1][0]
