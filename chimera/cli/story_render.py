@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from chimera.services.story.model import Attempt, Ending, TaskStory
+from chimera.services.story.model import Attempt, Ending, Event, TaskStory
 
 
 def print_story(story: TaskStory) -> None:
@@ -53,7 +53,7 @@ def print_story(story: TaskStory) -> None:
     _ending("dead-lettered", story.dead_letter)
     _ending("cancelled", story.cancellation)
     if story.events:
-        _block("timeline", "\n".join(_event_line(e.as_json()) for e in story.events))
+        _block("timeline", "\n".join(_event_line(e) for e in story.events))
     for note in story.notes:
         click.echo(f"note: {note}")
 
@@ -142,10 +142,10 @@ def _ending(title: str, ending: Ending | None) -> None:
     _block(title, "\n".join(lines))
 
 
-def _event_line(event: dict[str, Any]) -> str:
-    attempt = f"#{event['attempt']}" if event["attempt"] is not None else "  "
-    summary = f"  {event['summary']}" if event["summary"] else ""
-    return f"{event['at']}  {attempt}  {event['type']:<15} {event['actor']}{summary}"
+def _event_line(event: Event) -> str:
+    attempt = f"#{event.attempt}" if event.attempt is not None else "  "
+    summary = f"  {event.summary}" if event.summary else ""
+    return f"{_at(event.at)}  {attempt}  {event.type:<15} {event.actor}{summary}"
 
 
 def _block(title: str, text: str, indent: int = 0) -> None:

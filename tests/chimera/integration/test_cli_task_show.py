@@ -70,7 +70,8 @@ def test_a_committed_task_tells_input_prompt_output_verdict_commit_and_timings(
         "approve",
         {"text": "hello"},
     )
-    assert story["trace_id"] and story["session"]
+    assert story["trace_id"]
+    assert story["session"]
     [attempt] = story["attempts"]
     assert attempt["prompt"] == "Answer hello."
     assert attempt["output"] == {"answer": "yes"}
@@ -85,7 +86,8 @@ def test_a_committed_task_tells_input_prompt_output_verdict_commit_and_timings(
     assert timings["judge"] is not None
     assert story["commit"]["by"] == "judge"
     assert story["commit"]["attempt"] == 1
-    assert story["total_ms"] is not None and story["total_ms"] > 0
+    assert story["total_ms"] is not None
+    assert story["total_ms"] > 0
     types = [e["type"] for e in story["events"]]
     assert types[:2] == ["submitted", "started"]
     assert types[-2:] == ["decision", "committed"]
@@ -117,7 +119,7 @@ def test_a_denied_task_keeps_what_it_was_asked_and_answered(ops: Ops, keyspace: 
     [attempt] = story["attempts"]
     assert attempt["ended"] == "denied"
     assert attempt["judge"]["verdict"] == "deny"
-    assert "below" in attempt["judge"]["reason"] or attempt["judge"]["reason"]
+    assert "review_at 0.5" in attempt["judge"]["reason"]
     assert attempt["confidence"] == 0.1
     # The prompt (the long input rendered into it) is kept, cut with a marker.
     assert attempt["prompt"].startswith("Answer xxx")
