@@ -106,8 +106,9 @@ def _attempt(story: TaskStory, attempt: Attempt) -> None:
     judge = attempt.judge
     if judge is not None:
         confidence = f" at confidence {judge.confidence}" if judge.confidence is not None else ""
+        who = f"{judge.actor} {judge.process}" if judge.process else judge.actor
         _block(
-            f"judge ({judge.policy}, {judge.actor})",
+            f"judge ({judge.policy}, {who})",
             f"{judge.verdict}{confidence}: {judge.reason}",
             indent=2,
         )
@@ -129,7 +130,8 @@ def _waiting(story: TaskStory) -> None:
 def _ending(title: str, ending: Ending | None) -> None:
     if ending is None:
         return
-    parts = [f"at {_at(ending.at)}", f"by {ending.by or '?'}"]
+    by = f"{ending.by or '?'} ({ending.process})" if ending.process else ending.by or "?"
+    parts = [f"at {_at(ending.at)}", f"by {by}"]
     if ending.attempt is not None:
         parts.append(f"attempt {ending.attempt}")
     lines = [" ".join(parts)]

@@ -182,6 +182,7 @@ def _decision(b: StoryBuilder, e: AuditEvent, data: dict[str, Any]) -> int:
         thresholds=data.get("thresholds"),
         actor=e.actor,
         at=e.at,
+        process=data.get("judge"),
     )
     attempt.judged_at = e.at
     attempt.status = data.get("status") or attempt.status
@@ -202,7 +203,7 @@ def _decision(b: StoryBuilder, e: AuditEvent, data: dict[str, Any]) -> int:
 def _committed(b: StoryBuilder, e: AuditEvent, data: dict[str, Any]) -> int:
     attempt = b.attempt(_int(data.get("attempt")))
     _end(attempt, "committed", e)
-    b.story.commit = Ending(at=e.at, by=e.actor, attempt=attempt.number)
+    b.story.commit = Ending(at=e.at, by=e.actor, attempt=attempt.number, process=data.get("judge"))
     return attempt.number
 
 

@@ -63,6 +63,7 @@ class Verdict:
     thresholds: JsonValue
     actor: str
     at: datetime
+    process: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON form."""
@@ -73,6 +74,7 @@ class Verdict:
             "confidence": self.confidence,
             "thresholds": self.thresholds,
             "actor": self.actor,
+            "process": self.process,
             "at": iso(self.at),
         }
 
@@ -187,7 +189,11 @@ class Attempt:
 
 @dataclass
 class Ending:
-    """How the task ended (or is held): committed, dead-lettered, cancelled."""
+    """How the task ended (or is held): committed, dead-lettered, cancelled.
+
+    ``by`` is the actor (``judge``, ``worker:NAME``, ``human:NAME``); ``process`` names the
+    Judge process that did it, when the trail says.
+    """
 
     at: datetime | None
     by: str | None
@@ -195,12 +201,14 @@ class Ending:
     reason: str | None = None
     error: str | None = None
     in_queue: bool | None = None
+    process: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON form."""
         return {
             "at": iso(self.at),
             "by": self.by,
+            "process": self.process,
             "attempt": self.attempt,
             "reason": self.reason,
             "error": self.error,

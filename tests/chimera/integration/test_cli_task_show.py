@@ -85,6 +85,8 @@ def test_a_committed_task_tells_input_prompt_output_verdict_commit_and_timings(
     assert all(timings[stage] is not None and timings[stage] >= 0 for stage in ("queued", "run"))
     assert timings["judge"] is not None
     assert story["commit"]["by"] == "judge"
+    assert story["commit"]["process"].startswith("judge-")  # which Judge process
+    assert attempt["judge"]["process"] == story["commit"]["process"]
     assert story["commit"]["attempt"] == 1
     assert story["total_ms"] is not None
     assert story["total_ms"] > 0
@@ -100,7 +102,7 @@ def test_a_committed_task_tells_input_prompt_output_verdict_commit_and_timings(
         "attempt 1 — committed by judge",
         "Answer hello.",
         '"answer": "yes"',
-        "judge (threshold, judge):",
+        "judge (threshold, judge judge-",
         "approve at confidence 0.95",
         "committed:",
         "timeline:",
