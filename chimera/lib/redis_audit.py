@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import redis.asyncio as aioredis
+from ulid import ULID
 
 from chimera.lib.fields import AUDIT_HASH, AUDIT_SEQ
 from chimera.lib.keys import Keyspace
@@ -20,6 +21,9 @@ from chimera.models.audit import GENESIS_HASH, AuditEvent, ChainCheck
 
 #: Entries of the audit stream read per round trip when looking for one task's events.
 PAGE = 1000
+
+#: How far before a task's creation (its ULID's time) its events are looked for.
+CLOCK_SLACK_MS = 10 * 60 * 1000
 
 #: Give up appending after losing the race for the chain head for this long.
 _CAS_DEADLINE_S = 10.0
@@ -117,10 +121,13 @@ class RedisAuditTrail:
 
         The trail has no index by task: it is read in pages of :data:`PAGE` entries (a
         long trail never makes one huge reply) and only entries naming the id are parsed.
+        A task id that is a ULID (chimera's own) says when the task was made: the trail is
+        read from :data:`CLOCK_SLACK_MS` before that, since nothing about the task can be
+        recorded earlier (the slack covers clocks of other machines running behind).
         """
         key = self.keys.tenant(tenant).audit
         found: list[AuditEvent] = []
-        start = "-"
+        start = _not_before(task_id)
         while True:
             page = cast(
                 "list[tuple[str, dict[str, str]]]",
@@ -130,3 +137,12 @@ class RedisAuditTrail:
             if len(page) < PAGE:
                 return found
             start = "(" + page[-1][0]
+
+
+def _not_before(task_id: str) -> str:
+    """The first stream id that may hold an event of ``task_id`` (``-``: the start)."""
+    try:
+        made_ms = ULID.from_str(task_id).milliseconds
+    except ValueError:
+        return "-"
+    return f"{max(made_ms - CLOCK_SLACK_MS, 0)}-0"
