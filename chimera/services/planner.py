@@ -220,6 +220,13 @@ def _submitted(task: Task) -> AuditEvent:
         data["input_excerpt"] = cut(text)
     else:
         data["input"] = task.input
+    # HOOK (pipelines): a pipeline step's Task carries its run and step once the pipeline
+    # runner lands (another change); kept here so a settled step's story still names them.
+    run = getattr(task, "run", None)
+    if run is not None:
+        data["run"] = str(run)
+        step = getattr(task, "step", None)
+        data["step"] = None if step is None else str(step)
     return AuditEvent(
         id=event_id(AuditEventType.SUBMITTED, task.id),
         type=AuditEventType.SUBMITTED,

@@ -96,7 +96,7 @@ def _submitted(b: StoryBuilder, e: AuditEvent, data: dict[str, Any]) -> int:
         story.input = data["input"]
     if "input_excerpt" in data and story.input is None:
         story.input_excerpt = data["input_excerpt"]
-    if data.get("run") is not None:  # pipeline steps, once their tasks carry them
+    if data.get("run") is not None:  # HOOK (pipelines): set once step tasks carry run/step
         story.pipeline = {"run": data.get("run"), "step": data.get("step")}
     attempt = b.attempt(_int(data.get("attempt")) or 1)
     attempt.queued_at = attempt.queued_at or e.at

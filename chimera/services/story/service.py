@@ -178,6 +178,7 @@ def _with_result(builder: StoryBuilder, result: Result, committed: bool) -> None
     story.session = story.session or result.session
     story.skill = story.skill or result.skill
     story.trace_id = story.trace_id or result.trace_id
+    _pipeline_link(story, result)
     attempt = builder.attempt(result.attempt)
     attempt.status = result.status.value
     attempt.worker = result.worker
@@ -205,9 +206,7 @@ def _with_task(builder: StoryBuilder, task: Task) -> None:
     story.skill = story.skill or task.skill
     story.trace_id = story.trace_id or task.trace_id
     story.max_attempts = task.max_attempts
-    run, step = getattr(task, "run", None), getattr(task, "step", None)
-    if run is not None:  # pipeline steps (read defensively: Task may not carry them yet)
-        story.pipeline = {"run": str(run), "step": None if step is None else str(step)}
+    _pipeline_link(story, task)
     for note in task.previous:
         attempt = builder.attempt(note.attempt)
         attempt.ended = attempt.ended or "retried"
@@ -222,6 +221,17 @@ def _with_task(builder: StoryBuilder, task: Task) -> None:
     current = builder.attempt(task.attempt)
     if current.prompt is None and task.resume is not None:
         current.prompt = cut(task.resume.messages[0].content)
+
+
+def _pipeline_link(story: TaskStory, record: Task | Result) -> None:
+    """HOOK (pipelines): the run and step of a pipeline step, when its record carries them.
+
+    Read defensively: ``Task`` and ``Result`` gain ``run``/``step`` with the pipeline
+    runner (another change); until then this finds nothing.
+    """
+    run, step = getattr(record, "run", None), getattr(record, "step", None)
+    if run is not None:
+        story.pipeline = {"run": str(run), "step": None if step is None else str(step)}
 
 
 def _skill_of(events: list[AuditEvent]) -> str | None:

@@ -204,3 +204,21 @@ def test_json_text_of_nothing_is_nothing() -> None:
     assert json_text(None) is None
     assert cut(None) is None
     assert json_text({"a": [1, 2]}) == '{"a":[1,2]}'
+
+
+def test_a_pipeline_steps_run_and_step_are_linked_from_its_submitted_event() -> None:
+    from chimera.models.audit import AuditEvent
+    from chimera.services.story.build import StoryBuilder
+    from chimera.services.story.model import TaskStory
+
+    story = TaskStory("t1", "acme", "committed")
+    StoryBuilder(story).apply(
+        AuditEvent(
+            type=AuditEventType.SUBMITTED,
+            tenant="acme",
+            task_id="t1",
+            actor="planner",
+            data={"skill": "echo", "attempt": 1, "input": {}, "run": "r1", "step": "classify"},
+        )
+    )
+    assert story.as_json()["pipeline"] == {"run": "r1", "step": "classify"}
