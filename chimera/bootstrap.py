@@ -55,9 +55,12 @@ from chimera.services.retention import RetentionSweep
 from chimera.services.review import ReviewService
 from chimera.services.sessions import SessionControl
 from chimera.services.status import SwarmStatus
+from chimera.services.story.build import Pricing
+from chimera.services.story.service import TaskStories
 from chimera.services.tenant_api import TenantApi
 from chimera.services.tenants import TenantScope
 from chimera.services.tool_catalog import skill_tools
+from chimera.services.usage import Tokens
 from chimera.services.worker import Worker, WorkerSettings
 from chimera.services.worker.core import attempt_budget
 
@@ -244,6 +247,28 @@ class Runtime:
     def audit_trail(self) -> AuditReader:
         """Reading back the ``redis`` audit sink's hash-chained trail."""
         return AuditReader(RedisAuditTrail(self.client, self.keyspace), self.scope)
+
+    def task_stories(self) -> TaskStories:
+        """Whole stories of tasks by id (``chimera task show``)."""
+        has_trail = "redis" in self.swarm.config.audit.sinks
+        pricing = self.swarm.config.pricing
+
+        def price_of(skill: str) -> Pricing | None:
+            found = self.swarm.skills.get(skill)
+            price = pricing.models.get(found.config.model or "") if found else None
+            if price is None:
+                return None
+            return lambda tokens_in, tokens_out: Tokens(tokens_in, tokens_out).cost(price)
+
+        return TaskStories(
+            self.task_states(),
+            RedisAuditTrail(self.client, self.keyspace) if has_trail else None,
+            RedisReviewStore(self.client, self.keyspace),
+            RedisDeadLetterStore(self.client, self.keyspace),
+            self.scope,
+            price_of=price_of,
+            currency=pricing.currency,
+        )
 
     def task_states(self) -> RedisTaskStatusStore:
         """Tasks looked up by id (``chimera run`` sees what other processes settled)."""

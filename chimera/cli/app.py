@@ -14,6 +14,7 @@ from chimera.cli import (
     commands_plugins,
     commands_review,
     commands_run,
+    commands_task,
     commands_tasks,
 )
 from chimera.cli.log_options import add_log_options, configure_from_group, json_option, level_option
@@ -51,6 +52,7 @@ cli.params += [level_option(envvar="CHIMERA_LOG_LEVEL"), json_option()]
 commands_config.register(cli)
 commands_run.register(cli)
 commands_tasks.register(cli)
+commands_task.register(cli)
 commands_ops.register(cli)
 commands_review.register(cli)
 commands_dlq.register(cli)

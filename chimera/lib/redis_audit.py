@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import redis.asyncio as aioredis
+from ulid import ULID
 
 from chimera.lib.fields import AUDIT_HASH, AUDIT_SEQ
 from chimera.lib.keys import Keyspace
@@ -17,6 +18,12 @@ from chimera.lib.lua.audit_scripts import AuditAppend
 from chimera.lib.records import audit_record
 from chimera.lib.redis_lua import LuaBatch
 from chimera.models.audit import GENESIS_HASH, AuditEvent, ChainCheck
+
+#: Entries of the audit stream read per round trip when looking for one task's events.
+PAGE = 1000
+
+#: How far before a task's creation (its ULID's time) its events are looked for.
+CLOCK_SLACK_MS = 10 * 60 * 1000
 
 #: Give up appending after losing the race for the chain head for this long.
 _CAS_DEADLINE_S = 10.0
@@ -124,3 +131,34 @@ class RedisAuditTrail:
     async def read(self, tenant: str, verify: bool) -> ChainCheck:
         """Read ``tenant``'s audit stream; with ``verify``, check every link."""
         return await read_chain(self.client, self.keys, tenant, verify=verify)
+
+    async def task_events(self, tenant: str, task_id: str) -> list[AuditEvent]:
+        """The events of ``tenant``'s trail about ``task_id``, oldest first.
+
+        The trail has no index by task: it is read in pages of :data:`PAGE` entries (a
+        long trail never makes one huge reply) and only entries naming the id are parsed.
+        A task id that is a ULID (chimera's own) says when the task was made: the trail is
+        read from :data:`CLOCK_SLACK_MS` before that, since nothing about the task can be
+        recorded earlier (the slack covers clocks of other machines running behind).
+        """
+        key = self.keys.tenant(tenant).audit
+        found: list[AuditEvent] = []
+        start = _not_before(task_id)
+        while True:
+            page = cast(
+                "list[tuple[str, dict[str, str]]]",
+                await self.client.xrange(key, min=start, max="+", count=PAGE),
+            )
+            found.extend(audit_record.events_about(page, task_id))
+            if len(page) < PAGE:
+                return found
+            start = "(" + page[-1][0]
+
+
+def _not_before(task_id: str) -> str:
+    """The first stream id that may hold an event of ``task_id`` (``-``: the start)."""
+    try:
+        made_ms = ULID.from_str(task_id).milliseconds
+    except ValueError:
+        return "-"
+    return f"{max(made_ms - CLOCK_SLACK_MS, 0)}-0"

@@ -22,6 +22,10 @@ class AuditTrail(Protocol):
         """
         ...
 
+    async def task_events(self, tenant: str, task_id: str) -> list[AuditEvent]:
+        """The events of ``tenant``'s trail about ``task_id``, oldest first (unverified)."""
+        ...
+
 
 class PendingAudit(Protocol):
     """Audit events kept with the change they report, waiting for the sinks (async).

@@ -249,13 +249,17 @@ class Judge:
     ) -> Verdicts:
         judged = []
         for i, (d, t) in enumerate(ready):
-            judged.append(with_outcome_events(await traced.decide(i, self._decide(d, t))))
+            judged.append(
+                with_outcome_events(await traced.decide(i, self._decide(d, t)), self.consumer)
+            )
             if i % _YIELD_EVERY == _YIELD_EVERY - 1:
                 # A batch of hundreds is tens of milliseconds of CPU; the Worker sharing this
                 # event loop would hold its finished calls that long.
                 await asyncio.sleep(0)
         judged = traced.decided(judged)
-        await self.audit.record([e for item in judged for e in decision_events(item)])
+        await self.audit.record(
+            [e for item in judged for e in decision_events(item, self.consumer)]
+        )
         for item in judged:
             if item.decision is not None and self.after_decision is not None:
                 self._safely(self.after_decision, item.decision)
@@ -268,7 +272,9 @@ class Judge:
             if j.events is not None and o is not CommitOutcome.CANCELLED
         ]
         # A cancelled task's Result was dropped; the script kept no event for it.
-        dropped = [outcome_event(j, o) for j, o in pairs if o is CommitOutcome.CANCELLED]
+        dropped = [
+            outcome_event(j, o, self.consumer) for j, o in pairs if o is CommitOutcome.CANCELLED
+        ]
         await self._report(picked + [event for event in dropped if event is not None])
         for item, outcome in pairs:
             if self.metrics.enabled:

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from chimera.lib.logging import redact_text
+from chimera.lib.logging import redact_text, redact_value
 from chimera.models.audit import AuditEvent, AuditEventType, event_id
+from chimera.models.decision import Verdict
+from chimera.models.excerpts import cut, json_text
 from chimera.models.types import JsonValue
 from chimera.ports.judge import CommitOutcome, Judged, OutcomeEvents
 
 
-def decision_events(item: Judged) -> list[AuditEvent]:
-    """The record of the Judge's decision on ``item``, written before anything commits."""
+def decision_events(item: Judged, judge: str | None = None) -> list[AuditEvent]:
+    """The record of the Judge's decision on ``item``, written before anything commits.
+
+    ``judge`` names the Judge process (its consumer name), kept as ``data.judge``: the
+    actor stays ``judge`` whichever process it was.
+    """
     delivery, decision = item.delivery, item.decision
     if decision is None:
         return [
@@ -46,6 +52,8 @@ def decision_events(item: Judged) -> list[AuditEvent]:
         "genuine": item.task is not None,
         "skill": decision.skill,
     }
+    if judge is not None:
+        data["judge"] = judge
     if result is not None:
         data.update(
             status=result.status.value,
@@ -57,6 +65,12 @@ def decision_events(item: Judged) -> list[AuditEvent]:
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,
         )
+        if decision.verdict is not Verdict.APPROVE:
+            # Only a committed Result is stored whole: what a denied (or sent back, or
+            # parked) attempt was asked and answered is kept here, bounded, so the task's
+            # story can show it (`chimera task show`).
+            prompt = cut(redact_text(result.prompt)) if result.prompt else None
+            data.update(prompt=prompt, output=json_text(redact_value(result.output)))
     attempt = result.attempt if result is not None else 0
     return [
         AuditEvent(
@@ -83,9 +97,9 @@ _OUTCOME_EVENT = {
 }
 
 
-def with_outcome_events(item: Judged) -> Judged:
+def with_outcome_events(item: Judged, judge: str | None = None) -> Judged:
     """``item`` carrying the events of its two possible outcomes (none if undecodable)."""
-    done = outcome_event(item, item.intended)
+    done = outcome_event(item, item.intended, judge)
     if done is None:
         return item
     # The duplicate's event differs from the outcome's in three fields: a copy of it is a
@@ -105,7 +119,9 @@ def with_outcome_events(item: Judged) -> Judged:
     return replace(item, events=OutcomeEvents(done=done, duplicate=duplicate))
 
 
-def outcome_event(item: Judged, outcome: CommitOutcome) -> AuditEvent | None:
+def outcome_event(
+    item: Judged, outcome: CommitOutcome, judge: str | None = None
+) -> AuditEvent | None:
     """The record of what the commit did with ``item``; ``None`` for an undecodable entry.
 
     A duplicate's id names the Result's entry (each late copy is its own event); every
@@ -116,6 +132,8 @@ def outcome_event(item: Judged, outcome: CommitOutcome) -> AuditEvent | None:
         return None
     attempt = result.attempt if result is not None else 0
     data: dict[str, JsonValue] = {"outcome": outcome.value, "skill": decision.skill}
+    if judge is not None:
+        data["judge"] = judge
     if item.retry_task is not None and outcome is CommitOutcome.RETRIED:
         data["next_attempt"] = item.retry_task.attempt
     if outcome in (CommitOutcome.DUPLICATE, CommitOutcome.CANCELLED):

@@ -109,9 +109,9 @@ def outcome_of(status: TaskStatus, known: Task | None = None) -> Outcome:
         note = status.cancellation
         reason = f"cancelled by {note.actor}" + (f": {note.reason}" if note.reason else "")
     elif status.state is TaskState.DENIED:
-        reason = "denied by the Judge or a reviewer (the reason is in `chimera audit`)"
+        reason = "denied by the Judge or a reviewer (why: `chimera task show`)"
     elif status.state is TaskState.DEAD_LETTERED:
-        reason = "dead-lettered (the reason is in `chimera dlq list`)"
+        reason = "dead-lettered (why: `chimera task show`, or `chimera dlq list`)"
     session = task.session if task else (result.session if result else None)
     skill = task.skill if task else (result.skill if result else None)
     attempt = result.attempt if result else (task.attempt if task else None)

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from chimera.config.swarm import Swarm
 from chimera.models.audit import AuditEvent, AuditEventType, event_id
 from chimera.models.config import JobConfig
+from chimera.models.excerpts import MAX_STORY_CHARS, cut
 from chimera.models.session import SessionState
 from chimera.models.task import Task
 from chimera.models.types import new_id
@@ -209,6 +211,22 @@ class Planner:
 
 
 def _submitted(task: Task) -> AuditEvent:
+    # The input goes with the record: once the task settles, its ledger row (the only other
+    # copy) is gone, and `chimera task show` still shows what was asked. A large input is
+    # kept as an excerpt of its JSON.
+    data: dict[str, Any] = {"skill": task.skill, "attempt": task.attempt}
+    text = to_json(task.input).decode()
+    if len(text) > MAX_STORY_CHARS:
+        data["input_excerpt"] = cut(text)
+    else:
+        data["input"] = task.input
+    # HOOK (pipelines): a pipeline step's Task carries its run and step once the pipeline
+    # runner lands (another change); kept here so a settled step's story still names them.
+    run = getattr(task, "run", None)
+    if run is not None:
+        data["run"] = str(run)
+        step = getattr(task, "step", None)
+        data["step"] = None if step is None else str(step)
     return AuditEvent(
         id=event_id(AuditEventType.SUBMITTED, task.id),
         type=AuditEventType.SUBMITTED,
@@ -217,7 +235,7 @@ def _submitted(task: Task) -> AuditEvent:
         task_id=task.id,
         trace_id=task.trace_id,
         actor="planner",
-        data={"skill": task.skill, "attempt": task.attempt},
+        data=data,
     )
 
 

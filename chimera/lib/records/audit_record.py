@@ -137,6 +137,29 @@ def _checkpoint_problem(records: Sequence[AuditRecord], checkpoint: tuple[int, s
     )
 
 
+def events_about(
+    entries: Iterable[tuple[str, Mapping[str, str]]], task_id: str
+) -> list[AuditEvent]:
+    """The events among ``entries`` about ``task_id``, oldest first (no chain check).
+
+    Only entries whose stored text mentions the id are parsed: the rest of a long trail
+    costs a substring search each. Malformed entries are skipped (``chimera audit
+    --verify`` is the place that reports them).
+    """
+    found: list[AuditEvent] = []
+    for _entry_id, fields in entries:
+        body = fields.get(AUDIT_EVENT)
+        if body is None or task_id not in body:
+            continue
+        try:
+            event = AuditEvent.model_validate_json(body)
+        except ValueError:
+            continue
+        if event.task_id == task_id:
+            found.append(event)
+    return found
+
+
 def _witness_problem(record: AuditRecord, witnesses: Mapping[str, str] | None) -> str | None:
     if witnesses is None:
         return None

@@ -7,18 +7,24 @@ tenant's audit trail.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chimera.lib.logging import redact_text
 from chimera.models.audit import AuditEvent, AuditEventType, event_id
+from chimera.models.excerpts import cut
 from chimera.models.task import Task
-from chimera.models.types import JsonValue
+from chimera.models.types import JsonValue, utc_now
 from chimera.ports.queue import DeadLetter, Delivery
 from chimera.ports.stores import ReviewItem
 from chimera.services.worker.agent import ToolCallRecord
 
+if TYPE_CHECKING:
+    from chimera.services.worker.task_run import TaskRun
+
 #: How much of an entry that was none of the tenant's tasks its audit event keeps.
 MAX_RAW_CHARS = 2000
+#: How much of an attempt's error its audit events keep.
+MAX_ERROR_EXCERPT = 500
 
 
 def task_event(
@@ -125,6 +131,31 @@ def tool_call(delivery: Delivery[Task], consumer: str, record: ToolCallRecord) -
     attempt = delivery.message.attempt if delivery.message else 0
     about = (attempt, delivery.deliveries, record.call_id)
     return task_event(AuditEventType.TOOL_CALL, delivery, consumer, data, about=about)
+
+
+def attempt_failed(
+    delivery: Delivery[Task], consumer: str, run: TaskRun, error: str | None
+) -> AuditEvent:
+    """An attempt that produced no output (retried, dead-lettered, or a failed Result).
+
+    Its rendered prompt and the model's last answer are kept, each cut to
+    :data:`~chimera.models.excerpts.MAX_STORY_CHARS`: no stored record has them, and they
+    are what explains the failure (``chimera task show``).
+    """
+    started = run.started_at
+    data: dict[str, JsonValue] = {
+        "status": "failed",
+        "error": error[:MAX_ERROR_EXCERPT] if error else None,
+        # The answer came from a backend, which may echo what it was sent: no secrets.
+        "prompt": cut(redact_text(run.prompt)) if run.prompt else None,
+        "answer": cut(redact_text(run.answer)) if run.answer else None,
+        "steps": run.steps,
+        "started_at": started.isoformat() if started else None,
+        "latency_ms": round((utc_now() - started).total_seconds() * 1000.0, 3) if started else None,
+    }
+    attempt = delivery.message.attempt if delivery.message else 0
+    about = (attempt, delivery.deliveries)
+    return task_event(AuditEventType.RESULT, delivery, consumer, data, about=about)
 
 
 def log_ids(delivery: Delivery[Task]) -> dict[str, str | None]:

@@ -24,7 +24,7 @@ from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
 from chimera.services.faults import FaultClassifier, handle
 from chimera.services.worker import events
 from chimera.services.worker.batch import Batch
-from chimera.services.worker.core import GiveUp, Park, Publish, Retry, Wait
+from chimera.services.worker.core import GiveUp, Park, Publish, Retry, Settlement, Wait
 from chimera.services.worker.task_run import TaskRun
 
 log = get_logger("chimera.worker")
@@ -85,6 +85,9 @@ class Outbox:
             self._batch.events.extend(
                 events.tool_call(delivery, self.consumer, record) for record in run.tool_calls
             )
+            if _failed(run):
+                failed = events.attempt_failed(delivery, self.consumer, run, _error(settlement))
+                self._batch.events.append(failed)
         if isinstance(settlement, Publish):
             self._batch.results.append((delivery, settlement.result))
         elif isinstance(settlement, Retry):
@@ -250,3 +253,26 @@ class Outbox:
                 events=len(written),
                 next="the audit sweep sends them",
             )
+
+
+def _failed(run: TaskRun) -> bool:
+    """True when ``run``'s attempt ran and produced no output.
+
+    Succeeded attempts (the hot path) add no event: their Result keeps prompt and output.
+    """
+    if run.started_at is None or run.delivery.message is None:
+        return False  # never ran: poison, drift, an undecodable entry
+    settlement = run.settlement
+    if isinstance(settlement, Publish):
+        return settlement.result.error is not None
+    return isinstance(settlement, Retry | GiveUp)
+
+
+def _error(settlement: Settlement) -> str | None:
+    if isinstance(settlement, Retry):
+        return settlement.error
+    if isinstance(settlement, GiveUp):
+        return settlement.letter.last_error
+    if isinstance(settlement, Publish):
+        return settlement.result.error
+    return None

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic_core import to_json
+
 from chimera.config.swarm import Skill, Swarm
 from chimera.lib.logging import debug_enabled, get_logger
 from chimera.models.result import ErrorKind
@@ -47,6 +49,9 @@ from chimera.telemetry import spans
 
 log = get_logger("chimera.worker")
 
+#: What an attempt's agent loop came to, after the output's schema check.
+AgentOutcome = Answer | Failure | NeedsApproval
+
 #: How much of an undecodable entry's body a dead letter keeps.
 MAX_RAW_CHARS = 4096
 #: Steps of a skill without tools: one call, one answer.
@@ -62,6 +67,10 @@ class TaskRun:
     started_at: datetime | None = None
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     steps: int = 0
+    prompt: str | None = None
+    """The rendered prompt (kept in the audit trail when the attempt fails)."""
+    answer: str | None = None
+    """The model's last answer as text: its raw text, or the output that broke the schema."""
 
 
 class TaskRunner:
@@ -138,11 +147,12 @@ class TaskRunner:
                 return TaskRun(delivery, waiting)
             outcome: Answer | Failure = prepared
             tool_calls: list[ToolCallRecord] = []
+            answer: str | None = None
         else:
             prompt = prepared.request.messages[0].content
             if debug_enabled():
                 log_rendered(delivery, prepared.request)
-            agent, tool_calls, tools = await self._agent(prepared, task, delivery.tenant)
+            agent, tool_calls, tools, answer = await self._agent(prepared, task, delivery.tenant)
             if isinstance(agent, NeedsApproval):
                 try:
                     item = waiting_item(
@@ -172,19 +182,19 @@ class TaskRunner:
             prompt=prompt,
         )
         steps = outcome.steps if isinstance(outcome, Answer) else 0
-        return TaskRun(delivery, settlement, started, tool_calls, steps)
+        return TaskRun(delivery, settlement, started, tool_calls, steps, prompt, answer)
 
     async def _agent(
         self, prepared: Prepared, task: Task, tenant: str
-    ) -> tuple[Answer | Failure | NeedsApproval, list[ToolCallRecord], Mapping[str, ToolBinding]]:
+    ) -> tuple[AgentOutcome, list[ToolCallRecord], Mapping[str, ToolBinding], str | None]:
         config = prepared.skill.config
         backend = self.backends.get(config.backend)
         if backend is None:
             failure = Failure(ErrorKind.BACKEND, f"backend {config.backend!r} is not installed")
-            return failure, [], {}
+            return failure, [], {}, None
         tools = await self._tools(prepared.skill, tenant)
         if isinstance(tools, Failure):
-            return tools, [], {}
+            return tools, [], {}, None
         request = prepared.request
         if tools:
             request = request.model_copy(update={"tools": [b.spec for b in tools.values()]})
@@ -205,13 +215,16 @@ class TaskRunner:
         )
         outcome = agent.outcome
         if isinstance(outcome, NeedsApproval):
-            return outcome, agent.tool_calls, tools
+            return outcome, agent.tool_calls, tools, agent.raw
+        answer = agent.raw
         if isinstance(outcome, Answer):
             errors = prepared.skill.output_errors(outcome.output)
             if errors:
                 message = "output does not match schema: " + "; ".join(errors)
+                # The output that broke the schema is the answer worth keeping.
+                answer = answer or to_json(outcome.output).decode()
                 outcome = Failure(ErrorKind.INVALID_OUTPUT, message[:MAX_ERROR_CHARS])
-        return outcome, agent.tool_calls, tools
+        return outcome, agent.tool_calls, tools, answer
 
     async def _tools(self, skill: Skill, tenant: str) -> Mapping[str, ToolBinding] | Failure:
         """The skill's tools for ``tenant``, or why they cannot be had."""

@@ -60,6 +60,11 @@ class FakeAuditSink:
         head = (int(data.audit_head.get(AUDIT_SEQ, "0")), data.audit_head.get(AUDIT_HASH, ""))
         return audit_record.check(list(data.audit), verify, head, dict(data.audit_ids))
 
+    async def task_events(self, tenant: str, task_id: str) -> list[AuditEvent]:
+        """The events of ``tenant``'s trail about ``task_id``, oldest first."""
+        await asyncio.sleep(0)
+        return audit_record.events_about(list(self.store.tenant(tenant).audit), task_id)
+
     def events(self, tenant: str) -> list[AuditEvent]:
         """The events stored for ``tenant`` so far (unverified)."""
         return [r.event for r in audit_record.check(self.store.tenant(tenant).audit, False).records]

@@ -155,7 +155,7 @@ async def test_waiting_pauses_longer_each_time_and_gives_up_at_the_deadline() ->
     ports.tenant("acme").settled[task.id] = "denied"
     [denied] = await lookup.wait([task])
     assert denied.state is TaskState.DENIED
-    assert "chimera audit" in (denied.reason or "")
+    assert "chimera task show" in (denied.reason or "")
     assert (await lookup.find("01ARZ3NDEKTSV4RRFFQ69G5FAV")).state is TaskState.UNKNOWN
 
 

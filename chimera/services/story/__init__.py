@@ -1,0 +1,1 @@
+"""A task's whole story: its parts (``model``), their assembly (``build``), the service."""
