@@ -8,9 +8,10 @@ it receives is forwarded, once per signal, to every child; each drains as a lone
 (stop reading, finish or hand back within ``--grace``, exit 0) and the supervisor exits when
 the last has.
 
-Exit codes: 0 when every child stopped cleanly after the signal; otherwise the first
-non-zero exit code among the children's last exits, in slot order (128 + N for a child that
-died of signal N); after a crash loop, the crash-looping child's last code (1 if that was 0).
+Exit codes: 0 when every child stopped cleanly after the signal (one killed by the very
+signal it was sent, still starting, counts as clean); otherwise the first non-zero exit code
+among the children's last exits, in slot order (128 + N for a child that died of signal N);
+after a crash loop, the crash-looping child's last code (1 if that was 0).
 
 The loop is synchronous and polls: it needs no event loop, and a child is a plain
 ``subprocess.Popen``. Signals come through :class:`~chimera.cli.signals.EarlyStop`, which
@@ -98,6 +99,7 @@ class Supervisor:
     _slots: list[_Slot] = field(default_factory=list, init=False)
     _stopping: bool = field(default=False, init=False)
     _forwarded: int = field(default=0, init=False)
+    _sent: set[int] = field(default_factory=set, init=False)
     _crashed: _Slot | None = field(default=None, init=False)
 
     def run(self, signals: EarlyStop) -> int:
@@ -159,6 +161,7 @@ class Supervisor:
         self._forwarded = len(received)
 
     def _signal_all(self, number: int) -> None:
+        self._sent.add(number)
         for slot in self._live():
             assert slot.process is not None
             if slot.process.poll() is None:
@@ -175,6 +178,10 @@ class Supervisor:
             slot.last_code = exit_code(returncode)
             if self._stopping:
                 log.info("supervisor.child_stopped", slot=slot.index, pid=pid, code=slot.last_code)
+                if -returncode in self._sent:
+                    # Killed by the signal it was sent: it was still starting, before its
+                    # handlers were installed, so it held no work. That is a clean stop.
+                    slot.last_code = 0
                 continue
             self._schedule_restart(slot, pid)
 

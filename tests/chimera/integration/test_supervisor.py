@@ -143,6 +143,33 @@ def test_the_exit_code_of_a_child_that_stopped_badly_is_the_supervisors(tmp_path
     assert result == [7]
 
 
+def test_a_child_killed_by_the_forwarded_signal_itself_stopped_cleanly(tmp_path: Path) -> None:
+    # A child that is still starting has no handler yet: the signal's default action ends it.
+    script = "import os, sys, time; open(os.path.join(sys.argv[1], str(os.getpid())), 'w')"
+    script += "; time.sleep(60)"
+    supervisor = Supervisor(lambda _slot: [sys.executable, "-c", script, str(tmp_path)], 2, FAST)
+    with running(supervisor) as (signals, result):
+        wait_for(lambda: len(started(tmp_path)) == 2, "two children")
+        signals.received.append(signal.SIGTERM)
+        wait_for(lambda: bool(result), "the supervisor to return")
+    assert result == [0]
+    assert not any(alive(pid) for pid in started(tmp_path))
+
+
+def test_a_child_killed_by_another_signal_while_stopping_is_not_clean(tmp_path: Path) -> None:
+    supervisor = Supervisor(lambda _slot: sleeper(tmp_path), 2, FAST)
+    with running(supervisor) as (signals, result):
+        wait_for(lambda: len(started(tmp_path)) == 2, "two children")
+        # Stopping (the signal is recorded) while one child is SIGKILLed by someone else.
+        pids = sorted(supervisor.pids())
+        os.kill(pids[0], signal.SIGSTOP)  # it cannot handle SIGTERM until killed
+        signals.received.append(signal.SIGTERM)
+        wait_for(lambda: (tmp_path / f"{pids[1]}.stopped").exists(), "the other to stop")
+        os.kill(pids[0], signal.SIGKILL)
+        wait_for(lambda: bool(result), "the supervisor to return")
+    assert result == [137]
+
+
 def test_a_signal_before_the_start_starts_no_child(tmp_path: Path) -> None:
     signals = EarlyStop()
     signals.received.append(signal.SIGTERM)
