@@ -3,7 +3,7 @@
 Prints a table; it is a measurement, not a test. Usage:
 
     uv run python benchmarks/scaling.py [--redis-url URL] [--processes 1,2,4] [--tasks N]
-                                        [--tenants K] [--aof no|everysec|always] [--quick]
+                                        [--tenants K] [--aof no,everysec,always] [--quick]
 
 For each process count N: a fresh key prefix, a one-skill swarm on the mock backend (no-op
 calls) with K tenants, N*``--tasks`` tasks submitted first (``chimera submit --file``), then
@@ -19,7 +19,8 @@ closes when 90 % of the tasks are committed, so start-up and the tail are left o
 - ``redis ceiling``: 1 s / Redis CPU per task, the rate at which this Redis would saturate.
 
 Without ``--redis-url`` it starts a private ``redis-server`` on a free loopback port (no
-other client's load in its CPU figures; ``--aof`` sets its persistence), and stops it after.
+other client's load in its CPU figures; ``--aof`` sets its persistence, several modes
+compared in one run), and stops it after.
 With ``--redis-url`` any URL the CLI accepts is used as is, ``redis+cluster://`` included once
 the CLI accepts it: CPU is then summed over the primaries that ``CLUSTER NODES`` lists.
 """
@@ -103,7 +104,7 @@ def primaries(url: str) -> list[redis.Redis]:
     info = client.info("cluster")
     if not info.get("cluster_enabled"):
         return [client]
-    nodes = client.execute_command("CLUSTER NODES")
+    nodes = client.execute_command("CLUSTER NODES")  # type: ignore[no-untyped-call]
     client.close()
     text = nodes if isinstance(nodes, str) else "\n".join(nodes)
     found = []
@@ -239,28 +240,38 @@ def main() -> None:
     parser.add_argument("--processes", default="1,2,4", help="process counts, comma-separated")
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks per worker process")
     parser.add_argument("--tenants", type=int, default=4)
-    parser.add_argument("--aof", choices=["no", "everysec", "always"], default="no")
+    parser.add_argument(
+        "--aof",
+        default="no",
+        help="persistence of the private Redis, comma-separated to compare: no, everysec, always",
+    )
     parser.add_argument("--quick", action="store_true", help="a fifth of the tasks")
     args = parser.parse_args()
     counts = [int(part) for part in args.processes.split(",")]
+    modes = [part.strip() for part in args.aof.split(",")]
+    if not set(modes) <= {"no", "everysec", "always"}:
+        parser.error("--aof takes no, everysec and always")
     per_process = args.tasks // 5 if args.quick else args.tasks
-    with tempfile.TemporaryDirectory() as name:
-        server, url = (
-            (None, args.redis_url) if args.redis_url else private_redis(Path(name), args.aof)
-        )
-        try:
-            runs = [measure(url, n, n * per_process, args.tenants) for n in counts]
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait()
-    where = args.redis_url or f"private redis-server, appendonly {args.aof}"
+    rows: list[list[str]] = []
+    for mode in [None] if args.redis_url else modes:
+        with tempfile.TemporaryDirectory() as name:
+            server, url = (
+                (None, args.redis_url) if mode is None else private_redis(Path(name), mode)
+            )
+            try:
+                for n in counts:
+                    run = measure(url, n, n * per_process, args.tenants)
+                    rows.append([mode or "-", *run.row()])
+            finally:
+                if server is not None:
+                    server.terminate()
+                    server.wait()
+    where = args.redis_url or "a private redis-server"
     print(f"cpus: {os.cpu_count()}; redis: {where}; tenants: {args.tenants}")
-    header = ["processes", "tasks/s", "redis cpu", "redis us/task", "workers us/task",
+    header = ["aof", "processes", "tasks/s", "redis cpu", "redis us/task", "workers us/task",
               "redis ceiling/s"]  # fmt: skip
-    rows = [header, *(run.row() for run in runs)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
 
 
