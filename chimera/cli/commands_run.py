@@ -20,6 +20,7 @@ from chimera.cli.render import print_run_report
 from chimera.cli.run_process import run_observed
 from chimera.cli.runtime import run_until_stopped, with_runtime
 from chimera.cli.signals import EarlyStop, interrupt_on_sigterm, stop_on_signals, worker_signals
+from chimera.cli.worker_children import supervise_workers
 from chimera.cli.worker_process import WorkerProcess
 from chimera.lib.redis_connect import safe_url
 from chimera.models.presence import Role
@@ -213,6 +214,12 @@ def _progress_bar() -> _Progress:
     type=float,
     help="Seconds in-flight tasks may finish after SIGTERM before being handed back.",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 1024),
+    help="Run N worker processes under a supervisor that restarts one that dies and "
+    "forwards SIGTERM/SIGINT to all (default: this process runs the loops itself).",
+)
 @observing_options
 @click.option(
     "--drift-wait",
@@ -235,6 +242,7 @@ def worker(
     judge_only: bool,
     lease_ms: int,
     grace: float,
+    processes: int | None,
     trace: bool | None,
     metrics_port: int | None,
     metrics_host: str,
@@ -245,10 +253,14 @@ def worker(
     Runs a Worker and a Judge for the given tenants (--no-judge: the Worker only;
     --judge-only: the Judge only). Start as many as you like on as many machines as you
     like against one Redis. On SIGTERM it stops reading, lets in-flight tasks finish within
-    --grace, hands the rest back and exits 0.
+    --grace, hands the rest back and exits 0. --processes N runs N such processes and
+    stops them all on one signal (exit 0 when all stopped cleanly).
     """
     if no_judge and judge_only:
         raise InputError("--no-judge and --judge-only exclude each other")
+    if processes is not None:
+        supervise_workers(ctx, processes, swarm, redis_url, tenants)
+        return
 
     async def body(runtime: Runtime, early: EarlyStop) -> None:
         chosen = runtime.scope.check(tenants) or None

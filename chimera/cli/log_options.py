@@ -105,3 +105,14 @@ def debug_requested() -> bool:
     if settings is None:
         return False
     return bool(logging.getLevelNamesMapping()[settings.level] <= logging.DEBUG)
+
+
+def log_arguments(ctx: click.Context) -> list[str]:
+    """The logging this command runs with, as group options for a child ``chimera``."""
+    settings = ctx.meta.get(_META_KEY)
+    if settings is None:
+        return []
+    words = ["--log-level", settings.level]
+    if settings.json is not None:
+        words.append("--log-json" if settings.json else "--log-console")
+    return words
