@@ -140,7 +140,7 @@ class LuaBatch:
             for call in calls:
                 # As a raw command: a cluster pipeline refuses ``evalsha()`` by name, though
                 # it routes EVALSHA by its keys like any other command.
-                options = {NEVER_DECODE: []} if call.undecoded else {}
+                options: dict[str, Any] = {NEVER_DECODE: []} if call.undecoded else {}
                 pipe.execute_command(
                     "EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args, **options
                 )
