@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from redis.crc import key_slot
+
 #: The masters' ports unless ``CHIMERA_TEST_CLUSTER_PORTS`` (comma-separated) says otherwise.
 DEFAULT_PORTS = (7001, 7002, 7003)
 HOST = "127.0.0.1"
@@ -146,6 +148,47 @@ def ensure_cluster(ports: Sequence[int] | None = None, root: Path | None = None)
             )
         _wait(lambda: _healthy(ports), 20, f"a healthy cluster on ports {list(ports)}")
         return cluster_url(ports)
+
+
+def tenant_in_slot(slot: int, stem: str = "t") -> str:
+    """A tenant name whose hash slot is ``slot`` (``{name}`` is the hash tag of its keys)."""
+    for i in range(1_000_000):
+        name = f"{stem}{i}"
+        if key_slot(f"{{{name}}}".encode()) == slot:
+            return name
+    raise AssertionError(f"no tenant name found for slot {slot}")
+
+
+def masters(port: int) -> dict[str, tuple[int, list[int]]]:
+    """Node id → (port, slots it serves) of every master, as the node on ``port`` sees them."""
+    out = subprocess.run(
+        ["redis-cli", "-p", str(port), "CLUSTER", "NODES"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found: dict[str, tuple[int, list[int]]] = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if "master" not in fields[2]:
+            continue
+        slots: list[int] = []
+        for part in fields[8:]:
+            if part.startswith("["):
+                continue  # a slot being migrated or imported
+            low, _, high = part.partition("-")
+            slots.extend(range(int(low), int(high or low) + 1))
+        found[fields[0]] = (int(fields[1].split(":")[1].split("@")[0]), slots)
+    return found
+
+
+def tenants_on_every_master(port: int, stem: str = "t") -> dict[str, int]:
+    """One tenant per master, each in the lowest slot that master serves: tenant → port."""
+    return {
+        tenant_in_slot(min(slots), stem): node_port
+        for node_port, slots in masters(port).values()
+        if slots
+    }
 
 
 if __name__ == "__main__":

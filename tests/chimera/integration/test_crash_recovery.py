@@ -34,7 +34,10 @@ TASKS = int(os.environ.get("CHIMERA_CRASH_TASKS", "2000"))
 LEASE_MS = 1500
 
 
-def write_swarm(folder: Path, crash: bool = False) -> Path:
+TENANTS = ("acme", "globex")
+
+
+def write_swarm(folder: Path, crash: bool = False, tenants: tuple[str, ...] = TENANTS) -> Path:
     skill = {
         "name": "work",
         "backend": "mock",
@@ -61,7 +64,7 @@ def write_swarm(folder: Path, crash: bool = False) -> Path:
         skills.append("poison")
     swarm = {
         "skills": ["skills/*.yaml"],
-        "tenants": {"acme": {"skills": skills}, "globex": {"skills": skills}},
+        "tenants": {tenant: {"skills": skills} for tenant in tenants},
         "audit": {"sinks": ["redis"]},
     }
     (folder / "swarm.yaml").write_text(yaml.safe_dump(swarm))
@@ -71,8 +74,16 @@ def write_swarm(folder: Path, crash: bool = False) -> Path:
 class Fleet:
     """`chimera worker` processes that can be killed and restarted."""
 
-    def __init__(self, swarm: Path, prefix: str, logs: Path, size: int, concurrency: int) -> None:
-        self.swarm, self.prefix, self.logs = swarm, prefix, logs
+    def __init__(
+        self,
+        swarm: Path,
+        prefix: str,
+        logs: Path,
+        size: int,
+        concurrency: int,
+        url: str = REDIS_URL,
+    ) -> None:
+        self.swarm, self.prefix, self.logs, self.url = swarm, prefix, logs, url
         self.concurrency = concurrency
         self.started = 0
         self.procs = [self.spawn() for _ in range(size)]
@@ -82,7 +93,7 @@ class Fleet:
         self.born = time.monotonic()
         command = [
             sys.executable, "-m", "chimera", "worker", str(self.swarm),
-            "--redis-url", REDIS_URL, "--prefix", self.prefix,
+            "--redis-url", self.url, "--prefix", self.prefix,
             "--concurrency", str(self.concurrency), "--lease-ms", str(LEASE_MS), "--grace", "1",
         ]  # fmt: skip
         log = (self.logs / f"worker-{self.started}.log").open("wb")
@@ -113,22 +124,26 @@ class Fleet:
         return [proc.wait(timeout=30) for proc in self.procs]
 
 
-async def submit(swarm: Path, prefix: str, folder: Path, rows: list[dict[str, Any]]) -> list[str]:
+async def submit(
+    swarm: Path, prefix: str, folder: Path, rows: list[dict[str, Any]], url: str = REDIS_URL
+) -> list[str]:
     path = folder / "tasks.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     out = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "chimera", "submit", str(swarm), "--file", str(path), "--json",
-         "--redis-url", REDIS_URL, "--prefix", prefix],
+         "--redis-url", url, "--prefix", prefix],
         capture_output=True,
         check=True,
     )  # fmt: skip
     return [row["task_id"] for row in json.loads(out.stdout)["submitted"]]
 
 
-async def outcomes(client: aioredis.Redis, keyspace: Keyspace) -> dict[str, str]:
+async def outcomes(
+    client: aioredis.Redis, keyspace: Keyspace, tenants: tuple[str, ...] = TENANTS
+) -> dict[str, str]:
     found: dict[str, str] = {}
-    for tenant in ("acme", "globex"):
+    for tenant in tenants:
         found.update(await client.hgetall(keyspace.tenant(tenant).settled))
     return found
 
@@ -140,11 +155,12 @@ async def wait_settled(
     fleet: Fleet,
     deadline_s: float,
     chaos: Any = None,
+    tenants: tuple[str, ...] = TENANTS,
 ) -> dict[str, str]:
     deadline = time.monotonic() + deadline_s
     settled: dict[str, str] = {}
     while time.monotonic() < deadline:
-        settled = await outcomes(client, keyspace)
+        settled = await outcomes(client, keyspace, tenants)
         if set(ids) <= set(settled):
             return settled
         if chaos is not None:
@@ -155,12 +171,16 @@ async def wait_settled(
 
 
 async def check_invariants(
-    client: aioredis.Redis, keyspace: Keyspace, ids: list[str], settled: dict[str, str]
+    client: aioredis.Redis,
+    keyspace: Keyspace,
+    ids: list[str],
+    settled: dict[str, str],
+    tenants: tuple[str, ...] = TENANTS,
 ) -> dict[str, int]:
     assert set(ids) <= set(settled), f"{len(set(ids) - set(settled))} tasks never settled"
     committed_ids: list[str] = []
     dead = 0
-    for tenant in ("acme", "globex"):
+    for tenant in tenants:
         keys = keyspace.tenant(tenant)
         committed_ids += await client.hkeys(keys.committed)
         # No pending entry anywhere, and the streams hold nothing.
@@ -178,7 +198,7 @@ async def check_invariants(
     assert dead == sum(1 for v in settled.values() if v == "dead_lettered")
     # Exactly once: one commit event per committed task in the audit trails.
     commits: list[str] = []
-    for tenant in ("acme", "globex"):
+    for tenant in tenants:
         for _, fields in await client.xrange(keyspace.tenant(tenant).audit):
             event = json.loads(fields["event"])
             if event["type"] == "committed":
@@ -190,15 +210,27 @@ async def check_invariants(
 async def test_random_sigkills_lose_and_duplicate_nothing(
     real_redis: aioredis.Redis, keyspace: Keyspace, tmp_path: Path
 ) -> None:
+    await sigkill_chaos(real_redis, keyspace, tmp_path, REDIS_URL, TENANTS)
+
+
+async def sigkill_chaos(
+    client: aioredis.Redis,
+    keyspace: Keyspace,
+    folder: Path,
+    url: str,
+    tenants: tuple[str, ...],
+    tasks: int = TASKS,
+) -> None:
+    """SIGKILL random workers of three while ``tasks`` run; then check every invariant."""
     rng = random.Random(SEED)
-    swarm = write_swarm(tmp_path)
-    fleet = Fleet(swarm, keyspace.prefix, tmp_path, size=3, concurrency=10)
+    swarm = write_swarm(folder, tenants=tenants)
+    fleet = Fleet(swarm, keyspace.prefix, folder, size=3, concurrency=10, url=url)
     try:
         rows = [
-            {"tenant": rng.choice(["acme", "globex"]), "skill": "work", "input": {"n": i}}
-            for i in range(TASKS)
+            {"tenant": rng.choice(tenants), "skill": "work", "input": {"n": i}}
+            for i in range(tasks)
         ]
-        ids = await submit(swarm, keyspace.prefix, tmp_path, rows)
+        ids = await submit(swarm, keyspace.prefix, folder, rows, url)
         last_kill = [time.monotonic()]
         kills = [0]
 
@@ -208,16 +240,16 @@ async def test_random_sigkills_lose_and_duplicate_nothing(
                 kills[0] += 1
                 last_kill[0] = time.monotonic()
 
-        settled = await wait_settled(real_redis, keyspace, ids, fleet, 240, chaos)
+        settled = await wait_settled(client, keyspace, ids, fleet, 240, chaos, tenants)
         # Let the surviving judges write their last post-commit audit events.
         await asyncio.sleep(0.5)
     finally:
         codes = fleet.stop()
     assert kills[0] >= 3
     assert codes == [0] * len(codes)
-    totals = await check_invariants(real_redis, keyspace, ids, settled)
-    assert totals["committed"] + totals["dead_lettered"] == TASKS
-    await check_complete_audit(real_redis, keyspace, settled)
+    totals = await check_invariants(client, keyspace, ids, settled, tenants)
+    assert totals["committed"] + totals["dead_lettered"] == tasks
+    await check_complete_audit(client, keyspace, settled, tenants)
 
 
 async def test_poison_task_is_dead_lettered_after_repeated_deliveries(
@@ -276,7 +308,10 @@ async def test_client_kill_mid_run_loses_and_duplicates_nothing(
 
 
 async def check_complete_audit(
-    client: aioredis.Redis, keyspace: Keyspace, settled: dict[str, str]
+    client: aioredis.Redis,
+    keyspace: Keyspace,
+    settled: dict[str, str],
+    tenants: tuple[str, ...] = TENANTS,
 ) -> None:
     """Every task's submitted, started, decision and outcome events, each exactly once.
 
@@ -285,9 +320,9 @@ async def check_complete_audit(
     """
     sink = RedisAuditSink(client, keyspace)
     pending = RedisPendingAudit(client, keyspace)
-    await AuditSweep(pending, FanoutAuditLogger([sink]), ["acme", "globex"], after_s=0).sweep()
+    await AuditSweep(pending, FanoutAuditLogger([sink]), list(tenants), after_s=0).sweep()
     seen: dict[str, list[str]] = defaultdict(list)
-    for tenant in ("acme", "globex"):
+    for tenant in tenants:
         check = await RedisAuditTrail(client, keyspace).read(tenant, verify=True)
         assert check.ok, check.problem
         for record in check.records:
