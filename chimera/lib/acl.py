@@ -30,6 +30,8 @@ CLIENT_COMMANDS: dict[str, tuple[str, ...]] = {
     "hashes": ("hget", "hmget", "hgetall", "hset", "hsetnx", "hdel", "hlen"),
     "heartbeats": ("pexpire",),
     "sets": ("sadd", "smembers", "zcard"),
+    # A cluster client learns the slot map, the commands' key positions, and follows ASK.
+    "a Redis Cluster": ("cluster|slots", "command", "asking"),
 }
 
 _CALL = re.compile(r"redis\.call\(\s*'([A-Za-z]+)'")

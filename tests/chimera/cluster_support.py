@@ -80,11 +80,12 @@ def _healthy(ports: Sequence[int]) -> bool:
     return True
 
 
-def _start_node(port: int, folder: Path) -> None:
+def _start_node(port: int, folder: Path, fresh: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    # A node left over from another run keeps its old identity in nodes.conf: start fresh.
-    for stale in ("nodes.conf", "redis.log"):
-        (folder / stale).unlink(missing_ok=True)
+    if fresh:
+        # No node is up: forget any old cluster, and create a new one below. (A node that
+        # restarts while the others run keeps its nodes.conf, so it rejoins with its slots.)
+        (folder / "nodes.conf").unlink(missing_ok=True)
     subprocess.run(
         [
             "redis-server",
@@ -130,7 +131,7 @@ def ensure_cluster(ports: Sequence[int] | None = None, root: Path | None = None)
             raise ClusterUnavailable("redis-server and redis-cli are needed to start a cluster")
         down = [port for port in ports if _command(port, "PING") is None]
         for port in down:
-            _start_node(port, root / str(port))
+            _start_node(port, root / str(port), fresh=len(down) == len(ports))
         _wait(lambda: all(_command(p, "PING") for p in ports), 10, "the cluster nodes to start")
         if all(_info(p).get("cluster_slots_assigned") == "0" for p in ports):
             subprocess.run(

@@ -40,7 +40,9 @@ async def test_random_sigkills_on_the_cluster(
     cluster_redis: aioredis.Redis, cluster_url: str, keyspace: Keyspace, tmp_path: Path
 ) -> None:
     tenants = spread_tenants(cluster_url)
-    await sigkill_chaos(cluster_redis, keyspace, tmp_path, cluster_url, tenants, tasks=1000)
+    await sigkill_chaos(
+        cluster_redis, keyspace, tmp_path, cluster_url, tenants, tasks=1000, only_running=True
+    )
 
 
 def _redirects(ports: list[int]) -> dict[str, int]:

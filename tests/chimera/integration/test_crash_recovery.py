@@ -82,10 +82,12 @@ class Fleet:
         size: int,
         concurrency: int,
         url: str = REDIS_URL,
+        log_level: str = "WARNING",
     ) -> None:
         self.swarm, self.prefix, self.logs, self.url = swarm, prefix, logs, url
-        self.concurrency = concurrency
+        self.concurrency, self.log_level = concurrency, log_level
         self.started = 0
+        self.log_paths: dict[int, Path] = {}
         self.procs = [self.spawn() for _ in range(size)]
 
     def spawn(self) -> subprocess.Popen[bytes]:
@@ -96,15 +98,29 @@ class Fleet:
             "--redis-url", self.url, "--prefix", self.prefix,
             "--concurrency", str(self.concurrency), "--lease-ms", str(LEASE_MS), "--grace", "1",
         ]  # fmt: skip
-        log = (self.logs / f"worker-{self.started}.log").open("wb")
-        env = {**os.environ, "CHIMERA_LOG_LEVEL": "WARNING"}
-        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)
+        path = self.logs / f"worker-{self.started}.log"
+        env = {**os.environ, "CHIMERA_LOG_LEVEL": self.log_level}
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=path.open("wb"), env=env)
+        self.log_paths[proc.pid] = path
+        return proc
 
-    def kill_one(self, rng: random.Random) -> None:
-        index = rng.randrange(len(self.procs))
+    def running(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Whether ``proc`` logged ``worker.started`` (needs ``log_level`` INFO)."""
+        return b"worker.started" in self.log_paths[proc.pid].read_bytes()
+
+    def kill_one(self, rng: random.Random, only_running: bool = False) -> bool:
+        """SIGKILL a random worker (one that started working: ``only_running``), start another.
+
+        Returns whether one was killed.
+        """
+        chosen = [i for i, p in enumerate(self.procs) if not only_running or self.running(p)]
+        if not chosen:
+            return False
+        index = rng.choice(chosen)
         self.procs[index].send_signal(signal.SIGKILL)
         self.procs[index].wait()
         self.procs[index] = self.spawn()
+        return True
 
     def respawn_dead(self) -> int:
         dead = 0
@@ -220,11 +236,17 @@ async def sigkill_chaos(
     url: str,
     tenants: tuple[str, ...],
     tasks: int = TASKS,
+    only_running: bool = False,
 ) -> None:
-    """SIGKILL random workers of three while ``tasks`` run; then check every invariant."""
+    """SIGKILL random workers of three while ``tasks`` run; then check every invariant.
+
+    ``only_running``: kill only workers that started working (on a loaded machine a worker
+    may take seconds to start, and killing it while it imports tests nothing).
+    """
     rng = random.Random(SEED)
     swarm = write_swarm(folder, tenants=tenants)
-    fleet = Fleet(swarm, keyspace.prefix, folder, size=3, concurrency=10, url=url)
+    level = "INFO" if only_running else "WARNING"
+    fleet = Fleet(swarm, keyspace.prefix, folder, 3, 10, url=url, log_level=level)
     try:
         rows = [
             {"tenant": rng.choice(tenants), "skill": "work", "input": {"n": i}}
@@ -235,8 +257,9 @@ async def sigkill_chaos(
         kills = [0]
 
         def chaos() -> None:
-            if time.monotonic() - last_kill[0] > rng.uniform(0.7, 1.3):
-                fleet.kill_one(rng)
+            if time.monotonic() - last_kill[0] > rng.uniform(0.7, 1.3) and fleet.kill_one(
+                rng, only_running
+            ):
                 kills[0] += 1
                 last_kill[0] = time.monotonic()
 
