@@ -41,7 +41,14 @@ async def test_random_sigkills_on_the_cluster(
 ) -> None:
     tenants = spread_tenants(cluster_url)
     await sigkill_chaos(
-        cluster_redis, keyspace, tmp_path, cluster_url, tenants, tasks=1000, only_running=True
+        cluster_redis,
+        keyspace,
+        tmp_path,
+        cluster_url,
+        tenants,
+        tasks=1000,
+        only_running=True,
+        max_kills=15,
     )
 
 

@@ -237,11 +237,13 @@ async def sigkill_chaos(
     tenants: tuple[str, ...],
     tasks: int = TASKS,
     only_running: bool = False,
+    max_kills: int | None = None,
 ) -> None:
     """SIGKILL random workers of three while ``tasks`` run; then check every invariant.
 
     ``only_running``: kill only workers that started working (on a loaded machine a worker
     may take seconds to start, and killing it while it imports tests nothing).
+    ``max_kills``: then let the run finish (a kill a second outpaces a loaded machine).
     """
     rng = random.Random(SEED)
     swarm = write_swarm(folder, tenants=tenants)
@@ -257,6 +259,8 @@ async def sigkill_chaos(
         kills = [0]
 
         def chaos() -> None:
+            if max_kills is not None and kills[0] >= max_kills:
+                return
             if time.monotonic() - last_kill[0] > rng.uniform(0.7, 1.3) and fleet.kill_one(
                 rng, only_running
             ):
