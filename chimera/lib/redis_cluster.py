@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -30,6 +30,18 @@ def is_cluster_url(url: str | None) -> bool:
 def is_cluster(client: Any) -> bool:
     """Tell whether ``client`` is a cluster client (it routes each key to its slot's node)."""
     return isinstance(client, RedisCluster)
+
+
+async def node_of(client: Any, key: str) -> Any:
+    """The cluster node serving ``key``'s slot, as the client's slot map says.
+
+    Given as ``target_nodes``, it spares redis-py a ``COMMAND GETKEYS`` round trip to find
+    the keys of a command whose keys move (``XREADGROUP``, ``XREAD``); the client still
+    follows ``MOVED`` and ``ASK`` from there.
+    """
+    cluster = cast("RedisCluster", client)
+    await cluster.initialize()  # a no-op once the slot map is known
+    return cluster.get_node_from_key(key)
 
 
 def slot_of(key: str) -> int:

@@ -19,7 +19,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.client import NEVER_DECODE
 
-from chimera.lib.redis_cluster import by_slot
+from chimera.lib.redis_cluster import by_slot, node_of
 
 
 async def read_group(
@@ -35,6 +35,8 @@ async def read_group(
     Entries are read undecoded (see :mod:`chimera.lib.redis_queue`). Returns each slot's
     reply as the server gave it.
     """
+    groups = by_slot(streams)
+    nodes = [await node_of(client, keys[0]) for keys in groups]
     return await asyncio.gather(
         *(
             _undecoded(
@@ -48,8 +50,9 @@ async def read_group(
                 "STREAMS",
                 *keys,
                 *([start] * len(keys)),
+                target_nodes=node,
             )
-            for keys in by_slot(streams)
+            for keys, node in zip(groups, nodes, strict=True)
         )
     )
 
@@ -83,11 +86,23 @@ async def wait_any(client: aioredis.Redis, after: Mapping[str, str], block_ms: i
     not used: the reader reads again through its group).
     """
     groups = by_slot(after)
+    nodes = [await node_of(client, keys[0]) for keys in groups]
+    run = cast("Callable[..., Awaitable[Any]]", client.execute_command)
     waits = [
         asyncio.ensure_future(
-            client.xread({key: after[key] for key in keys}, count=1, block=max(1, block_ms))
+            run(
+                "XREAD",
+                "COUNT",
+                1,
+                "BLOCK",
+                max(1, block_ms),
+                "STREAMS",
+                *keys,
+                *(after[key] for key in keys),
+                target_nodes=node,
+            )
         )
-        for keys in groups
+        for keys, node in zip(groups, nodes, strict=True)
     ]
     try:
         done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -99,6 +114,6 @@ async def wait_any(client: aioredis.Redis, after: Mapping[str, str], block_ms: i
         await asyncio.gather(*waits, return_exceptions=True)
 
 
-async def _undecoded(client: aioredis.Redis, *args: Any) -> Any:
+async def _undecoded(client: aioredis.Redis, *args: Any, **options: Any) -> Any:
     run = cast("Callable[..., Awaitable[Any]]", client.execute_command)
-    return await run(*args, **{NEVER_DECODE: []})
+    return await run(*args, **options, **{NEVER_DECODE: []})
