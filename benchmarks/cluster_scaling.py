@@ -37,7 +37,7 @@ import yaml
 
 from chimera.config.loader import load_swarm
 from chimera.lib.keys import Keyspace
-from chimera.lib.redis_cluster import is_cluster, parse_cluster_url
+from chimera.lib.redis_cluster import is_cluster, node_of, parse_cluster_url
 from chimera.lib.redis_connect import connect
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_sessions import RedisSessionStore
@@ -74,7 +74,7 @@ async def pick_tenants(client: aioredis.Redis, count: int) -> list[str]:
     by_node: dict[str, list[str]] = {}
     for i in range(10_000):
         name = f"bench{i}"
-        node = client.get_node_from_key(f"{{{name}}}")  # type: ignore[attr-defined]
+        node = await node_of(client, f"{{{name}}}")
         by_node.setdefault(node.name, []).append(name)
     spread = [name for group in zip(*by_node.values(), strict=False) for name in group]
     return spread[:count]
@@ -176,11 +176,14 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=6000)
     parser.add_argument("--processes", default="1,2,4")
     parser.add_argument("--tenants", type=int, default=6)
+    parser.add_argument("--only", choices=["single", "cluster"], help="measure one side only")
     args = parser.parse_args()
     counts = [int(p) for p in args.processes.split(",")]
     print(f"{args.tasks} no-op tasks over {args.tenants} tenants; {os.cpu_count()} CPUs")
     print(HEADER)
     for name, url in (("single", args.redis_url), ("cluster", args.cluster_url)):
+        if args.only not in (None, name):
+            continue
         for processes in counts:
             row = asyncio.run(run_one(url, processes, args.tasks, args.tenants))
             print(
