@@ -11,6 +11,7 @@ from redis.asyncio.cluster import RedisCluster
 
 import chimera.lib.lua as lua_package
 from chimera.lib.keys import Keyspace, TenantKeys
+from chimera.lib.logging import redact_text
 from chimera.lib.lua.wrapper import ScriptKeys
 from chimera.lib.redis_cluster import by_slot, is_cluster_url, parse_cluster_url, slot_of
 from chimera.lib.redis_connect import InvalidRedisUrl, check_url, connect, safe_url
@@ -114,3 +115,10 @@ def test_by_slot_groups_keys_of_one_tenant_together() -> None:
     keys = [space.tenant("a").tasks, space.tenant("b").tasks, space.tenant("a").results]
 
     assert sorted(by_slot(keys)) == sorted([[keys[0], keys[2]], [keys[1]]])
+
+
+async def test_the_password_of_a_cluster_url_is_never_written() -> None:
+    client = connect("redis+cluster://app:Cluster-pw-77@127.0.0.1:7001,127.0.0.1:7002")
+
+    assert redact_text("upstream said Cluster-pw-77") == "upstream said [REDACTED]"
+    await client.aclose()
