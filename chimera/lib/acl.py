@@ -32,6 +32,8 @@ CLIENT_COMMANDS: dict[str, tuple[str, ...]] = {
     "sets": ("sadd", "smembers", "zcard"),
     # The retention sweep: its lease (SET NX PX), dead letters by count, acked entries.
     "retention": ("set", "xrevrange", "xtrim"),
+    # A cluster client learns the slot map, the commands' key positions, and follows ASK.
+    "a Redis Cluster": ("cluster|slots", "command", "asking"),
 }
 
 _CALL = re.compile(r"redis\.call\(\s*'([A-Za-z]+)'")

@@ -10,7 +10,7 @@ are worth retrying is :mod:`chimera.lib.redis_faults`' business.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import redis.asyncio as aioredis
@@ -24,6 +24,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from chimera.lib.redis_cluster import connect_cluster, is_cluster_url, parse_cluster_url
 from chimera.lib.redis_packing import pack_with_hiredis
 from chimera.lib.secret_values import remember_url
 
@@ -66,9 +67,17 @@ def check_url(url: str) -> None:
     """Raise :class:`InvalidRedisUrl` unless ``url`` is a usable Redis URL.
 
     Checks what redis-py would otherwise report with a traceback: the scheme, a port that
-    is a number from 1 to 65535, brackets around IPv6 hosts, a numeric database.
+    is a number from 1 to 65535, brackets around IPv6 hosts, a numeric database. A cluster
+    URL (``redis+cluster://host:port[,host:port...]``) needs a port on every node and no
+    database but 0.
     """
     shown = safe_url(url)
+    if is_cluster_url(url):
+        try:
+            parse_cluster_url(url)
+        except ValueError as exc:
+            raise InvalidRedisUrl(f"invalid Redis URL {shown}: {exc}") from None
+        return
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -76,7 +85,8 @@ def check_url(url: str) -> None:
         raise InvalidRedisUrl(f"invalid Redis URL {shown}: {exc}") from None
     if parts.scheme not in _SCHEMES:
         raise InvalidRedisUrl(
-            f"invalid Redis URL {shown}: the scheme must be redis://, rediss:// or unix://"
+            f"invalid Redis URL {shown}: the scheme must be redis://, rediss://, unix:// "
+            "or redis+cluster://"
         )
     if port == 0:
         raise InvalidRedisUrl(f"invalid Redis URL {shown}: port 0 is not a port")
@@ -162,6 +172,8 @@ def connect(url: str | None, client_name: str | None = None) -> aioredis.Redis:
 
     The embedded server lives in this process only (fakeredis with Lua): right for a laptop
     run, a demo or a test, and shared by every client this function returns in the process.
+    A ``redis+cluster://`` URL gives redis-py's asyncio ``RedisCluster``: it offers the
+    commands and ``pipeline()`` chimera uses, so it is typed as the client it stands in for.
 
     Raises:
         InvalidRedisUrl: ``url`` cannot name a Redis server.
@@ -173,6 +185,9 @@ def connect(url: str | None, client_name: str | None = None) -> aioredis.Redis:
     remember_url(url)  # nothing this process writes may repeat the password
     check_url(url)
     try:
+        if is_cluster_url(url):
+            cluster = pack_with_hiredis(connect_cluster(url, client_name=client_name))
+            return cast("aioredis.Redis", cluster)
         # The client name shows in CLIENT LIST, so an operator sees which connection is whose.
         client = aioredis.from_url(
             url, decode_responses=True, health_check_interval=30, client_name=client_name

@@ -18,6 +18,10 @@ _TRANSIENT = (
     rx.BusyLoadingError,
     rx.ReadOnlyError,
     rx.TryAgainError,
+    # A cluster client gives up on a command redirected too often (a slot being moved:
+    # TRYAGAIN, ASK, MOVED in a row), or finds a slot no node serves yet (failover).
+    rx.ClusterError,
+    rx.SlotNotCoveredError,
     rx.ClusterDownError,
     rx.MasterDownError,
     rx.AskError,

@@ -3,7 +3,9 @@
 redis-py's ``Script`` objects, used with a pipeline, send ``SCRIPT EXISTS`` before every
 execute: a second round trip per batch. Here scripts are loaded once per client and called
 with ``EVALSHA``; a ``NOSCRIPT`` reply (server restarted, ``SCRIPT FLUSH``) reloads them and
-re-sends only the commands that failed, which never ran.
+re-sends only the commands that failed, which never ran. On a Redis Cluster each script is
+loaded on every master (a slot may move to any of them), and a master that still answers
+``NOSCRIPT`` (one added later, one restarted) is caught the same way.
 
 Every chimera script is called this way (see ``chimera/lib/lua/``): a typed wrapper per
 script builds a :class:`Call` from named keys and arguments, and :class:`LuaBatch` sends it.
@@ -19,6 +21,8 @@ from typing import Any, Generic, TypeVar
 import redis.asyncio as aioredis
 from redis.client import NEVER_DECODE
 from redis.exceptions import NoScriptError
+
+from chimera.lib.redis_cluster import is_cluster
 
 R = TypeVar("R")
 
@@ -134,22 +138,23 @@ class LuaBatch:
     async def _send(self, calls: Sequence[Call[Any]]) -> list[Any]:
         async with self.client.pipeline(transaction=False) as pipe:
             for call in calls:
-                if call.undecoded:
-                    pipe.execute_command(
-                        "EVALSHA",
-                        call.script.sha,
-                        len(call.keys),
-                        *call.keys,
-                        *call.args,
-                        **{NEVER_DECODE: []},
-                    )
-                else:
-                    pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+                # As a raw command: a cluster pipeline refuses ``evalsha()`` by name, though
+                # it routes EVALSHA by its keys like any other command.
+                options: dict[str, Any] = {NEVER_DECODE: []} if call.undecoded else {}
+                pipe.execute_command(
+                    "EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args, **options
+                )
             return list(await pipe.execute(raise_on_error=False))
 
     async def _load(self, scripts: set[Lua]) -> None:
         todo = [s for s in scripts if s.sha not in self._loaded]
         if not todo:
+            return
+        if is_cluster(self.client):
+            # A cluster client sends SCRIPT LOAD to every master; its pipeline cannot.
+            for script in todo:
+                await self.client.script_load(script.source)
+            self._loaded.update(s.sha for s in todo)
             return
         async with self.client.pipeline(transaction=False) as pipe:
             for script in todo:

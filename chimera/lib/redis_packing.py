@@ -8,10 +8,11 @@ makes one per judged Result: on the hot path that was the largest single cost le
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 
 class _HiredisPacking:
@@ -30,16 +31,32 @@ class _HiredisPacking:
 
 _FAST: dict[type[Any], type[Any]] = {}
 
+C = TypeVar("C", aioredis.Redis, RedisCluster)
 
-def pack_with_hiredis(client: aioredis.Redis) -> aioredis.Redis:
-    """Make ``client``'s new connections pack commands with hiredis; return it."""
-    pool = client.connection_pool
-    base = pool.connection_class
-    if issubclass(base, _HiredisPacking):
+
+def pack_with_hiredis(client: C) -> C:
+    """Make ``client``'s new connections pack commands with hiredis; return it.
+
+    A cluster client makes its connections per node: the nodes it was given now, and those
+    it learns later from the connection settings they all share.
+    """
+    if isinstance(client, RedisCluster):
+        settings = client.connection_kwargs
+        settings["connection_class"] = _fast(settings["connection_class"])
+        for node in client.nodes_manager.startup_nodes.values():
+            node.connection_class = _fast(node.connection_class)
         return client
+    pool = client.connection_pool
+    pool.connection_class = _fast(pool.connection_class)
+    return client
+
+
+def _fast(base: type[Any]) -> type[Any]:
+    """``base`` with hiredis packing mixed in (made once per class)."""
+    if issubclass(base, _HiredisPacking):
+        return base
     fast = _FAST.get(base)
     if fast is None:
         fast = type(f"HiredisPacking{base.__name__}", (_HiredisPacking, base), {})
         _FAST[base] = fast
-    pool.connection_class = fast
-    return client
+    return fast

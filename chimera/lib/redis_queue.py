@@ -40,7 +40,9 @@ from chimera.lib.lua.task_scripts import (
 from chimera.lib.lua.wrapper import PendingEvent
 from chimera.lib.records import dead_letter as dead_letter_record
 from chimera.lib.records import review_item
+from chimera.lib.redis_cluster import is_cluster
 from chimera.lib.redis_lua import Call, LuaBatch
+from chimera.lib.redis_slot_reads import last_delivered, read_group, wait_any
 from chimera.lib.stream_entry import decode_entry
 from chimera.models.audit import AuditEvent
 from chimera.models.result import Result
@@ -83,6 +85,8 @@ class RedisQueue:
         self.keys = keyspace or Keyspace()
         self._groups_ready: set[str] = set()
         self._lua = LuaBatch(client)
+        # A cluster serves each tenant's slot from its own master: reads go per slot.
+        self._per_slot = is_cluster(client)
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -226,7 +230,9 @@ class RedisQueue:
             self.keys.tenant(t).tasks: i for t, i in newest.items() if t not in read.limited
         }
         began = time.monotonic()
-        if waiting:
+        if waiting and self._per_slot:
+            await wait_any(self.client, waiting, wait_ms)
+        elif waiting:
             await self.client.xread(waiting, count=1, block=max(1, wait_ms))
         left = wait_ms / 1000.0 - (time.monotonic() - began)
         if left > 0:
@@ -569,20 +575,27 @@ class RedisQueue:
         per_stream = max(1, math.ceil(count / len(streams)))
         began = time.monotonic()
         try:
-            # Undecoded: one entry that is not UTF-8 must not fail the read of all others.
-            reply = await _undecoded(
-                self.client,
-                "XREADGROUP",
-                "GROUP",
-                group,
-                consumer,
-                "COUNT",
-                per_stream,
-                *(("BLOCK", block_ms) if block_ms is not None else ()),
-                "STREAMS",
-                *streams,
-                *([start] * len(streams)),
-            )
+            if self._per_slot:
+                replies = await self._read_per_slot(
+                    streams, group, consumer, per_stream, block_ms, start
+                )
+            else:
+                # Undecoded: one entry that is not UTF-8 must not fail the read of all others.
+                replies = [
+                    await _undecoded(
+                        self.client,
+                        "XREADGROUP",
+                        "GROUP",
+                        group,
+                        consumer,
+                        "COUNT",
+                        per_stream,
+                        *(("BLOCK", block_ms) if block_ms is not None else ()),
+                        "STREAMS",
+                        *streams,
+                        *([start] * len(streams)),
+                    )
+                ]
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -591,20 +604,38 @@ class RedisQueue:
             self._groups_ready.difference_update(streams)
             await self.ensure_groups(sorted(set(streams.values())))
             return []
-        if not reply and block_ms:
+        if not any(replies) and block_ms and not self._per_slot:
             # The embedded server (fakeredis) does not block; wait a little ourselves so an
             # idle consumer neither spins nor starves the event loop.
             left = block_ms / 1000.0 - (time.monotonic() - began)
             if left > 0:
                 await asyncio.sleep(min(left, _EMBEDDED_IDLE_S))
         out: list[Delivery[M]] = []
-        for stream, entries in _stream_items(reply):
+        pairs = (pair for reply in replies for pair in _stream_items(reply))
+        for stream, entries in pairs:
             tenant = streams[stream]
             for entry_id, fields in entries:
                 if fields is None:  # deleted while pending: nothing left to deliver
                     continue
                 out.append(decode_entry(model, tenant, entry_id, fields, 1 if start == ">" else 2))
         return out
+
+    async def _read_per_slot(
+        self,
+        streams: dict[str, str],
+        group: str,
+        consumer: str,
+        per_stream: int,
+        block_ms: int | None,
+        start: str,
+    ) -> list[Any]:
+        """``XREADGROUP`` one slot at a time (a cluster); waits per slot when none has news."""
+        replies = await read_group(self.client, group, consumer, per_stream, list(streams), start)
+        if any(replies) or not block_ms or start != ">":
+            return replies
+        after = await last_delivered(self.client, list(streams), group)
+        await wait_any(self.client, after, block_ms)
+        return await read_group(self.client, group, consumer, per_stream, list(streams), start)
 
     async def _autoclaim(
         self,

@@ -8,12 +8,13 @@ import redis.asyncio as aioredis
 
 from chimera.lib.keys import Keyspace
 from tests.chimera.contracts.backends import Backend, memory_backend, redis_backend
+from tests.conftest import REDIS_BACKENDS
 
 
-@pytest.fixture(params=["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", *REDIS_BACKENDS])
 def backend(request: pytest.FixtureRequest, keyspace: Keyspace) -> Backend:
     if request.param == "memory":
         return memory_backend()
-    fixture = "fake_redis" if request.param == "fakeredis" else "real_redis"
-    client: aioredis.Redis = request.getfixturevalue(fixture)
+    fixture = {"fakeredis": "fake_redis", "redis": "real_redis", "cluster": "cluster_redis"}
+    client: aioredis.Redis = request.getfixturevalue(fixture[request.param])
     return redis_backend(request.param, client, keyspace)

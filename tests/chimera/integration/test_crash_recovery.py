@@ -34,7 +34,10 @@ TASKS = int(os.environ.get("CHIMERA_CRASH_TASKS", "2000"))
 LEASE_MS = 1500
 
 
-def write_swarm(folder: Path, crash: bool = False) -> Path:
+TENANTS = ("acme", "globex")
+
+
+def write_swarm(folder: Path, crash: bool = False, tenants: tuple[str, ...] = TENANTS) -> Path:
     skill = {
         "name": "work",
         "backend": "mock",
@@ -61,7 +64,7 @@ def write_swarm(folder: Path, crash: bool = False) -> Path:
         skills.append("poison")
     swarm = {
         "skills": ["skills/*.yaml"],
-        "tenants": {"acme": {"skills": skills}, "globex": {"skills": skills}},
+        "tenants": {tenant: {"skills": skills} for tenant in tenants},
         "audit": {"sinks": ["redis"]},
     }
     (folder / "swarm.yaml").write_text(yaml.safe_dump(swarm))
@@ -71,10 +74,20 @@ def write_swarm(folder: Path, crash: bool = False) -> Path:
 class Fleet:
     """`chimera worker` processes that can be killed and restarted."""
 
-    def __init__(self, swarm: Path, prefix: str, logs: Path, size: int, concurrency: int) -> None:
-        self.swarm, self.prefix, self.logs = swarm, prefix, logs
-        self.concurrency = concurrency
+    def __init__(
+        self,
+        swarm: Path,
+        prefix: str,
+        logs: Path,
+        size: int,
+        concurrency: int,
+        url: str = REDIS_URL,
+        log_level: str = "WARNING",
+    ) -> None:
+        self.swarm, self.prefix, self.logs, self.url = swarm, prefix, logs, url
+        self.concurrency, self.log_level = concurrency, log_level
         self.started = 0
+        self.log_paths: dict[int, Path] = {}
         self.procs = [self.spawn() for _ in range(size)]
 
     def spawn(self) -> subprocess.Popen[bytes]:
@@ -82,18 +95,32 @@ class Fleet:
         self.born = time.monotonic()
         command = [
             sys.executable, "-m", "chimera", "worker", str(self.swarm),
-            "--redis-url", REDIS_URL, "--prefix", self.prefix,
+            "--redis-url", self.url, "--prefix", self.prefix,
             "--concurrency", str(self.concurrency), "--lease-ms", str(LEASE_MS), "--grace", "1",
         ]  # fmt: skip
-        log = (self.logs / f"worker-{self.started}.log").open("wb")
-        env = {**os.environ, "CHIMERA_LOG_LEVEL": "WARNING"}
-        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)
+        path = self.logs / f"worker-{self.started}.log"
+        env = {**os.environ, "CHIMERA_LOG_LEVEL": self.log_level}
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=path.open("wb"), env=env)
+        self.log_paths[proc.pid] = path
+        return proc
 
-    def kill_one(self, rng: random.Random) -> None:
-        index = rng.randrange(len(self.procs))
+    def running(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Whether ``proc`` logged ``worker.started`` (needs ``log_level`` INFO)."""
+        return b"worker.started" in self.log_paths[proc.pid].read_bytes()
+
+    def kill_one(self, rng: random.Random, only_running: bool = False) -> bool:
+        """SIGKILL a random worker (one that started working: ``only_running``), start another.
+
+        Returns whether one was killed.
+        """
+        chosen = [i for i, p in enumerate(self.procs) if not only_running or self.running(p)]
+        if not chosen:
+            return False
+        index = rng.choice(chosen)
         self.procs[index].send_signal(signal.SIGKILL)
         self.procs[index].wait()
         self.procs[index] = self.spawn()
+        return True
 
     def respawn_dead(self) -> int:
         dead = 0
@@ -113,22 +140,26 @@ class Fleet:
         return [proc.wait(timeout=30) for proc in self.procs]
 
 
-async def submit(swarm: Path, prefix: str, folder: Path, rows: list[dict[str, Any]]) -> list[str]:
+async def submit(
+    swarm: Path, prefix: str, folder: Path, rows: list[dict[str, Any]], url: str = REDIS_URL
+) -> list[str]:
     path = folder / "tasks.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     out = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "chimera", "submit", str(swarm), "--file", str(path), "--json",
-         "--redis-url", REDIS_URL, "--prefix", prefix],
+         "--redis-url", url, "--prefix", prefix],
         capture_output=True,
         check=True,
     )  # fmt: skip
     return [row["task_id"] for row in json.loads(out.stdout)["submitted"]]
 
 
-async def outcomes(client: aioredis.Redis, keyspace: Keyspace) -> dict[str, str]:
+async def outcomes(
+    client: aioredis.Redis, keyspace: Keyspace, tenants: tuple[str, ...] = TENANTS
+) -> dict[str, str]:
     found: dict[str, str] = {}
-    for tenant in ("acme", "globex"):
+    for tenant in tenants:
         found.update(await client.hgetall(keyspace.tenant(tenant).settled))
     return found
 
@@ -140,11 +171,12 @@ async def wait_settled(
     fleet: Fleet,
     deadline_s: float,
     chaos: Any = None,
+    tenants: tuple[str, ...] = TENANTS,
 ) -> dict[str, str]:
     deadline = time.monotonic() + deadline_s
     settled: dict[str, str] = {}
     while time.monotonic() < deadline:
-        settled = await outcomes(client, keyspace)
+        settled = await outcomes(client, keyspace, tenants)
         if set(ids) <= set(settled):
             return settled
         if chaos is not None:
@@ -155,12 +187,16 @@ async def wait_settled(
 
 
 async def check_invariants(
-    client: aioredis.Redis, keyspace: Keyspace, ids: list[str], settled: dict[str, str]
+    client: aioredis.Redis,
+    keyspace: Keyspace,
+    ids: list[str],
+    settled: dict[str, str],
+    tenants: tuple[str, ...] = TENANTS,
 ) -> dict[str, int]:
     assert set(ids) <= set(settled), f"{len(set(ids) - set(settled))} tasks never settled"
     committed_ids: list[str] = []
     dead = 0
-    for tenant in ("acme", "globex"):
+    for tenant in tenants:
         keys = keyspace.tenant(tenant)
         committed_ids += await client.hkeys(keys.committed)
         # No pending entry anywhere, and the streams hold nothing.
@@ -178,7 +214,7 @@ async def check_invariants(
     assert dead == sum(1 for v in settled.values() if v == "dead_lettered")
     # Exactly once: one commit event per committed task in the audit trails.
     commits: list[str] = []
-    for tenant in ("acme", "globex"):
+    for tenant in tenants:
         for _, fields in await client.xrange(keyspace.tenant(tenant).audit):
             event = json.loads(fields["event"])
             if event["type"] == "committed":
@@ -190,34 +226,57 @@ async def check_invariants(
 async def test_random_sigkills_lose_and_duplicate_nothing(
     real_redis: aioredis.Redis, keyspace: Keyspace, tmp_path: Path
 ) -> None:
+    await sigkill_chaos(real_redis, keyspace, tmp_path, REDIS_URL, TENANTS)
+
+
+async def sigkill_chaos(
+    client: aioredis.Redis,
+    keyspace: Keyspace,
+    folder: Path,
+    url: str,
+    tenants: tuple[str, ...],
+    tasks: int = TASKS,
+    only_running: bool = False,
+    max_kills: int | None = None,
+) -> None:
+    """SIGKILL random workers of three while ``tasks`` run; then check every invariant.
+
+    ``only_running``: kill only workers that started working (on a loaded machine a worker
+    may take seconds to start, and killing it while it imports tests nothing).
+    ``max_kills``: then let the run finish (a kill a second outpaces a loaded machine).
+    """
     rng = random.Random(SEED)
-    swarm = write_swarm(tmp_path)
-    fleet = Fleet(swarm, keyspace.prefix, tmp_path, size=3, concurrency=10)
+    swarm = write_swarm(folder, tenants=tenants)
+    level = "INFO" if only_running else "WARNING"
+    fleet = Fleet(swarm, keyspace.prefix, folder, 3, 10, url=url, log_level=level)
     try:
         rows = [
-            {"tenant": rng.choice(["acme", "globex"]), "skill": "work", "input": {"n": i}}
-            for i in range(TASKS)
+            {"tenant": rng.choice(tenants), "skill": "work", "input": {"n": i}}
+            for i in range(tasks)
         ]
-        ids = await submit(swarm, keyspace.prefix, tmp_path, rows)
+        ids = await submit(swarm, keyspace.prefix, folder, rows, url)
         last_kill = [time.monotonic()]
         kills = [0]
 
         def chaos() -> None:
-            if time.monotonic() - last_kill[0] > rng.uniform(0.7, 1.3):
-                fleet.kill_one(rng)
+            if max_kills is not None and kills[0] >= max_kills:
+                return
+            if time.monotonic() - last_kill[0] > rng.uniform(0.7, 1.3) and fleet.kill_one(
+                rng, only_running
+            ):
                 kills[0] += 1
                 last_kill[0] = time.monotonic()
 
-        settled = await wait_settled(real_redis, keyspace, ids, fleet, 240, chaos)
+        settled = await wait_settled(client, keyspace, ids, fleet, 240, chaos, tenants)
         # Let the surviving judges write their last post-commit audit events.
         await asyncio.sleep(0.5)
     finally:
         codes = fleet.stop()
     assert kills[0] >= 3
     assert codes == [0] * len(codes)
-    totals = await check_invariants(real_redis, keyspace, ids, settled)
-    assert totals["committed"] + totals["dead_lettered"] == TASKS
-    await check_complete_audit(real_redis, keyspace, settled)
+    totals = await check_invariants(client, keyspace, ids, settled, tenants)
+    assert totals["committed"] + totals["dead_lettered"] == tasks
+    await check_complete_audit(client, keyspace, settled, tenants)
 
 
 async def test_poison_task_is_dead_lettered_after_repeated_deliveries(
@@ -276,7 +335,10 @@ async def test_client_kill_mid_run_loses_and_duplicates_nothing(
 
 
 async def check_complete_audit(
-    client: aioredis.Redis, keyspace: Keyspace, settled: dict[str, str]
+    client: aioredis.Redis,
+    keyspace: Keyspace,
+    settled: dict[str, str],
+    tenants: tuple[str, ...] = TENANTS,
 ) -> None:
     """Every task's submitted, started, decision and outcome events, each exactly once.
 
@@ -285,9 +347,9 @@ async def check_complete_audit(
     """
     sink = RedisAuditSink(client, keyspace)
     pending = RedisPendingAudit(client, keyspace)
-    await AuditSweep(pending, FanoutAuditLogger([sink]), ["acme", "globex"], after_s=0).sweep()
+    await AuditSweep(pending, FanoutAuditLogger([sink]), list(tenants), after_s=0).sweep()
     seen: dict[str, list[str]] = defaultdict(list)
-    for tenant in ("acme", "globex"):
+    for tenant in tenants:
         check = await RedisAuditTrail(client, keyspace).read(tenant, verify=True)
         assert check.ok, check.problem
         for record in check.records:

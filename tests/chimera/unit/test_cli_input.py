@@ -106,7 +106,7 @@ def test_run_schema_errors_name_the_file_line_past_blank_lines(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("http://u:s3cret-pw@127.0.0.1:6379/0", "the scheme must be redis://, rediss:// or unix://"),
+        ("http://u:s3cret-pw@127.0.0.1:6379/0", "the scheme must be redis://, rediss://, unix:// or redis+cluster://"),
         ("redis://u:s3cret-pw@127.0.0.1:99999/0", "Port out of range 0-65535"),
         ("redis://[::1", "Invalid IPv6 URL"),
     ],
