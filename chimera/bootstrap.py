@@ -29,6 +29,7 @@ from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_retention import RedisRetention
 from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
+from chimera.lib.redis_runs import RedisRunStore
 from chimera.lib.redis_task_status import RedisTaskStatusStore
 from chimera.lib.redis_uow import RedisUnitOfWork
 from chimera.lib.redis_usage import RedisUsageStore
@@ -48,6 +49,7 @@ from chimera.services.cancel import CancelService
 from chimera.services.dead_letters import DeadLetterService
 from chimera.services.judge import Judge, JudgeSettings
 from chimera.services.outcomes import TaskLookup
+from chimera.services.pipeline.keeper import RunKeeper
 from chimera.services.planner import Planner
 from chimera.services.quotas import TokenBudgets
 from chimera.services.results import CommittedResults
@@ -129,6 +131,18 @@ class Runtime:
             retention=self.retention(name, tenants),
         )
 
+    def run_keeper(self, actor: str = "chimera") -> RunKeeper:
+        """Starts and advances this swarm's pipeline runs."""
+        return RunKeeper(
+            self.swarm,
+            RedisRunStore(self.client, self.keyspace),
+            RedisTaskStatusStore(self.client, self.keyspace),
+            sessions=self.sessions,
+            audit=self.audit,
+            pending=self.pending_audit,
+            actor=actor,
+        )
+
     def retention(self, owner: str, tenants: Sequence[str] | None = None) -> RetentionSweep:
         """The retention sweep of ``tenants`` (default: all), by ``owner``."""
         return RetentionSweep(
@@ -165,16 +179,18 @@ class Runtime:
                     outcome=outcome.value,
                 )
 
+        name = consumer or consumer_name("judge")
         return Judge(
             self.swarm,
             self.queue,
             self.uow,
             self.policies,
             self.audit,
-            consumer=consumer or consumer_name("judge"),
+            consumer=name,
             tenants=tenants,
             settings=settings,
             on_outcome=on_outcome,
+            runs=self.run_keeper(name) if self.swarm.pipelines else None,
             after_decision=after_decision,
             after_commit=after_commit,
             classify=redis_faults.classify,

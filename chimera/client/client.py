@@ -27,6 +27,7 @@ import pluggy
 
 from chimera.bootstrap import Runtime, build_runtime
 from chimera.client.review import ReviewClient
+from chimera.client.runs import RunsClient
 from chimera.config.swarm import Swarm
 from chimera.lib.keys import DEFAULT_PREFIX
 from chimera.lib.redis_connect import DEFAULT_REDIS_URL
@@ -81,6 +82,12 @@ class Client:
         self._runtime: Runtime | None = None
         self._owns_runtime = True
         self.review = ReviewClient(lambda: self.runtime.review(), self.actor)
+        self.runs = RunsClient(
+            swarm,
+            lambda: self.runtime.run_keeper(self.actor),
+            lambda: self.runtime.cancel(),
+            self.actor,
+        )
 
     @classmethod
     def from_swarm(

@@ -150,6 +150,21 @@ class TenantKeys:
         return f"{self.base}:usage"
 
     @functools.cached_property
+    def runs(self) -> str:
+        """Hash run id → the pipeline run's JSON (its steps, their tasks and outputs)."""
+        return f"{self.base}:runs"
+
+    @functools.cached_property
+    def run_versions(self) -> str:
+        """Hash run id → how many times the run was written: the compare-and-set of a write."""
+        return f"{self.base}:runs:versions"
+
+    @functools.cached_property
+    def runs_active(self) -> str:
+        """Set of the ids of runs not yet finished: what the run sweep looks at."""
+        return f"{self.base}:runs:active"
+
+    @functools.cached_property
     def sessions(self) -> str:
         """Set of this tenant's session ids."""
         return f"{self.base}:sessions"

@@ -39,6 +39,12 @@ class AuditEventType(StrEnum):
     QUOTA_REFUSED = "quota_refused"
     QUOTA_THROTTLED = "quota_throttled"
     QUOTA_RELEASED = "quota_released"
+    RUN_STARTED = "run_started"
+    """A pipeline run began: ``data`` holds the pipeline and the run's input."""
+    STEP_ENQUEUED = "step_enqueued"
+    """A step of a run became ready: ``data`` holds the run, the step and its task ids."""
+    RUN_FINISHED = "run_finished"
+    """A run succeeded, failed or was cancelled: ``data`` holds the outcome and reason."""
     CHECKPOINT = "checkpoint"
     """Records before this one were trimmed away (retention); ``data`` holds the ``seq`` and
     ``hash`` of the last of them, which the oldest record kept links to."""

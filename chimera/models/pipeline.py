@@ -175,5 +175,10 @@ class PipelineRun(_Strict):
     reason: str | None = None
     output: JsonValue = Field(default=None, description="The output step's committed output.")
     trace_id: TraceId = Field(default_factory=new_trace_id)
+    traceparent: str | None = Field(
+        default=None,
+        max_length=64,
+        description="W3C trace context of the run's span: every step's spans go under it.",
+    )
     created_at: datetime
     finished_at: datetime | None = None

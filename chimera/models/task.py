@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_json
 
 from chimera.models.llm import PausedConversation
+from chimera.models.pipeline import STEP_NAME_PATTERN
 from chimera.models.types import (
     MAX_TEXT_CHARS,
     JsonObject,
@@ -83,6 +84,10 @@ class Task(BaseModel):
     resume: PausedConversation | None = None
     """The conversation to go on with, once a human answered its sensitive tool calls
     (``approved`` set); the attempt stays the same."""
+    run: TaskId | None = None
+    """The pipeline run this task is a step of (``None``: a task submitted on its own)."""
+    step: str | None = Field(default=None, pattern=STEP_NAME_PATTERN)
+    """The step of ``run`` this task runs (one item, for a fan-out step)."""
 
     @model_validator(mode="after")
     def _attempt_within_budget(self) -> Task:

@@ -38,6 +38,7 @@ from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.judge_drift import ResultDrift
 from chimera.services.judge_events import decision_events, outcome_event, with_outcome_events
 from chimera.services.judge_observe import count_judged
+from chimera.services.pipeline.keeper import RunKeeper
 from chimera.services.lease_renewer import LeaseRenewer
 from chimera.services.retry import Backoff
 from chimera.services.worker.core import attempt_budget
@@ -47,6 +48,9 @@ log = get_logger("chimera.judge")
 
 #: Results judged between two chances for the rest of the event loop to run.
 _YIELD_EVERY = 64
+
+#: Outcomes that change a pipeline step: its run may advance.
+_SETTLES_STEP = frozenset({CommitOutcome.COMMITTED, CommitOutcome.DENIED, CommitOutcome.REVIEW})
 
 #: Name recorded as the policy of decisions the Judge makes before any policy runs.
 VALIDATION = "validation"
@@ -69,6 +73,9 @@ class JudgeSettings:
     #: How old a Result whose skill this Judge does not know (a newer swarm.yaml planned
     #: it) may get, left for an up-to-date Judge, before its task is dead-lettered.
     drift_wait_s: float = 600.0
+    #: How often to advance every unfinished pipeline run (catches runs whose tasks were
+    #: settled elsewhere: dead letters, review decisions, cancellations, crashes).
+    run_sweep_every_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,8 @@ class Judge:
         consumer: this Judge's consumer name.
         tenants: whose results to judge (default: every tenant).
         on_outcome: called for each applied item (``chimera run`` builds its summary).
+        runs: advances the pipeline runs whose steps this Judge settles (``None``: the
+            swarm has no pipelines).
         after_decision / after_commit: plugin lifecycle hooks.
         metrics: counts verdicts, outcomes and retries.
     """
@@ -112,8 +121,11 @@ class Judge:
         classify: FaultClassifier = classify_builtin,
         pending: PendingAudit | None = None,
         metrics: Metrics = NO_METRICS,
+        runs: RunKeeper | None = None,
     ) -> None:
         self.swarm = swarm
+        self.runs = runs
+        self._last_run_sweep = 0.0
         self.results = results
         self.uow = uow
         self.policies = policies
@@ -187,7 +199,40 @@ class Judge:
         if deliveries:
             await self.judge(deliveries)
         await self._sweep_if_due()
+        await self._sweep_runs_if_due()
         return backlog, last_reclaim
+
+    async def _sweep_runs_if_due(self) -> None:
+        if self.runs is None or self.clock() - self._last_run_sweep < self._run_sweep_every():
+            return
+        self._last_run_sweep = self.clock()
+        try:
+            await self.runs.sweep(self.tenants)
+        except Exception as exc:
+            handle(log, "judge.run_sweep_failed", exc, self.classify, "again at the next sweep")
+
+    def _run_sweep_every(self) -> float:
+        # Jittered so the Judges of many processes do not sweep in step.
+        return self.settings.run_sweep_every_s * self.rng.uniform(0.75, 1.25)
+
+    async def _advance_runs(self, pairs: Sequence[tuple[Judged, CommitOutcome]]) -> None:
+        """Advance the runs whose steps this batch settled (the sweep catches a failure)."""
+        if self.runs is None:
+            return
+        wanted: dict[str, dict[str, None]] = {}
+        reasons: dict[str, str] = {}
+        for item, outcome in pairs:
+            task = item.task
+            if task is None or task.run is None or outcome not in _SETTLES_STEP:
+                continue
+            wanted.setdefault(task.tenant, {})[task.run] = None
+            if item.decision is not None and outcome is CommitOutcome.DENIED:
+                reasons[task.id] = item.decision.reason
+        for tenant, run_ids in wanted.items():
+            try:
+                await self.runs.advance(tenant, list(run_ids), reasons)
+            except Exception as exc:
+                handle(log, "judge.run_advance_failed", exc, self.classify, "the sweep retries")
 
     async def _sweep_if_due(self) -> None:
         if self.sweeper is None or self.clock() - self._last_sweep < self.settings.sweep_every_s:
@@ -276,6 +321,7 @@ class Judge:
             outcome_event(j, o, self.consumer) for j, o in pairs if o is CommitOutcome.CANCELLED
         ]
         await self._report(picked + [event for event in dropped if event is not None])
+        await self._advance_runs(pairs)
         for item, outcome in pairs:
             if self.metrics.enabled:
                 count_judged(self.metrics, item, outcome, self.clock())

@@ -1,0 +1,319 @@
+"""Runs pipelines: starts runs, and brings each run in line with what became of its tasks.
+
+Level-triggered, as a controller: a run is advanced from the durable facts about its
+tasks (committed, denied, dead-lettered, in review, cancelled: the same hashes the Judge,
+the Workers and the review commands write), never from a message that could be lost. Each
+advance is one compare-and-set write of the run together with the tasks of the steps that
+became ready (``store_run.lua``), so:
+
+- a crash between a task settling and its run advancing loses nothing: the next advance
+  (the Judge's right after its commit, or the sweep every few seconds) sees the same facts;
+- two processes advancing the same run never both win: the loser reads again;
+- a step is never enqueued twice: its task ids are deterministic and the script skips an
+  id it has seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from chimera.config.compiled_pipeline import CompiledPipeline
+from chimera.config.swarm import Swarm
+from chimera.lib.logging import get_logger
+from chimera.models.audit import AuditEvent
+from chimera.models.pipeline import PipelineRun, RunState, StepState
+from chimera.models.task import Task
+from chimera.models.types import JsonObject, new_id
+from chimera.ports.audit import PendingAudit
+from chimera.ports.judge import AuditLogger
+from chimera.ports.runs import RunStore, RunWrite
+from chimera.ports.session import SessionStore
+from chimera.ports.stores import TaskState, TaskStatus, TaskStatusStore
+from chimera.services.pipeline import (
+    Advance,
+    RunStateError,
+    advance,
+    cancel_run,
+    halt_run,
+    new_run,
+    resume_run,
+    settle_task,
+)
+from chimera.services.pipeline.run_events import run_finished, run_started, step_enqueued
+
+log = get_logger("chimera.pipeline")
+
+#: Writes of one run tried in a row before the sweep is left to finish it.
+_ATTEMPTS = 8
+
+_FROM_TASK = {
+    TaskState.COMMITTED: StepState.COMMITTED,
+    TaskState.DENIED: StepState.DENIED,
+    TaskState.DEAD_LETTERED: StepState.DEAD_LETTERED,
+    TaskState.CANCELLED: StepState.CANCELLED,
+    TaskState.REVIEW: StepState.REVIEW,
+}
+
+
+class RunError(ValueError):
+    """A run that cannot start: unknown pipeline, a tenant not allowed it, a bad input."""
+
+
+class RunKeeper:
+    """Starts pipeline runs and advances them.
+
+    Args:
+        swarm: the pipelines and skills.
+        runs: where runs are stored.
+        statuses: what became of each task.
+        sessions: halted sessions halt their runs (``None``: not checked).
+        audit: receives the run events once stored (``None``: they stay pending for a sweep).
+        pending: clears the pending events the sinks took.
+        actor: recorded as who advanced a run.
+    """
+
+    def __init__(
+        self,
+        swarm: Swarm,
+        runs: RunStore,
+        statuses: TaskStatusStore,
+        sessions: SessionStore | None = None,
+        audit: AuditLogger | None = None,
+        pending: PendingAudit | None = None,
+        actor: str = "chimera",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.swarm = swarm
+        self.runs = runs
+        self.statuses = statuses
+        self.sessions = sessions
+        self.audit = audit
+        self.pending = pending
+        self.actor = actor
+        self.clock = clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def pipeline(self, name: str) -> CompiledPipeline:
+        """The compiled pipeline ``name``.
+
+        Raises:
+            RunError: no such pipeline.
+        """
+        compiled = self.swarm.pipelines.get(name)
+        if compiled is None:
+            raise RunError(f"unknown pipeline {name!r}")
+        return compiled
+
+    async def start(
+        self,
+        tenant: str,
+        pipeline: str,
+        input: JsonObject,
+        session: str | None = None,
+        run_id: str | None = None,
+        traceparent: str | None = None,
+        trace_id: str | None = None,
+    ) -> PipelineRun:
+        """Start a run: store it with its root steps' tasks in one write.
+
+        Raises:
+            RunError: unknown pipeline, a tenant not allowed every step's skill, or an
+                input that breaks the pipeline's ``input_schema``.
+        """
+        compiled = self.pipeline(pipeline)
+        if not self.swarm.tenant_may_run_pipeline(tenant, pipeline):
+            raise RunError(f"tenant {tenant!r} may not run pipeline {pipeline!r}")
+        session_id = session or new_id()
+        if self.sessions is not None:
+            await self.sessions.open(tenant, session_id)
+        try:
+            run = new_run(
+                compiled,
+                run_id=run_id or new_id(),
+                tenant=tenant,
+                session=session_id,
+                input=input,
+                at=self._now(),
+                trace_id=trace_id,
+            )
+        except RunStateError as exc:
+            raise RunError(str(exc)) from None
+        if traceparent is not None:
+            run = run.model_copy(update={"traceparent": traceparent})
+        moved = advance(compiled, run, at=self._now())
+        events = [run_started(run, self.actor)]
+        await self._store(compiled, run, moved, 0, events)
+        return moved.run
+
+    async def advance(
+        self, tenant: str, run_ids: Sequence[str], reasons: Mapping[str, str] | None = None
+    ) -> list[PipelineRun]:
+        """Bring each run in line with its tasks and enqueue the steps that became ready.
+
+        Args:
+            tenant: whose runs.
+            run_ids: the runs to look at.
+            reasons: task id → why it was denied, when the caller knows (the Judge).
+        """
+        done = []
+        for run_id in dict.fromkeys(run_ids):
+            run = await self._advance_one(tenant, run_id, reasons or {})
+            if run is not None:
+                done.append(run)
+        return done
+
+    async def sweep(self, tenants: Sequence[str]) -> int:
+        """Advance every unfinished run of ``tenants``; returns how many were looked at."""
+        seen = 0
+        for tenant in tenants:
+            ids = await self.runs.active(tenant)
+            seen += len(ids)
+            await self.advance(tenant, ids)
+        return seen
+
+    async def cancel(self, tenant: str, run_id: str, reason: str) -> PipelineRun | None:
+        """Cancel a run: its pending steps never start (the caller cancels running tasks).
+
+        Returns:
+            The run as it now stands, or ``None`` when there is no such run.
+        """
+        for _ in range(_ATTEMPTS):
+            stored = (await self.runs.load(tenant, [run_id])).get(run_id)
+            if stored is None:
+                return None
+            compiled = self.pipeline(stored.run.pipeline)
+            cancelled = cancel_run(compiled, stored.run, at=self._now(), reason=reason)
+            if cancelled == stored.run:
+                return cancelled
+            moved = Advance(cancelled, [])
+            if await self._store(compiled, stored.run, moved, stored.version, []):
+                return cancelled
+        return None
+
+    async def _advance_one(
+        self, tenant: str, run_id: str, reasons: Mapping[str, str]
+    ) -> PipelineRun | None:
+        for _ in range(_ATTEMPTS):
+            stored = (await self.runs.load(tenant, [run_id])).get(run_id)
+            if stored is None:
+                return None
+            compiled = self.swarm.pipelines.get(stored.run.pipeline)
+            if compiled is None:
+                log.warning("pipeline.unknown", run_id=run_id, pipeline=stored.run.pipeline)
+                return stored.run
+            run = await self._observe(compiled, stored.run, reasons)
+            moved = advance(compiled, run, at=self._now())
+            if moved.run == stored.run:
+                return stored.run
+            if await self._store(compiled, stored.run, moved, stored.version, []):
+                return moved.run
+        log.info("pipeline.contended", run_id=run_id, why="left to the next sweep")
+        return None
+
+    async def _observe(
+        self, compiled: CompiledPipeline, run: PipelineRun, reasons: Mapping[str, str]
+    ) -> PipelineRun:
+        """``run`` with what became of its open tasks, its session's halt, a cancelled step."""
+        if run.state in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED):
+            return run
+        open_ids = [
+            task.task_id
+            for step in run.steps.values()
+            for task in step.tasks
+            if task.state in (StepState.RUNNING, StepState.REVIEW)
+        ]
+        statuses = await self.statuses.settled(run.tenant, open_ids) if open_ids else {}
+        now = self._now()
+        for step in run.steps.values():
+            for task in step.tasks:
+                if task.task_id not in open_ids:
+                    continue
+                status = statuses.get(task.task_id)
+                state = _FROM_TASK.get(status.state, StepState.RUNNING) if status else None
+                state = state or StepState.RUNNING  # pending: queued, running or retried
+                if state is task.state:
+                    continue
+                try:
+                    run = settle_task(
+                        compiled,
+                        run,
+                        task.task_id,
+                        state,
+                        at=now,
+                        output=_output(status),
+                        reason=reasons.get(task.task_id) or _reason(state, task.task_id),
+                    )
+                except RunStateError as exc:
+                    log.warning("pipeline.task_change_refused", run_id=run.id, error=str(exc))
+        if self.sessions is not None:
+            halted = await self.sessions.halted([(run.tenant, run.session)])
+            run = halt_run(run) if halted else resume_run(compiled, run, at=now)
+        if run.state is RunState.RUNNING:
+            dropped = [n for n, s in run.steps.items() if s.state is StepState.CANCELLED]
+            if dropped:
+                reason = f"step {dropped[0]!r} was cancelled"
+                run = cancel_run(compiled, run, at=now, reason=reason)
+        return run
+
+    async def _store(
+        self,
+        compiled: CompiledPipeline,
+        before: PipelineRun,
+        moved: Advance,
+        version: int,
+        events: list[AuditEvent],
+    ) -> bool:
+        run = moved.run
+        tasks = [
+            Task(
+                id=task_id,
+                tenant=run.tenant,
+                session=run.session,
+                skill=ready.skill,
+                input=item_input,
+                max_attempts=self.swarm.skill(ready.skill).config.retry.max_attempts,
+                skill_fingerprint=self.swarm.skill(ready.skill).fingerprint,
+                trace_id=run.trace_id,
+                run=run.id,
+                step=ready.step,
+            )
+            for ready in moved.enqueue
+            for task_id, item_input in zip(ready.task_ids, ready.inputs, strict=True)
+        ]
+        events = [*events, *(step_enqueued(run, ready, self.actor) for ready in moved.enqueue)]
+        finished = run_finished(before, run, self.actor)
+        if finished is not None:
+            events.append(finished)
+        parents = [run.traceparent] * len(tasks)
+        change = RunWrite(run, version, tasks, parents, events)
+        if await self.runs.write(change) is None:
+            return False
+        await self._report(events)
+        return True
+
+    async def _report(self, events: list[AuditEvent]) -> None:
+        if self.audit is None or not events:
+            return
+        try:
+            await self.audit.record(events)
+            if self.pending is not None:
+                await self.pending.clear(events)
+        except Exception as exc:
+            # Stored, and the events wait beside the run: the audit sweep sends them.
+            log.warning("pipeline.audit_deferred", error=repr(exc), events=len(events))
+
+
+def _output(status: TaskStatus | None) -> JsonObject | None:
+    if status is None or status.state is not TaskState.COMMITTED or status.result is None:
+        return None
+    return status.result.output
+
+
+def _reason(state: StepState, task_id: str) -> str | None:
+    if state in (StepState.DENIED, StepState.DEAD_LETTERED):
+        return f"{state.value.replace('_', '-')} (chimera task show {task_id} tells why)"
+    return None
