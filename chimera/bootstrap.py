@@ -27,9 +27,9 @@ from chimera.lib.redis_pending_audit import RedisPendingAudit
 from chimera.lib.redis_presence import RedisPresenceStore
 from chimera.lib.redis_queue import RedisQueue
 from chimera.lib.redis_retention import RedisRetention
+from chimera.lib.redis_runs import RedisRunStore
 from chimera.lib.redis_sessions import RedisSessionStore
 from chimera.lib.redis_stores import RedisDeadLetterStore, RedisResultStore, RedisReviewStore
-from chimera.lib.redis_runs import RedisRunStore
 from chimera.lib.redis_task_status import RedisTaskStatusStore
 from chimera.lib.redis_uow import RedisUnitOfWork
 from chimera.lib.redis_usage import RedisUsageStore

@@ -26,6 +26,7 @@ from chimera.lib.redis_connect import safe_url
 from chimera.models.presence import Role
 from chimera.services.judge import JudgeSettings
 from chimera.services.orchestrator import OUTCOMES, RunReport
+from chimera.services.pipeline.tracker import expand_pipeline_jobs
 from chimera.services.planner import expand_jobs
 from chimera.services.worker import WorkerSettings
 
@@ -103,7 +104,8 @@ def run(
 
     async def body(runtime: Runtime) -> RunReport:
         submissions = ([] if no_jobs else expand_jobs(runtime.swarm)) + extra
-        if not submissions:
+        runs = [] if no_jobs else expand_pipeline_jobs(runtime.swarm)
+        if not submissions and not runs:
             raise InputError("nothing to run: the swarm has no jobs and no --input was given")
         progress = _progress_bar() if interactive else None
         try:
@@ -116,6 +118,7 @@ def run(
                     concurrency,
                     progress.update if progress else None,
                     shared=redis_url is not None,
+                    runs=runs,
                 )
         finally:
             if progress:

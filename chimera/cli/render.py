@@ -11,6 +11,7 @@ from rich.table import Table
 
 from chimera.lib.redis_connect import safe_url
 from chimera.services.orchestrator import RunReport
+from chimera.services.run_report import run_summary
 
 
 def console() -> Console:
@@ -80,6 +81,14 @@ def print_run_report(
             f"{len(shown)} of {len(tasks)} tasks listed: --all lists every one, "
             "--out FILE.jsonl writes every task with its whole output, --json prints them."
         )
+    if report.runs:
+        run_rows = [_run_row(run_summary(run)) for run in report.runs]
+        print_table(
+            "Pipeline runs",
+            run_rows,
+            ["tenant", "pipeline", "run_id", "state", "steps", "reason"],
+        )
+        out.print("chimera pipeline show RUN_ID: every step's state, output and timings.")
     rows = report.rows()
     currency = report.pricing.currency
     for row in rows:
@@ -144,3 +153,12 @@ def _task_row(row: dict[str, Any], full_output: bool) -> dict[str, Any]:
             text = text[: OUTPUT_CHARS - 1] + "…"
         row["output"] = text
     return row
+
+
+def _run_row(summary: dict[str, Any]) -> dict[str, Any]:
+    steps = summary["steps"]
+    return {
+        **summary,
+        "steps": ", ".join(f"{name} {state}" for name, state in steps.items()),
+        "reason": summary["reason"] or "",
+    }

@@ -11,6 +11,7 @@ from chimera.cli.observability import Observing
 from chimera.lib import redis_faults
 from chimera.services.judge import JudgeSettings
 from chimera.services.orchestrator import Orchestrator, RunReport
+from chimera.services.pipeline.tracker import RunRequest, RunTracker
 from chimera.services.planner import Submission
 from chimera.services.queue_gauges import QueueGauges
 from chimera.services.usage import MetricsTee, UsageTally
@@ -25,6 +26,7 @@ async def run_observed(
     concurrency: int,
     progress: Callable[[int, int], None] | None = None,
     shared: bool = False,
+    runs: Sequence[RunRequest] = (),
 ) -> RunReport:
     """Run ``submissions`` to completion; the report counts the tokens the metrics count.
 
@@ -52,6 +54,7 @@ async def run_observed(
         states=runtime.task_states() if shared else None,
         usage=usage,
         pricing=runtime.swarm.config.pricing,
+        runs=RunTracker(runtime.run_keeper("run"), runs) if runs else None,
     )
     if observing.prometheus is None:
         return await orchestrator.run(submissions, session)

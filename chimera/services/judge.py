@@ -38,8 +38,8 @@ from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.judge_drift import ResultDrift
 from chimera.services.judge_events import decision_events, outcome_event, with_outcome_events
 from chimera.services.judge_observe import count_judged
-from chimera.services.pipeline.keeper import RunKeeper
 from chimera.services.lease_renewer import LeaseRenewer
+from chimera.services.pipeline.keeper import RunKeeper
 from chimera.services.retry import Backoff
 from chimera.services.worker.core import attempt_budget
 from chimera.telemetry import judge_spans

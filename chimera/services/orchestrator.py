@@ -23,6 +23,7 @@ from chimera.ports.judge import CommitOutcome, Judged
 from chimera.ports.queue import DeadLetter, Delivery
 from chimera.ports.stores import TaskState, TaskStatus, TaskStatusStore
 from chimera.services.judge import Judge
+from chimera.services.pipeline.tracker import RunTracker
 from chimera.services.planner import Planner, Submission
 from chimera.services.run_report import OUTCOMES, RunReport, TaskOutcome
 from chimera.services.usage import UsageTally
@@ -47,6 +48,7 @@ class Orchestrator:
         poll_s: how often to look.
         usage: the tally the Worker's metrics feed (its tokens go into the report).
         pricing: the swarm's prices, for the report's cost figures.
+        runs: the pipeline runs to start and follow until they are at rest.
     """
 
     def __init__(
@@ -59,8 +61,10 @@ class Orchestrator:
         poll_s: float = 0.5,
         usage: UsageTally | None = None,
         pricing: PricingConfig | None = None,
+        runs: RunTracker | None = None,
     ) -> None:
         self.planner = planner
+        self.runs = runs
         self.make_worker = make_worker
         self.make_judge = make_judge
         self.progress = progress
@@ -79,6 +83,11 @@ class Orchestrator:
         tasks_by_id: dict[str, Task] = {}
         report = RunReport(session=session or "", pricing=self.pricing)
         settled = asyncio.Event()
+        runs_at_rest = self.runs is None
+
+        def check_done() -> None:
+            if runs_at_rest and len(report.outcomes) >= len(tasks_by_id):
+                settled.set()
 
         def settle(outcome: TaskOutcome) -> None:
             if outcome.task_id not in tasks_by_id or outcome.task_id in report.outcomes:
@@ -86,11 +95,16 @@ class Orchestrator:
             report.outcomes[outcome.task_id] = outcome
             if self.progress is not None:
                 self.progress(len(report.outcomes), len(tasks_by_id))
-            if len(report.outcomes) >= len(tasks_by_id):
-                settled.set()
+            check_done()
+
+        def adopt(task: Task | None) -> None:
+            # A step of one of our runs: the keeper enqueued it, so it joins the report.
+            if task is not None and self.runs is not None and self.runs.owns(task):
+                tasks_by_id.setdefault(task.id, task)
 
         def on_outcome(item: Judged, outcome: CommitOutcome) -> None:
             decision, task = item.decision, item.task
+            adopt(task)
             if outcome is CommitOutcome.DUPLICATE:
                 report.duplicates += 1
                 return
@@ -128,13 +142,17 @@ class Orchestrator:
             task = delivery.message
             if task is None:
                 return
+            adopt(task)
             reason = f"{letter.reason}: {letter.last_error}" if letter.last_error else letter.reason
             settle(_outcome(task, "dead_lettered", reason=reason))
 
-        submitted = await self.planner.submit(submissions, session)
+        submitted = await self.planner.submit(submissions, session) if submissions else []
         tasks_by_id.update({t.id: t for t in submitted})
         report.session = submitted[0].session if submitted else (session or "")
-        if not submitted:
+        if self.runs is not None:
+            started_runs = await self.runs.start(report.session or session)
+            report.session = report.session or (started_runs[0].session if started_runs else "")
+        if not submitted and (self.runs is None or not self.runs.runs):
             return report
         stop = asyncio.Event()
         worker = self.make_worker(on_dead_letter)
@@ -151,6 +169,19 @@ class Orchestrator:
         if self.states is not None:
             watch = self._watch(self.states, tasks_by_id, report, settle, stop)
             loops.append(asyncio.create_task(watch, name="run-watch"))
+        if self.runs is not None:
+            tracker = self.runs
+
+            async def follow_runs() -> None:
+                nonlocal runs_at_rest
+                while not stop.is_set():
+                    runs_at_rest = await tracker.refresh()
+                    check_done()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.1):
+                            await stop.wait()
+
+            loops.append(asyncio.create_task(follow_runs(), name="run-runs"))
         waiter = asyncio.create_task(settled.wait())
         try:
             done, _ = await asyncio.wait([waiter, *loops], return_when=asyncio.FIRST_COMPLETED)
@@ -164,6 +195,8 @@ class Orchestrator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop
         report.elapsed_s = asyncio.get_running_loop().time() - started
+        if self.runs is not None:
+            report.runs = list(self.runs.runs.values())
         if self.usage is not None:
             report.usage = dict(self.usage.tokens)
         return report

@@ -59,19 +59,10 @@ class Submission:
 
 
 def expand_jobs(swarm: Swarm) -> list[Submission]:
-    """The submissions the swarm file's ``jobs:`` section asks for, each ``repeat`` times.
+    """The submissions the ``jobs:`` entries with ``skill:`` ask for, each ``repeat`` times.
 
-    Raises:
-        PlanningError: a job runs a pipeline; pipelines are checked but cannot run yet.
+    Entries with ``pipeline:`` are runs: see ``pipeline.tracker.expand_pipeline_jobs``.
     """
-    pipelines = [
-        f"{_job_origin(swarm, n)}: runs pipeline {job.pipeline!r}; pipelines are checked "
-        "but cannot run yet"
-        for n, job in enumerate(swarm.config.jobs)
-        if job.skill is None
-    ]
-    if pipelines:
-        raise PlanningError(pipelines)
     return [
         Submission(job.tenant, job.skill, job.input, job.session, where=_job_origin(swarm, n))
         for n, job in enumerate(swarm.config.jobs)
@@ -220,13 +211,10 @@ def _submitted(task: Task) -> AuditEvent:
         data["input_excerpt"] = cut(text)
     else:
         data["input"] = task.input
-    # HOOK (pipelines): a pipeline step's Task carries its run and step once the pipeline
-    # runner lands (another change); kept here so a settled step's story still names them.
-    run = getattr(task, "run", None)
-    if run is not None:
-        data["run"] = str(run)
-        step = getattr(task, "step", None)
-        data["step"] = None if step is None else str(step)
+    # A pipeline step's story names its run and step once the task has settled.
+    if task.run is not None:
+        data["run"] = task.run
+        data["step"] = task.step
     return AuditEvent(
         id=event_id(AuditEventType.SUBMITTED, task.id),
         type=AuditEventType.SUBMITTED,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chimera.models.config import PricingConfig
+from chimera.models.pipeline import PipelineRun
 from chimera.models.types import JsonValue
 from chimera.services.usage import Tokens, cost_of
 
@@ -58,6 +59,8 @@ class RunReport:
     elapsed_s: float = 0.0
     usage: dict[tuple[str, str, str], Tokens] = field(default_factory=dict)
     pricing: PricingConfig = field(default_factory=PricingConfig)
+    runs: list[PipelineRun] = field(default_factory=list)
+    """The pipeline runs started, as they stood at the end."""
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per tenant and skill: outcomes, retries, p50/p95 latency (ms), tokens, cost.
@@ -133,7 +136,22 @@ class RunReport:
             "by_tenant_skill": self.rows(),
             "unpriced_models": self.unpriced(),
             "tasks": [o.as_json() for o in self.tasks()],
+            "runs": [run_summary(run) for run in self.runs],
         }
+
+
+def run_summary(run: PipelineRun) -> dict[str, Any]:
+    """One pipeline run as the report shows it: outcome, reason, steps, output."""
+    return {
+        "run_id": run.id,
+        "pipeline": run.pipeline,
+        "tenant": run.tenant,
+        "state": run.state.value,
+        "failed_step": run.failed_step,
+        "reason": run.reason,
+        "steps": {name: step.state.value for name, step in run.steps.items()},
+        "output": run.output,
+    }
 
 
 def _percentile(values: Sequence[float], pct: int) -> float:
