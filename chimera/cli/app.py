@@ -11,6 +11,7 @@ from chimera.cli import (
     commands_gc,
     commands_mcp,
     commands_ops,
+    commands_pipeline,
     commands_plugins,
     commands_review,
     commands_run,
@@ -52,6 +53,7 @@ cli.params += [level_option(envvar="CHIMERA_LOG_LEVEL"), json_option()]
 commands_config.register(cli)
 commands_run.register(cli)
 commands_tasks.register(cli)
+commands_pipeline.register(cli)
 commands_task.register(cli)
 commands_ops.register(cli)
 commands_review.register(cli)

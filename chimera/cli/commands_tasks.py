@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from chimera.cli.commands_config import SWARM_ARG
+from chimera.cli.commands_pipeline import as_runs, cancel_run, submit_runs
 from chimera.cli.errors import InputError, reports_input_errors
 from chimera.cli.jsonl import input_object, read_submissions
 from chimera.cli.observability import Observing, trace_option
@@ -22,6 +23,7 @@ from chimera.models.task import Task
 from chimera.ports.stores import TaskState
 from chimera.services.cancel import Cancelled
 from chimera.services.outcomes import Outcome
+from chimera.services.pipeline.tracker import RunRequest
 from chimera.services.planner import Submission
 
 WAIT_HELP = (
@@ -37,6 +39,11 @@ WAIT_HELP = (
 @prefix_option
 @click.option("--tenant", help="Tenant of the task(s).")
 @click.option("--skill", help="Skill to run.")
+@click.option(
+    "--pipeline",
+    help="Start a run of this pipeline instead (--input: the run's input; --file: JSONL of "
+    "{tenant, input[, session]}); prints the run ids.",
+)
 @click.option("--input", "input_json", help="Task input as a JSON object.")
 @click.option(
     "--file",
@@ -61,6 +68,7 @@ def submit(
     prefix: str,
     tenant: str | None,
     skill: str | None,
+    pipeline: str | None,
     input_json: str | None,
     input_file: Path | None,
     session: str | None,
@@ -77,6 +85,18 @@ def submit(
     """
     if timeout_s is not None and not wait:
         raise InputError("--timeout needs --wait")
+    if pipeline is not None:
+        if skill is not None:
+            raise InputError("give --skill or --pipeline, not both")
+        if input_file is None:
+            if not (tenant and input_json is not None):
+                raise InputError("--pipeline needs --tenant and --input, or --file")
+            runs = [RunRequest(tenant, pipeline, input_object(input_json), where="--input")]
+        else:
+            defaults = {k: v for k, v in {"tenant": tenant, "skill": pipeline}.items() if v}
+            runs = as_runs(read_submissions(input_file, defaults))
+        submit_runs(swarm, redis_url, prefix, runs, session, wait, timeout_s, as_json)
+        return
     if input_file is None:
         if not (tenant and skill and input_json is not None):
             raise InputError("give --tenant, --skill and --input, or --file")
@@ -205,6 +225,11 @@ def _one_task(
 @click.option("--tenant", help="Look the ids up in this tenant only; needed with --session.")
 @click.option("--session", help="Cancel every task of this session that has not settled.")
 @click.option(
+    "--run",
+    "run_id",
+    help="Cancel a pipeline run: its pending steps never start, its open tasks are cancelled.",
+)
+@click.option(
     "--actor",
     default=lambda: getpass.getuser(),
     show_default="current user",
@@ -220,18 +245,24 @@ def cancel(
     prefix: str,
     tenant: str | None,
     session: str | None,
+    run_id: str | None,
     actor: str,
     reason: str | None,
     as_json: bool,
 ) -> None:
-    """Cancel tasks by id (TASK_IDS) or a whole --session: nothing of them is committed.
+    """Cancel tasks by id (TASK_IDS), a whole --session or a pipeline --run.
+
+    Nothing of them is committed.
 
     Queued and delayed tasks never start; a running task's Result is dropped by the Judge.
     Tasks that already have an outcome keep it (shown as `not cancelled`). Audited with
     --actor.
     """
-    if bool(task_ids) == bool(session):
-        raise InputError("name tasks by id, or give --session (with --tenant), not both")
+    if sum(map(bool, (task_ids, session, run_id))) != 1:
+        raise InputError("name tasks by id, or give --session (with --tenant), or --run")
+    if run_id is not None:
+        cancel_run(swarm, redis_url, prefix, run_id, tenant, actor, reason, as_json)
+        return
     if session is not None and tenant is None:
         raise InputError("--session needs --tenant")
 

@@ -12,12 +12,13 @@ from chimera.models.pipeline import PipelineRun, RunState, StepState
 from chimera.models.types import JsonObject
 from chimera.ports.runs import RunStore
 from chimera.services.cancel import CancelService
+from chimera.services.errors import RequestError
 from chimera.services.pipeline.keeper import RunKeeper
 
 _FINISHED = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
 
 
-class NoSuchRun(LookupError):
+class NoSuchRun(RequestError):
     """No tenant (or not the one named) has a run by this id."""
 
 

@@ -31,6 +31,7 @@ from chimera.ports.judge import AuditLogger
 from chimera.ports.runs import RunStore, RunWrite
 from chimera.ports.session import SessionStore
 from chimera.ports.stores import TaskState, TaskStatus, TaskStatusStore
+from chimera.services.errors import RequestError
 from chimera.services.pipeline import (
     Advance,
     RunStateError,
@@ -57,7 +58,7 @@ _FROM_TASK = {
 }
 
 
-class RunError(ValueError):
+class RunError(RequestError):
     """A run that cannot start: unknown pipeline, a tenant not allowed it, a bad input."""
 
 
