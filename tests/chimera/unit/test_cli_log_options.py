@@ -42,7 +42,7 @@ def test_log_level_after_the_command() -> None:
     assert events
     assert {e["level"] for e in events} <= {"debug", "info"}
     assert any(e["event"] == "audit.submitted" and e["level"] == "debug" for e in events)
-    assert json.loads(result.stdout)["totals"]["tasks"] == 13
+    assert json.loads(result.stdout)["totals"]["tasks"] == 19  # 13 jobs + 6 pipeline steps
 
 
 def test_the_default_is_quiet() -> None:

@@ -68,7 +68,7 @@ def test_validate_repo_swarm(runner: CliRunner) -> None:
         "summarise)"
     ) in summary
     assert "policies: threshold" in summary
-    assert summary.endswith("1 pipelines (answer_ticket), 13 jobs")
+    assert summary.endswith("1 pipelines (answer_ticket), 15 jobs")
     assert len(result.stdout.splitlines()) == 1
 
 
@@ -89,7 +89,7 @@ def test_validate_json(runner: CliRunner) -> None:
         ],
         "policies": ["threshold"],
         "pipelines": ["answer_ticket"],
-        "jobs": 13,
+        "jobs": 15,
     }
 
 

@@ -94,7 +94,10 @@ def exercise(swarm: Swarm) -> None:
     """What workers do with a loaded swarm must not raise either."""
     assert len(swarm.fingerprint) == 12
     for job in swarm.config.jobs:
-        assert swarm.skill(job.skill).input_errors(job.input) == []
+        if job.skill is not None:
+            assert swarm.skill(job.skill).input_errors(job.input) == []
+        elif job.pipeline is not None:
+            assert swarm.pipelines[job.pipeline].input_errors(job.input) == []
     for skill in swarm.skills.values():
         assert isinstance(skill.input_errors({"any": ["thing", {"deep": 1}]}), list)
         if skill.config.backend == "mock" and skill.config.mock.output is None:

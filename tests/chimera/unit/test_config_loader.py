@@ -152,15 +152,18 @@ def test_repo_swarm_loads() -> None:
     assert swarm.config.name == "support-desk"
     assert swarm.tenants == ["acme", "globex"]
     assert set(swarm.skills) == DEMO_SKILLS
-    assert len(swarm.config.jobs) == 13
+    assert len(swarm.config.jobs) == 15
     assert swarm.skill("draft_reply").config.sensitive
     globex = swarm.judge_for("globex", "summarise")
     assert (globex.thresholds.approve_at, globex.thresholds.review_at) == (0.7, 0.5)
     acme = swarm.judge_for("acme", "summarise")
     assert (acme.policy, acme.thresholds.approve_at, acme.on_deny) == ("threshold", 0.8, "deny")
     for job in swarm.config.jobs:
-        assert job.skill is not None
-        assert swarm.skill(job.skill).input_errors(job.input) == []
+        if job.skill is not None:
+            assert swarm.skill(job.skill).input_errors(job.input) == []
+        else:
+            assert job.pipeline is not None
+            assert swarm.pipelines[job.pipeline].input_errors(job.input) == []
 
 
 def test_repo_swarm_loads_with_the_installed_plugin_names() -> None:

@@ -16,6 +16,7 @@ from chimera.lib.lua import (
     judge_scripts,
     park_scripts,
     retention_scripts,
+    run_scripts,
     task_scripts,
 )
 from chimera.lib.lua.source import ScriptError, load, parse
@@ -28,6 +29,15 @@ KEYS = Keyspace("p").tenant("acme")
 
 #: Every wrapper with one call of it, by script file.
 CALLS = {
+    "store_run": run_scripts.StoreRun.of(KEYS, "s1").call(
+        run_id="r1",
+        expected_version=0,
+        run_json="{}",
+        active=True,
+        session_id="s1",
+        events=[("e1", "{}")],
+        entries=[task_scripts.NewEntry("t1", "{}", "")],
+    ),
     "enqueue_tasks": task_scripts.EnqueueTasks.of(KEYS, "s1").call(
         session_id="s1", entries=[task_scripts.NewEntry("t1", "{}", "")]
     ),
@@ -113,6 +123,9 @@ CALLS = {
 KEY_ORDER = [
     "stream",
     "records",
+    "runs",
+    "run_versions",
+    "runs_active",
     "tasks",
     "results",
     "ledger",
@@ -145,6 +158,7 @@ WRAPPERS = {
         control_scripts,
         park_scripts,
         retention_scripts,
+        run_scripts,
     )
     for cls in vars(module).values()
     if isinstance(cls, type) and issubclass(cls, ScriptKeys) and cls is not ScriptKeys

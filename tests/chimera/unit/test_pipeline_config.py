@@ -601,7 +601,9 @@ def test_step_states_know_what_they_mean() -> None:
     }
 
 
-def test_chimera_run_refuses_pipeline_jobs_until_execution_lands(tmp_path: Path) -> None:
+def test_chimera_run_runs_pipeline_jobs_to_their_outcome(tmp_path: Path) -> None:
+    import json
+
     from click.testing import CliRunner
 
     from chimera.cli.app import cli
@@ -611,8 +613,14 @@ def test_chimera_run_refuses_pipeline_jobs_until_execution_lands(tmp_path: Path)
         pipeline_yaml("a: {skill: work, input: {text: x}}", "a"),
         jobs="jobs:\n  - {tenant: acme, pipeline: p, input: {text: hi}}\n",
     )
-    result = CliRunner().invoke(cli, ["run", str(path)])
-    assert result.exit_code == 2, result.output
-    assert result.stderr.strip() == (
-        f"error: {path}: jobs[0]: runs pipeline 'p'; pipelines are checked but cannot run yet"
-    )
+    result = CliRunner().invoke(cli, ["run", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    [run] = report["runs"]
+    assert (run["pipeline"], run["tenant"]) == ("p", "acme")
+    assert set(run["steps"]) == {"a"}
+    # The step ran as an ordinary task of the run's session, reported with the others.
+    [task] = report["tasks"]
+    assert task["skill"] == "work"
+    expected = {"committed": "succeeded", "denied": "failed", "review": "running"}
+    assert run["state"] == expected[task["outcome"]]
