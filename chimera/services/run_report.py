@@ -150,6 +150,7 @@ def run_summary(run: PipelineRun) -> dict[str, Any]:
         "failed_step": run.failed_step,
         "reason": run.reason,
         "steps": {name: step.state.value for name, step in run.steps.items()},
+        "tasks": sum(len(step.tasks) for step in run.steps.values()),
         "output": run.output,
     }
 

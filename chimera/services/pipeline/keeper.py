@@ -43,6 +43,7 @@ from chimera.services.pipeline import (
     settle_task,
 )
 from chimera.services.pipeline.run_events import run_finished, run_started, step_enqueued
+from chimera.telemetry.run_spans import run_span
 
 log = get_logger("chimera.pipeline")
 
@@ -131,10 +132,14 @@ class RunKeeper:
         session_id = session or new_id()
         if self.sessions is not None:
             await self.sessions.open(tenant, session_id)
+        run_id = run_id or new_id()
+        traced = run_span(pipeline, run_id, tenant, session_id)
+        if traced is not None and traceparent is None:
+            trace_id, traceparent = traced
         try:
             run = new_run(
                 compiled,
-                run_id=run_id or new_id(),
+                run_id=run_id,
                 tenant=tenant,
                 session=session_id,
                 input=input,
