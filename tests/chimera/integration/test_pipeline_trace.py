@@ -31,10 +31,10 @@ async def test_every_step_of_a_run_is_in_the_runs_trace(
     path.write_text(
         path.read_text() + "judge: {policy: threshold, approve_at: 0.0, review_at: 0.0}\n"
     )
-    async with Client.from_swarm(path, REDIS_URL, prefix=keyspace.prefix) as client:
-        async with client.serve(concurrency=4):
-            run = await client.runs.start("acme", "p", {"text": "hello"})
-            run = await client.runs.wait(run.id, timeout_s=30)
+    client = Client.from_swarm(path, REDIS_URL, prefix=keyspace.prefix)
+    async with client, client.serve(concurrency=4):
+        run = await client.runs.start("acme", "p", {"text": "hello"})
+        run = await client.runs.wait(run.id, timeout_s=30)
     assert run.state is RunState.SUCCEEDED
     finished = spans.get_finished_spans()
     [root] = [s for s in finished if (s.attributes or {}).get(RUN_ID) == run.id]
@@ -46,6 +46,7 @@ async def test_every_step_of_a_run_is_in_the_runs_trace(
     assert {(s.attributes or {}).get(names.TASK_ID) for s in ours} == step_tasks
     # Every step's span is in the run's trace, a child of the run's span.
     for span in ours:
-        assert span.context is not None and span.parent is not None
+        assert span.context is not None
+        assert span.parent is not None
         assert span.context.trace_id == root.context.trace_id
         assert span.parent.span_id == root.context.span_id
