@@ -177,7 +177,7 @@ class Planner:
                 batch = sending.tasks
                 tasks[start : start + len(batch)] = batch
                 if self.audit is not None:
-                    await self.audit.record([_submitted(task) for task in batch])
+                    await self.audit.record([submitted_event(task) for task in batch])
                 sending.sent(await self.queue.enqueue(batch, sending.traceparents))
         for tenant, session_id in sorted({(t.tenant, t.session) for t in tasks}):
             info = await self.sessions.get(tenant, session_id)
@@ -201,7 +201,8 @@ class Planner:
         raise QuotaExceeded("; ".join(overrun.message() for overrun in overruns))
 
 
-def _submitted(task: Task) -> AuditEvent:
+def submitted_event(task: Task) -> AuditEvent:
+    """The `submitted` audit event of ``task`` (its input, or an excerpt of a large one)."""
     # The input goes with the record: once the task settles, its ledger row (the only other
     # copy) is gone, and `chimera task show` still shows what was asked. A large input is
     # kept as an excerpt of its JSON.

@@ -43,6 +43,7 @@ from chimera.services.pipeline import (
     settle_task,
 )
 from chimera.services.pipeline.run_events import run_finished, run_started, step_enqueued
+from chimera.services.planner import submitted_event
 from chimera.telemetry.run_spans import run_span
 
 log = get_logger("chimera.pipeline")
@@ -291,6 +292,8 @@ class RunKeeper:
             for task_id, item_input in zip(ready.task_ids, ready.inputs, strict=True)
         ]
         events = [*events, *(step_enqueued(run, ready, self.actor) for ready in moved.enqueue)]
+        # Each step task's story starts as any task's does: its input, its run and step.
+        events += [submitted_event(task) for task in tasks]
         finished = run_finished(before, run, self.actor)
         if finished is not None:
             events.append(finished)

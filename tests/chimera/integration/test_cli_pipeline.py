@@ -26,7 +26,9 @@ b: {skill: work, needs: [a], input: {text: "{{ steps.a.output.text }}"}}
 def swarm(tmp_path: Path) -> Path:
     path = write_project(tmp_path, pipeline_yaml(CHAIN, "b"))
     path.write_text(
-        path.read_text() + "judge: {policy: threshold, approve_at: 0.0, review_at: 0.0}\n"
+        path.read_text()
+        + "judge: {policy: threshold, approve_at: 0.0, review_at: 0.0}\n"
+        + "audit: {sinks: [redis]}\n"
     )
     return path
 
@@ -36,15 +38,9 @@ def chimera(swarm: Path, keyspace: Keyspace, real_redis: aioredis.Redis) -> Any:
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
-        argv = (
-            [args[0], *args[1:2], str(swarm), *args[2:]]
-            if args[0] == "pipeline"
-            else [
-                args[0],
-                str(swarm),
-                *args[1:],
-            ]
-        )
+        # A group's subcommand comes before the swarm file: `pipeline show SWARM RUN_ID`.
+        head = 2 if args[0] in ("pipeline", "task") else 1
+        argv = [*args[:head], str(swarm), *args[head:]]
         return runner.invoke(cli, [*argv, "--redis-url", REDIS_URL, "--prefix", keyspace.prefix])
 
     return invoke
@@ -78,6 +74,21 @@ def test_submit_wait_show_and_list_a_run(chimera: Any, swarm: Path, keyspace: Ke
     text = chimera("pipeline", "show", run["run_id"])
     assert f"run {run['run_id']} (p): succeeded" in text.stdout
     assert "committed" in text.stdout
+    # A step's task tells its story like any task's, naming its run and step.
+    step_b = stored["steps"]["b"]["tasks"][0]["task_id"]
+    shown_task = chimera("task", "show", step_b, "--json")
+    assert shown_task.exit_code == 0, shown_task.output
+    story = json.loads(shown_task.stdout)
+    assert story["pipeline"] == {"run": run["run_id"], "step": "b"}
+    assert story["input"] == {"text": stored["steps"]["a"]["output"]["text"]}
+    # The trail holds the run's own records and still verifies.
+    audit = json.loads(
+        chimera("audit", "--tenant", "acme", "--verify", "--limit", "0", "--json").stdout
+    )
+    kinds = [record["event"]["type"] for record in audit["events"]]
+    assert kinds.count("run_started") == 1
+    assert kinds.count("step_enqueued") == 2
+    assert kinds.count("run_finished") == 1
     listed = json.loads(chimera("pipeline", "list", "--json").stdout)["runs"]
     assert [r["run_id"] for r in listed] == [run["run_id"]]
     assert run["run_id"] in chimera("pipeline", "list").stdout
