@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from chimera.config.swarm import Skill, Swarm
 from chimera.config.templates import TemplateRenderError
 from chimera.lib.logging import redact_text
-from chimera.models.llm import ConfidenceSource, LLMRequest, Message
+from chimera.models.llm import ConfidenceSource, LLMRequest, Message, Role
 from chimera.models.result import ErrorKind, Result, ResultStatus, Usage
 from chimera.models.task import Task
 from chimera.models.trusted import trusted
@@ -187,9 +187,10 @@ def prepare(task: Task, tenant: str, swarm: Swarm) -> Prepared | Failure:
     config = skill.config
     # Every field comes from validated config or a validated Task: skip re-validating the
     # output schema (a nested dict) on every call.
-    request = LLMRequest.model_construct(
+    request = trusted(
+        LLMRequest,
         skill=task.skill,
-        messages=[Message.user(prompt)],
+        messages=[trusted(Message, role=Role.USER, content=prompt)],
         output_schema=config.output_schema,
         tools=[],
         model=config.model,
