@@ -168,11 +168,15 @@ class Runtime:
         """A Judge over this runtime's result queue, policies and audit sinks."""
         hook = self.plugin_manager.hook
 
+        # A hook no plugin implements is not called: pluggy's call costs microseconds per
+        # Result even with nothing to run. Asked at each call, so a plugin registered
+        # later is still called.
         def after_decision(decision: Any) -> None:
-            hook.chimera_after_decision(decision=decision)
+            if hook.chimera_after_decision.get_hookimpls():
+                hook.chimera_after_decision(decision=decision)
 
         def after_commit(item: Judged, outcome: CommitOutcome) -> None:
-            if item.decision is not None:
+            if item.decision is not None and hook.chimera_after_commit.get_hookimpls():
                 hook.chimera_after_commit(
                     task_id=item.decision.task_id,
                     tenant=item.delivery.tenant,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
@@ -76,6 +76,10 @@ class PromptTemplate:
     source: str
     variables: frozenset[str]
     _template: Any
+    _base: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_base", dict(self._template.globals))
 
     @classmethod
     def compile(cls, source: str, allowed: frozenset[str]) -> PromptTemplate:
@@ -128,12 +132,16 @@ class PromptTemplate:
         An optional property the input leaves out stays undefined: ``| default(...)`` and
         ``is defined`` work on it, and using it bare raises :class:`TemplateRenderError`.
         """
-        context: dict[str, Any] = {"feedback": None, "attempt": 1}
+        template = self._template
+        # What ``Template.render`` does, without copying the Jinja globals (a ChainMap,
+        # slow to copy) into a new dict on every call: they are copied once, in ``_base``.
+        context: dict[str, Any] = {**self._base, "feedback": None, "attempt": 1}
         context.update(input)
         context.update(extra)
         context["input"] = input
         try:
-            rendered: str = self._template.render(context)
+            ctx = template.new_context(context, shared=True)
+            rendered: str = template.environment.concat(template.root_render_func(ctx))
         except (TemplateError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
             # The input decides these (a zero divisor, a recursive macro): a failed task,
             # never a traceback in the worker.

@@ -28,7 +28,10 @@ def judge_action(item: Judged) -> tuple[JudgeAction, str, float]:
     if intended is CommitOutcome.REJECTED or decision is None or result is None or task is None:
         return JudgeAction.REJECT, "", 0.0
     if intended is CommitOutcome.COMMITTED:
-        return JudgeAction.APPROVE, committed_result.encode(result), 0.0
+        # The entry's body is the Result's JSON, validated as this Result when it was read:
+        # committed as it came rather than serialised again.
+        stored = item.delivery.raw or committed_result.encode(result)
+        return JudgeAction.APPROVE, stored, 0.0
     if intended is CommitOutcome.REVIEW:
         parked = ReviewItem(task=task, result=result, decision=decision)
         return JudgeAction.REVIEW, review_item.encode(parked), 0.0

@@ -70,13 +70,42 @@ class Lua:
         Raises:
             ValueError: a name is missing or unknown (a bug in the wrapper, not a fault).
         """
-        if len(keys) != len(self.key_names) or len(args) != len(self.arg_names):
-            raise ValueError(self._mismatch(keys, args))
+        return self.call_ordered(self.key_values(keys, args), args, parse, rest)
+
+    def key_values(
+        self, keys: Mapping[str, str], args: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """The values of ``keys`` in the order of ``KEYS``.
+
+        Raises:
+            ValueError: a key name is missing or unknown.
+        """
+        if len(keys) != len(self.key_names):
+            raise ValueError(self._mismatch(keys, args or {}))
         try:
-            key_values = [keys[name] for name in self.key_names]
+            return [keys[name] for name in self.key_names]
+        except KeyError:
+            raise ValueError(self._mismatch(keys, args or {})) from None
+
+    def call_ordered(
+        self,
+        key_values: Sequence[str],
+        args: Mapping[str, Any],
+        parse: Callable[[Any], R],
+        rest: Sequence[Any] = (),
+    ) -> Call[R]:
+        """Like :meth:`call`, with the keys already in the order of ``KEYS``.
+
+        Raises:
+            ValueError: an argument name is missing or unknown.
+        """
+        try:
+            if len(args) != len(self.arg_names):
+                raise KeyError
             arg_values = [args[name] for name in self.arg_names]
         except KeyError:
-            raise ValueError(self._mismatch(keys, args)) from None
+            named = dict(zip(self.key_names, key_values, strict=True))
+            raise ValueError(self._mismatch(named, args)) from None
         return Call(self, key_values, [*arg_values, *rest], parse)
 
     def _mismatch(self, keys: Mapping[str, str], args: Mapping[str, Any]) -> str:

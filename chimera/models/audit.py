@@ -115,8 +115,9 @@ def event_id(kind: AuditEventType | str, *parts: object) -> str:
     ``event_id(AuditEventType.STARTED, task_id, attempt)`` is the same string each time the
     Worker reports starting that attempt, so a retried write is stored once.
     """
-    name = kind.value if isinstance(kind, AuditEventType) else kind
-    return ":".join([name, *(str(part) for part in parts)])
+    # A StrEnum member is the string of its value: joined as it is, without ``.value``
+    # (an enum descriptor lookup) on every event.
+    return ":".join([kind, *map(str, parts)])
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pydantic_core import to_json
 from chimera.models.config import MockConfig
 from chimera.models.llm import ConfidenceSource, LLMRequest, LLMResponse
 from chimera.models.result import ErrorKind, Usage
+from chimera.models.trusted import trusted
 from chimera.ports.llm import BackendError
 from chimera.services.mock_output import generate_output as _generate
 from chimera.services.mock_script import MockScript, MockScriptError, render, tool_results
@@ -56,14 +57,14 @@ class MockBackend:
         if config.failure_rate and random.random() < config.failure_rate:
             raise BackendError("simulated backend failure", ErrorKind.BACKEND)
         variables = {**request.input, "input": request.input}
-        usage = Usage(prompt_tokens=_prompt_chars(request) // 4)
+        prompt_tokens = _prompt_chars(request) // 4
         if config.tool_calls:
             try:
                 calls = MockScript(config.tool_calls).calls(request.step, variables)
             except MockScriptError as exc:
                 raise BackendError(str(exc), ErrorKind.INVALID_INPUT) from None
             if calls is not None:
-                return LLMResponse(tool_calls=calls, usage=usage)
+                return LLMResponse(tool_calls=calls, usage=Usage(prompt_tokens=prompt_tokens))
             variables["tools"] = tool_results(request.messages)
         seed = _seed(request.skill, request.input)
         if config.output is not None:
@@ -78,13 +79,14 @@ class MockBackend:
             fraction = int(seed[:8], 16) / 0xFFFFFFFF
             confidence = round(_CONFIDENCE_LOW + fraction * (_CONFIDENCE_HIGH - _CONFIDENCE_LOW), 4)
             confidence = min(confidence, 0.9999)
-        usage = Usage.model_construct(
-            prompt_tokens=usage.prompt_tokens, completion_tokens=len(to_json(output)) // 4
+        usage = trusted(
+            Usage, prompt_tokens=prompt_tokens, completion_tokens=len(to_json(output)) // 4
         )
         fixed = config.confidence is not None
         # Built without validation: the output is generated for the schema or comes from
         # validated config, and the Worker checks it against the output schema anyway.
-        return LLMResponse.model_construct(
+        return trusted(
+            LLMResponse,
             output=output,
             tool_calls=[],
             confidence=confidence,

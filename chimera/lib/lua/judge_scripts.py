@@ -5,6 +5,7 @@ What each script checks and does is written at the top of its ``.lua`` file.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -49,18 +50,11 @@ class JudgeApply(ScriptKeys):
 
     @classmethod
     def of(cls, keys: TenantKeys, session_id: str) -> JudgeApply:
-        """The keys of a task of ``session_id`` (``fields.UNKNOWN_SESSION`` when none)."""
-        return cls(
-            results=keys.results,
-            ledger=keys.ledger,
-            committed=keys.committed,
-            settled=keys.settled,
-            review=keys.review,
-            delayed=keys.delayed,
-            delayed_traces=keys.delayed_traces,
-            session=keys.session(session_id),
-            audit_pending=keys.audit_pending,
-        )
+        """The keys of a task of ``session_id`` (``fields.UNKNOWN_SESSION`` when none).
+
+        One instance per tenant and session, kept: the Judge asks for it for every Result.
+        """
+        return _judge_apply(keys, session_id)
 
     def call(
         self,
@@ -109,6 +103,21 @@ class JudgeApply(ScriptKeys):
             duplicate_json=duplicate_json,
             traceparent=traceparent,
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _judge_apply(keys: TenantKeys, session_id: str) -> JudgeApply:
+    return JudgeApply(
+        results=keys.results,
+        ledger=keys.ledger,
+        committed=keys.committed,
+        settled=keys.settled,
+        review=keys.review,
+        delayed=keys.delayed,
+        delayed_traces=keys.delayed_traces,
+        session=keys.session(session_id),
+        audit_pending=keys.audit_pending,
+    )
 
 
 @dataclass(frozen=True)

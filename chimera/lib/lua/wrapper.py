@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
@@ -26,8 +27,14 @@ class ScriptKeys:
         """Every key by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    @functools.cached_property
+    def _key_values(self) -> list[str]:
+        # Checked against the script's names once per instance; the hot wrappers keep
+        # their instances (see ``JudgeApply.of``), so a call only orders its arguments.
+        return self.SCRIPT.key_values(self.keys())
+
     def _call(self, parse: Callable[[Any], R], rest: Sequence[Any] = (), **args: Any) -> Call[R]:
-        return self.SCRIPT.call(self.keys(), args, parse, rest)
+        return self.SCRIPT.call_ordered(self._key_values, args, parse, rest)
 
 
 #: An audit event a script keeps in the pending-audit hash: ``(id, JSON)``; ``None``: none.

@@ -29,11 +29,13 @@ from chimera.models.llm import (
     ToolCall,
 )
 from chimera.models.result import ErrorKind, Usage
+from chimera.models.trusted import trusted
 from chimera.models.types import JsonValue
 from chimera.ports.llm import BackendError, LLMBackend
 from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.tools import ToolBinding, Toolbox, ToolResult, ToolUnavailable
 from chimera.services.worker.core import Answer, Failure
+from chimera.services.worker.deadlines import Deadlines
 from chimera.services.worker.observe import observed_call, observed_tool
 
 #: Longest tool result handed back to the model; the rest is cut with a note.
@@ -96,6 +98,7 @@ async def run_agent(
     clock: Callable[[], float] = time.perf_counter,
     metrics: Metrics = NO_METRICS,
     resume: PausedConversation | None = None,
+    deadlines: Deadlines | None = None,
 ) -> AgentRun:
     """Run the conversation in ``request`` to a final answer, a failure or a pause.
 
@@ -110,6 +113,8 @@ async def run_agent(
         metrics: counts and times every LLM and tool call.
         resume: a conversation a human answered (its sensitive calls approved or refused):
             the loop goes on from there instead of from ``request``'s messages.
+        deadlines: keeps the calls' time limits (a Worker shares one between its tasks);
+            ``None``: ``asyncio.timeout`` per call.
     """
     run = AgentRun(outcome=Failure(ErrorKind.BACKEND, "no step ran"))
     tools = tools or {}
@@ -130,7 +135,12 @@ async def run_agent(
             else request.model_copy(update={"messages": list(messages), "step": step})
         )
         response = await observed_call(
-            _ask(backend, current, limits.timeout_s), current, backend.name, tenant, metrics, clock
+            _ask(backend, current, limits.timeout_s, deadlines),
+            current,
+            backend.name,
+            tenant,
+            metrics,
+            clock,
         )
         if isinstance(response, Failure):
             run.outcome = response
@@ -214,9 +224,12 @@ def digest(arguments: Mapping[str, JsonValue]) -> str:
     return hashlib.sha256(to_json(dict(sorted(arguments.items())))).hexdigest()[:16]
 
 
-async def _ask(backend: LLMBackend, request: LLMRequest, timeout_s: float) -> LLMResponse | Failure:
+async def _ask(
+    backend: LLMBackend, request: LLMRequest, timeout_s: float, deadlines: Deadlines | None
+) -> LLMResponse | Failure:
+    limit = deadlines.within(timeout_s) if deadlines is not None else asyncio.timeout(timeout_s)
     try:
-        async with asyncio.timeout(timeout_s):
+        async with limit:
             return await backend.complete(request)
     except TimeoutError:
         return Failure(ErrorKind.TIMEOUT, f"backend took longer than {timeout_s}s")
@@ -235,7 +248,9 @@ def _confidence(response: LLMResponse, default: float) -> tuple[float, Confidenc
 def _add(total: Usage, more: Usage) -> Usage:
     if not more.prompt_tokens and not more.completion_tokens:
         return total
-    return Usage(
+    # Sums of counts validated as non-negative: valid as they are.
+    return trusted(
+        Usage,
         prompt_tokens=total.prompt_tokens + more.prompt_tokens,
         completion_tokens=total.completion_tokens + more.completion_tokens,
     )

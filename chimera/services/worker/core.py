@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from chimera.config.swarm import Skill, Swarm
 from chimera.config.templates import TemplateRenderError
 from chimera.lib.logging import redact_text
-from chimera.models.llm import ConfidenceSource, LLMRequest, Message
+from chimera.models.llm import ConfidenceSource, LLMRequest, Message, Role
 from chimera.models.result import ErrorKind, Result, ResultStatus, Usage
 from chimera.models.task import Task
-from chimera.models.types import MAX_TEXT_CHARS, JsonObject
+from chimera.models.trusted import trusted
+from chimera.models.types import MAX_TEXT_CHARS, JsonObject, check_payload_size
 from chimera.ports.queue import DeadLetter
 from chimera.ports.stores import ReviewItem
 from chimera.services.retry import Backoff
@@ -186,9 +187,10 @@ def prepare(task: Task, tenant: str, swarm: Swarm) -> Prepared | Failure:
     config = skill.config
     # Every field comes from validated config or a validated Task: skip re-validating the
     # output schema (a nested dict) on every call.
-    request = LLMRequest.model_construct(
+    request = trusted(
+        LLMRequest,
         skill=task.skill,
-        messages=[Message.user(prompt)],
+        messages=[trusted(Message, role=Role.USER, content=prompt)],
         output_schema=config.output_schema,
         tools=[],
         model=config.model,
@@ -307,7 +309,13 @@ def _result(
     usage: Usage | None = None,
     prompt: str | None = None,
 ) -> Result:
-    return Result(
+    # Every value is valid already: ids from the validated Task, texts cut to their bounds
+    # here, the output checked against the skill's schema. Only its size is measured, as
+    # validating the Result would; the rest is not checked a second time on every task.
+    if output is not None:
+        check_payload_size(output)
+    return trusted(
+        Result,
         task_id=task.id,
         tenant=task.tenant,
         session=task.session,
@@ -323,5 +331,6 @@ def _result(
         worker=worker,
         trace_id=task.trace_id,
         started_at=started_at,
-        finished_at=finished_at,
+        # A wall clock stepped back mid-attempt must not make a Result no Judge can read.
+        finished_at=max(finished_at, started_at),
     )

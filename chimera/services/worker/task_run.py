@@ -44,6 +44,7 @@ from chimera.services.worker.core import (
     prepare,
     settle,
 )
+from chimera.services.worker.deadlines import Deadlines
 from chimera.services.worker.drift import DriftGuard
 from chimera.telemetry import spans
 
@@ -113,6 +114,8 @@ class TaskRunner:
         self.clock = clock
         self.rng = rng or random.Random()
         self.metrics = metrics
+        #: One timer for the time limits of every backend call in flight.
+        self.deadlines = Deadlines()
 
     async def run(self, delivery: Delivery[Task]) -> TaskRun:
         """Take ``delivery`` from its stream entry to its settlement, in its trace's span."""
@@ -212,6 +215,7 @@ class TaskRunner:
             self.toolbox,
             metrics=self.metrics,
             resume=task.resume,
+            deadlines=self.deadlines,
         )
         outcome = agent.outcome
         if isinstance(outcome, NeedsApproval):
