@@ -150,7 +150,7 @@ def ran(chimera: Chimera, tmp_path: Path) -> dict[str, Any]:
     assert totals["review"] >= 2  # draft_reply is sensitive: always reviewed
     assert (
         totals["committed"] + totals["denied"] + totals["review"] + totals["dead_lettered"]
-        == jobs + 1
+        == totals["tasks"]
     )
     return report
 
