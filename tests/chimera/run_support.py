@@ -26,6 +26,7 @@ from chimera.models.audit import AuditEventType
 from chimera.models.pipeline import PipelineRun
 from chimera.services.judge import JudgeSettings
 from chimera.services.worker import WorkerSettings
+from tests.conftest import REDIS_URL
 
 TEXT = {
     "type": "object",
@@ -60,7 +61,7 @@ SKILLS = [
     _skill("gather", PARTS),
     _skill("deny", mock={"confidence": 0.1}),
     _skill("park", sensitive=True),
-    _skill("slow", mock={"latency_ms": 3000}),
+    _skill("slow", mock={"latency_ms": 1500}),
 ]
 
 INPUT = {
@@ -179,11 +180,22 @@ def write_run_swarm(folder: Path) -> Path:
 
 
 @asynccontextmanager
-async def serving(client: Client, sweep_s: float = 0.1) -> AsyncIterator[None]:
+async def connected(folder: Path, keyspace: Keyspace) -> AsyncIterator[Client]:
+    """A client of :func:`write_run_swarm`'s swarm (written in ``folder``) on the test's keys."""
+    path = write_run_swarm(folder)
+    async with Client.from_swarm(path, REDIS_URL, prefix=keyspace.prefix, actor="app") as c:
+        yield c
+
+
+@asynccontextmanager
+async def serving(
+    client: Client, sweep_s: float = 0.1, advance_runs: bool = True
+) -> AsyncIterator[None]:
     """A Worker and a Judge like ``client.serve()``, with a run sweep every ``sweep_s``.
 
     For what only the sweep notices (a human's decision, a resumed session) without
-    waiting the two seconds of the default.
+    waiting the two seconds of the default. Without ``advance_runs`` the Judge commits
+    but never advances a run: a Judge that died right after its commit.
     """
     runtime = client.runtime
     stop = asyncio.Event()
@@ -191,6 +203,8 @@ async def serving(client: Client, sweep_s: float = 0.1) -> AsyncIterator[None]:
         None, WorkerSettings(concurrency=100, block_ms=50, halted_recheck_s=0.1)
     )
     judge = runtime.judge(None, settings=JudgeSettings(block_ms=50, run_sweep_every_s=sweep_s))
+    if not advance_runs:
+        judge.runs = None
     loops = [asyncio.create_task(worker.run(stop)), asyncio.create_task(judge.run(stop))]
     try:
         yield

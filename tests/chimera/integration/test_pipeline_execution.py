@@ -19,16 +19,14 @@ from chimera.lib.keys import Keyspace
 from chimera.models.audit import AuditEventType
 from chimera.models.pipeline import PipelineRun, RunState, StepState
 from chimera.services.pipeline import step_task_id
-from tests.chimera.run_support import Probe, count_events, serving, write_run_swarm
-from tests.conftest import REDIS_URL
+from tests.chimera.run_support import Probe, connected, count_events, serving
 
 S = StepState
 
 
 @pytest.fixture
 async def client(tmp_path: Path, keyspace: Keyspace, real_redis: aioredis.Redis) -> Any:
-    path = write_run_swarm(tmp_path)
-    async with Client.from_swarm(path, REDIS_URL, prefix=keyspace.prefix, actor="app") as c:
+    async with connected(tmp_path, keyspace) as c:
         yield c
 
 
