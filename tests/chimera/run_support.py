@@ -4,7 +4,8 @@ Every skill takes ``{"text": …}`` (the join takes ``{"parts": […]}``) and an
 ``{"text": …}``: the mock makes the text up from a hash of the input, so two different
 inputs give two different outputs and a test can follow an output into the next input.
 The Judge approves at 0.8: ``work`` and ``gather`` are approved, ``deny`` is denied and
-``park`` (sensitive) waits for a human; ``slow`` keeps its Worker busy for a while.
+``park`` (sensitive) waits for a human; ``slow`` keeps its Worker busy for a while;
+``crash`` fails every attempt and is dead-lettered after the second.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ SKILLS = [
     _skill("deny", mock={"confidence": 0.1}),
     _skill("park", sensitive=True),
     _skill("slow", mock={"latency_ms": 1500}),
+    _skill("crash", mock={"failure_rate": 1.0}),
 ]
 
 INPUT = {
@@ -133,6 +135,14 @@ PIPELINES: dict[str, dict[str, Any]] = {
             last={"skill": "work", "needs": ["after"], "input": {"text": _of("after")}},
         ),
         "output": "last",
+    },
+    "crashing": {
+        "steps": _steps(
+            a={"skill": "work", "input": {"text": "{{ input.text }}"}},
+            boom={"skill": "crash", "needs": ["a"], "input": {"text": _of("a")}},
+            after={"skill": "work", "needs": ["boom"], "input": {"text": _of("boom")}},
+        ),
+        "output": "after",
     },
     "chain": {
         "steps": _steps(

@@ -18,6 +18,7 @@ from chimera import Client
 from chimera.lib.keys import Keyspace
 from chimera.models.audit import AuditEventType
 from chimera.models.pipeline import PipelineRun, RunState, StepState
+from chimera.ports.stores import TaskState
 from chimera.services.pipeline import step_task_id
 from tests.chimera.run_support import Probe, connected, count_events, serving
 
@@ -208,3 +209,20 @@ async def test_a_denied_step_fails_the_run_and_nothing_after_it_is_enqueued(
     assert await probe.session_tasks(done) == ids
     assert await probe.submitted(done) == 2
     assert run.id not in await probe.active()
+
+
+async def test_a_dead_lettered_step_fails_the_run_with_the_reason(
+    client: Client, probe: Probe
+) -> None:
+    async with serving(client):
+        run = await client.runs.start("acme", "crashing", {"text": "x"})
+        done = await client.runs.wait(run.id, timeout_s=10)
+
+    assert done.state is RunState.FAILED
+    assert done.failed_step == "boom"
+    assert done.reason is not None
+    assert done.reason.startswith("step 'boom' dead-lettered: ")
+    assert states(done) == {"a": S.COMMITTED, "boom": S.DEAD_LETTERED, "after": S.CANCELLED}
+    boom = step_task_id(run.id, "boom")
+    assert (await client.result(boom, tenant="acme")).state is TaskState.DEAD_LETTERED
+    assert await probe.session_tasks(done) == {step_task_id(run.id, "a"), boom}

@@ -127,6 +127,27 @@ async def test_cancelling_a_run_stops_its_pending_steps_and_its_running_task(
     assert finished[run.id] == 1
 
 
+async def test_cancelling_a_run_waiting_for_review_withdraws_the_review(
+    client: Client, probe: Probe
+) -> None:
+    async with serving(client):
+        run = await client.runs.start("acme", "reviewed", {"text": "x"})
+        draft = step_task_id(run.id, "draft")
+        assert (await client.wait(draft, tenant="acme", timeout_s=10)).state is TaskState.REVIEW
+        cancelled = await client.runs.cancel(run.id)
+
+    assert cancelled.state is RunState.CANCELLED
+    assert cancelled.reason == "cancelled by app"
+    assert {n: s.state for n, s in cancelled.steps.items()} == {
+        "draft": S.CANCELLED,
+        "send": S.CANCELLED,
+    }
+    assert (await client.result(draft, tenant="acme")).state is TaskState.CANCELLED
+    assert await client.review.list(tenant="acme") == []
+    assert await client.runs.get(run.id) == cancelled
+    assert await probe.session_tasks(cancelled) == {draft}
+
+
 async def test_a_halted_session_halts_its_run_and_resuming_continues_it(
     client: Client, probe: Probe
 ) -> None:
