@@ -25,7 +25,9 @@ from chimera.client import Client
 from chimera.lib.keys import Keyspace
 from chimera.models.audit import AuditEventType
 from chimera.models.pipeline import PipelineRun
+from chimera.ports.stores import TaskState
 from chimera.services.judge import JudgeSettings
+from chimera.services.pipeline import step_task_id
 from chimera.services.worker import WorkerSettings
 from tests.conftest import REDIS_URL
 
@@ -144,6 +146,14 @@ PIPELINES: dict[str, dict[str, Any]] = {
         ),
         "output": "after",
     },
+    "branches": {
+        "steps": _steps(
+            bad={"skill": "deny", "input": {"text": "{{ input.text }}"}},
+            side={"skill": "park", "input": {"text": "{{ input.text }}"}},
+            join={"skill": "work", "needs": ["bad", "side"], "input": {"text": _of("side")}},
+        ),
+        "output": "join",
+    },
     "chain": {
         "steps": _steps(
             first={"skill": "work", "input": {"text": "{{ input.text }}"}},
@@ -223,6 +233,21 @@ async def serving(
         for failure in await asyncio.gather(*loops, return_exceptions=True):
             if isinstance(failure, Exception):
                 raise failure
+
+
+async def start_until_review(
+    client: Client, pipeline: str, step: str, text: str = "x"
+) -> tuple[PipelineRun, str]:
+    """Start a run of ``pipeline`` and wait until ``step``'s task waits for review.
+
+    Returns:
+        The run as started and the id of that task.
+    """
+    run = await client.runs.start("acme", pipeline, {"text": text})
+    task_id = step_task_id(run.id, step)
+    outcome = await client.wait(task_id, tenant="acme", timeout_s=10)
+    assert outcome.state is TaskState.REVIEW, outcome
+    return run, task_id
 
 
 class Probe:

@@ -20,7 +20,13 @@ from chimera.models.audit import AuditEventType
 from chimera.models.pipeline import PipelineRun, RunState, StepState
 from chimera.ports.stores import TaskState
 from chimera.services.pipeline import step_task_id
-from tests.chimera.run_support import Probe, connected, count_events, serving
+from tests.chimera.run_support import (
+    Probe,
+    connected,
+    count_events,
+    serving,
+    start_until_review,
+)
 
 S = StepState
 
@@ -145,9 +151,7 @@ async def test_a_parked_step_pauses_its_dependants_until_approved(
     client: Client, probe: Probe
 ) -> None:
     async with serving(client):
-        run = await client.runs.start("acme", "reviewed", {"text": "draft me"})
-        draft_id = step_task_id(run.id, "draft")
-        assert (await client.wait(draft_id, tenant="acme", timeout_s=10)).state.value == "review"
+        run, draft_id = await start_until_review(client, "reviewed", "draft", "draft me")
         paused = await client.runs.wait(run.id, timeout_s=0.5)
         assert paused.state is RunState.RUNNING
         assert states(paused) == {"draft": S.REVIEW, "send": S.PENDING}
@@ -167,9 +171,7 @@ async def test_a_parked_step_pauses_its_dependants_until_approved(
 
 async def test_a_rejected_step_fails_its_run_naming_the_step(client: Client, probe: Probe) -> None:
     async with serving(client):
-        run = await client.runs.start("acme", "reviewed", {"text": "draft me"})
-        draft_id = step_task_id(run.id, "draft")
-        assert (await client.wait(draft_id, tenant="acme", timeout_s=10)).state.value == "review"
+        run, draft_id = await start_until_review(client, "reviewed", "draft", "draft me")
         decision = await client.review.reject(draft_id, "off-brand tone")
         assert decision.outcome == "denied"
         done = await client.runs.wait(run.id, timeout_s=10)
@@ -226,3 +228,30 @@ async def test_a_dead_lettered_step_fails_the_run_with_the_reason(
     boom = step_task_id(run.id, "boom")
     assert (await client.result(boom, tenant="acme")).state is TaskState.DEAD_LETTERED
     assert await probe.session_tasks(done) == {step_task_id(run.id, "a"), boom}
+
+
+async def test_a_failed_run_still_records_its_independent_branch_when_reviewed(
+    client: Client, probe: Probe
+) -> None:
+    async with serving(client):
+        run, side = await start_until_review(client, "branches", "side", "x")
+        failed = await client.runs.wait(run.id, timeout_s=10)
+        assert failed.state is RunState.FAILED
+        assert states(failed) == {"bad": S.DENIED, "side": S.REVIEW, "join": S.CANCELLED}
+        # The branch is left to finish; a human approves it after the run failed.
+        assert (await client.review.approve(side)).outcome == "committed"
+        for _ in range(100):
+            done = await client.runs.get(run.id)
+            if done.steps["side"].state is not S.REVIEW:
+                break
+            await asyncio.sleep(0.02)
+
+    assert states(done) == {"bad": S.DENIED, "side": S.COMMITTED, "join": S.CANCELLED}
+    assert (done.state, done.failed_step, done.finished_at) == (
+        RunState.FAILED,
+        "bad",
+        failed.finished_at,
+    )
+    assert run.id not in await probe.active()
+    finished = count_events(await probe.trail(client), AuditEventType.RUN_FINISHED)
+    assert finished[run.id] == 1

@@ -24,7 +24,13 @@ from chimera.models.task import Task
 from chimera.ports.runs import RunWrite
 from chimera.ports.stores import TaskState
 from chimera.services.pipeline import new_run, step_task_id
-from tests.chimera.run_support import Probe, connected, count_events, serving
+from tests.chimera.run_support import (
+    Probe,
+    connected,
+    count_events,
+    serving,
+    start_until_review,
+)
 
 S = StepState
 
@@ -131,9 +137,7 @@ async def test_cancelling_a_run_waiting_for_review_withdraws_the_review(
     client: Client, probe: Probe
 ) -> None:
     async with serving(client):
-        run = await client.runs.start("acme", "reviewed", {"text": "x"})
-        draft = step_task_id(run.id, "draft")
-        assert (await client.wait(draft, tenant="acme", timeout_s=10)).state is TaskState.REVIEW
+        run, draft = await start_until_review(client, "reviewed", "draft", "x")
         cancelled = await client.runs.cancel(run.id)
 
     assert cancelled.state is RunState.CANCELLED
@@ -153,9 +157,7 @@ async def test_a_halted_session_halts_its_run_and_resuming_continues_it(
 ) -> None:
     sessions = client.runtime.session_control()
     async with serving(client, sweep_s=0.05):
-        run = await client.runs.start("acme", "parked_chain", {"text": "x"})
-        first = step_task_id(run.id, "first")
-        assert (await client.wait(first, tenant="acme", timeout_s=10)).state is TaskState.REVIEW
+        run, first = await start_until_review(client, "parked_chain", "first", "x")
         await sessions.halt("acme", run.session)
         await until(client, run.id, RunState.HALTED)
         # The human approves while the session is halted: the step commits, and the run
