@@ -18,7 +18,7 @@ from chimera import Client
 from chimera.lib.keys import Keyspace
 from chimera.lib.redis_runs import RedisRunStore
 from chimera.models.audit import AuditEventType
-from chimera.models.pipeline import PipelineRun, RunState, StepState
+from chimera.models.pipeline import PipelineRun, RunState, StepRun, StepState, StepTask
 from chimera.models.session import SessionState
 from chimera.models.task import Task
 from chimera.ports.runs import RunWrite
@@ -240,6 +240,17 @@ async def test_the_run_store_compares_versions_and_keeps_the_active_set(
         one.id: (RunState.CANCELLED, 2)
     }
     assert [(s.run.id, s.version) for s in await store.all("acme")] == [(one.id, 2), (two.id, 1)]
+
+    # A failed run whose other branch still has a task open stays watched until it settles.
+    task = StepTask(task_id=step_task_id(two.id, "first"), enqueued_at=at)
+    steps = {**two.steps, "first": StepRun(state=S.RUNNING, tasks=[task])}
+    failed = two.model_copy(update={"state": RunState.FAILED, "steps": steps})
+    assert await store.write(RunWrite(failed, 1)) == 0
+    assert await store.active("acme") == [two.id]
+    settled = StepRun(state=S.COMMITTED, tasks=[task.model_copy(update={"state": S.COMMITTED})])
+    failed = failed.model_copy(update={"steps": {**steps, "first": settled}})
+    assert await store.write(RunWrite(failed, 2)) == 0
+    assert await store.active("acme") == []
 
     # A body nobody can read is left out (and logged), not raised to every reader.
     await real_redis.hset(keyspace.tenant("acme").runs, two.id, "{not json")
