@@ -96,6 +96,9 @@ class RunsClient:
     ) -> PipelineRun:
         """Cancel a run: pending steps never start, its unsettled tasks are cancelled.
 
+        Returns:
+            The run as it now stands, with the tasks this cancelled recorded as such.
+
         Raises:
             NoSuchRun: no run by that id.
         """
@@ -108,6 +111,10 @@ class RunsClient:
             for task in step.tasks
             if task.state in (StepState.RUNNING, StepState.REVIEW)
         ]
-        if open_ids:
-            await self._cancel().cancel_tasks(open_ids, self._actor, why, run.tenant)
-        return cancelled
+        if not open_ids:
+            return cancelled
+        await self._cancel().cancel_tasks(open_ids, self._actor, why, run.tenant)
+        # Record the tasks just cancelled in the run (it left the sweep's set when it
+        # finished, so nobody else would).
+        advanced = await self._keeper().advance(run.tenant, [run.id])
+        return advanced[0] if advanced else cancelled

@@ -161,7 +161,7 @@ class TenantKeys:
 
     @functools.cached_property
     def runs_active(self) -> str:
-        """Set of the ids of runs not yet finished: what the run sweep looks at."""
+        """Set of the ids of runs unfinished or with tasks open: what the run sweep looks at."""
         return f"{self.base}:runs:active"
 
     @functools.cached_property

@@ -12,7 +12,7 @@ from chimera.lib.logging import get_logger
 from chimera.lib.lua.run_scripts import StoreRun
 from chimera.lib.lua.task_scripts import NewEntry
 from chimera.lib.redis_lua import LuaBatch
-from chimera.models.pipeline import PipelineRun
+from chimera.models.pipeline import PipelineRun, StepState
 from chimera.ports.runs import RunWrite, StoredRun
 
 log = get_logger("chimera.runs")
@@ -38,7 +38,7 @@ class RedisRunStore:
             run_id=run.id,
             expected_version=change.expected_version,
             run_json=run.model_dump_json(),
-            active=not _finished(run),
+            active=_watched(run),
             session_id=run.session,
             events=[(event.id, event.model_dump_json()) for event in change.events],
             entries=entries,
@@ -64,7 +64,10 @@ class RedisRunStore:
         return out
 
     async def active(self, tenant: str) -> list[str]:
-        """The ids in the tenant's active-run set, sorted (oldest ULID first)."""
+        """The ids in the tenant's active-run set, sorted (oldest ULID first).
+
+        The set holds the unfinished runs and the finished ones with tasks still open.
+        """
         members = await self.client.smembers(self.keys.tenant(tenant).runs_active)
         return sorted(str(member) for member in members)
 
@@ -90,5 +93,16 @@ def _parse(run_id: str, body: str | None, version: str | None) -> StoredRun | No
         return None
 
 
-def _finished(run: PipelineRun) -> bool:
-    return run.state.value in ("succeeded", "failed", "cancelled")
+def _watched(run: PipelineRun) -> bool:
+    """Whether the sweep still looks at ``run``: unfinished, or with tasks still open.
+
+    A failed run lets its independent branches finish, and one of them may wait for a
+    human; nothing but the sweep would record that task's end in the run.
+    """
+    if run.state.value not in ("succeeded", "failed", "cancelled"):
+        return True
+    return any(
+        task.state in (StepState.RUNNING, StepState.REVIEW)
+        for step in run.steps.values()
+        for task in step.tasks
+    )

@@ -55,7 +55,7 @@ class RunStore(Protocol):
         ...
 
     async def active(self, tenant: str) -> list[str]:
-        """The ids of ``tenant``'s runs that have not finished."""
+        """The ids of ``tenant``'s runs that have not finished, or still have open tasks."""
         ...
 
     async def all(self, tenant: str) -> list[StoredRun]:

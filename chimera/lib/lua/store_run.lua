@@ -5,11 +5,12 @@
 -- compare-and-set against every other process advancing the same run; on a mismatch
 -- nothing changes and the reply is -1 (read the run again and recompute).
 -- Does, atomically: SET the run's JSON and bump its version; keep its id in the active set
--- while it runs (`active` = 1), drop it once finished; per task not seen before (no ledger
--- row, not settled: step task ids are deterministic, so a task is never enqueued twice),
--- XADD the entry (body and traceparent), write its ledger row, add it to the session's
--- task set and count it submitted; add the session to the tenant's sessions; keep each
--- audit event in the pending-audit hash, to be handed to the sinks.
+-- while the sweep must look at it (`active` = 1: unfinished, or tasks still open), drop it
+-- after; per task not seen before (no ledger row, not settled: step task ids are
+-- deterministic, so a task is never enqueued twice), XADD the entry (body and
+-- traceparent), write its ledger row, add it to the session's task set and count it
+-- submitted; add the session to the tenant's sessions; keep each audit event in the
+-- pending-audit hash, to be handed to the sinks.
 -- Reply: how many tasks were enqueued, or -1 when the version did not match.
 
 local runs_key = KEYS[1]

@@ -224,9 +224,13 @@ class RunKeeper:
     async def _observe(
         self, compiled: CompiledPipeline, run: PipelineRun, reasons: Mapping[str, str]
     ) -> PipelineRun:
-        """``run`` with what became of its open tasks, its session's halt, a cancelled step."""
-        if run.state in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED):
-            return run
+        """``run`` with what became of its open tasks, its session's halt, a cancelled step.
+
+        A finished run still records its open tasks as they settle (a cancelled run's
+        running task, a failed run's independent branch), so it does not show them running
+        for ever; its state and outcome stay as they are.
+        """
+        finished = run.state in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
         open_ids = [
             task.task_id
             for step in run.steps.values()
@@ -256,6 +260,8 @@ class RunKeeper:
                     )
                 except RunStateError as exc:
                     log.warning("pipeline.task_change_refused", run_id=run.id, error=str(exc))
+        if finished:
+            return run
         if self.sessions is not None:
             halted = await self.sessions.halted([(run.tenant, run.session)])
             run = halt_run(run) if halted else resume_run(compiled, run, at=now)
