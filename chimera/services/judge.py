@@ -38,6 +38,7 @@ from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.judge_drift import ResultDrift
 from chimera.services.judge_events import decision_events, outcome_event, with_outcome_events
 from chimera.services.judge_observe import count_judged
+from chimera.services.judge_runs import RunFollower
 from chimera.services.lease_renewer import LeaseRenewer
 from chimera.services.pipeline.keeper import RunKeeper
 from chimera.services.retry import Backoff
@@ -48,9 +49,6 @@ log = get_logger("chimera.judge")
 
 #: Results judged between two chances for the rest of the event loop to run.
 _YIELD_EVERY = 64
-
-#: Outcomes that change a pipeline step: its run may advance.
-_SETTLES_STEP = frozenset({CommitOutcome.COMMITTED, CommitOutcome.DENIED, CommitOutcome.REVIEW})
 
 #: Name recorded as the policy of decisions the Judge makes before any policy runs.
 VALIDATION = "validation"
@@ -124,8 +122,6 @@ class Judge:
         runs: RunKeeper | None = None,
     ) -> None:
         self.swarm = swarm
-        self.runs = runs
-        self._last_run_sweep = 0.0
         self.results = results
         self.uow = uow
         self.policies = policies
@@ -138,6 +134,13 @@ class Judge:
         self.after_commit = after_commit
         self.clock = clock
         self.rng = rng or random.Random()
+        self.runs = (
+            RunFollower(
+                runs, self.tenants, self.settings.run_sweep_every_s, clock, self.rng, classify
+            )
+            if runs is not None
+            else None
+        )
         self.classify = classify
         self.pending = pending
         self.sweeper = (
@@ -199,40 +202,9 @@ class Judge:
         if deliveries:
             await self.judge(deliveries)
         await self._sweep_if_due()
-        await self._sweep_runs_if_due()
+        if self.runs is not None:
+            await self.runs.sweep_if_due()
         return backlog, last_reclaim
-
-    async def _sweep_runs_if_due(self) -> None:
-        if self.runs is None or self.clock() - self._last_run_sweep < self._run_sweep_every():
-            return
-        self._last_run_sweep = self.clock()
-        try:
-            await self.runs.sweep(self.tenants)
-        except Exception as exc:
-            handle(log, "judge.run_sweep_failed", exc, self.classify, "again at the next sweep")
-
-    def _run_sweep_every(self) -> float:
-        # Jittered so the Judges of many processes do not sweep in step.
-        return self.settings.run_sweep_every_s * self.rng.uniform(0.75, 1.25)
-
-    async def _advance_runs(self, pairs: Sequence[tuple[Judged, CommitOutcome]]) -> None:
-        """Advance the runs whose steps this batch settled (the sweep catches a failure)."""
-        if self.runs is None:
-            return
-        wanted: dict[str, dict[str, None]] = {}
-        reasons: dict[str, str] = {}
-        for item, outcome in pairs:
-            task = item.task
-            if task is None or task.run is None or outcome not in _SETTLES_STEP:
-                continue
-            wanted.setdefault(task.tenant, {})[task.run] = None
-            if item.decision is not None and outcome is CommitOutcome.DENIED:
-                reasons[task.id] = item.decision.reason
-        for tenant, run_ids in wanted.items():
-            try:
-                await self.runs.advance(tenant, list(run_ids), reasons)
-            except Exception as exc:
-                handle(log, "judge.run_advance_failed", exc, self.classify, "the sweep retries")
 
     async def _sweep_if_due(self) -> None:
         if self.sweeper is None or self.clock() - self._last_sweep < self.settings.sweep_every_s:
@@ -321,7 +293,8 @@ class Judge:
             outcome_event(j, o, self.consumer) for j, o in pairs if o is CommitOutcome.CANCELLED
         ]
         await self._report(picked + [event for event in dropped if event is not None])
-        await self._advance_runs(pairs)
+        if self.runs is not None:
+            await self.runs.after_batch(pairs)
         for item, outcome in pairs:
             if self.metrics.enabled:
                 count_judged(self.metrics, item, outcome, self.clock())
