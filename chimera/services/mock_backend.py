@@ -79,9 +79,7 @@ class MockBackend:
             fraction = int(seed[:8], 16) / 0xFFFFFFFF
             confidence = round(_CONFIDENCE_LOW + fraction * (_CONFIDENCE_HIGH - _CONFIDENCE_LOW), 4)
             confidence = min(confidence, 0.9999)
-        usage = trusted(
-            Usage, prompt_tokens=prompt_tokens, completion_tokens=len(to_json(output)) // 4
-        )
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(to_json(output)) // 4)
         fixed = config.confidence is not None
         # Built without validation: the output is generated for the schema or comes from
         # validated config, and the Worker checks it against the output schema anyway.

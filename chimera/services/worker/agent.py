@@ -29,7 +29,6 @@ from chimera.models.llm import (
     ToolCall,
 )
 from chimera.models.result import ErrorKind, Usage
-from chimera.models.trusted import trusted
 from chimera.models.types import JsonValue
 from chimera.ports.llm import BackendError, LLMBackend
 from chimera.ports.metrics import NO_METRICS, Metrics
@@ -248,9 +247,7 @@ def _confidence(response: LLMResponse, default: float) -> tuple[float, Confidenc
 def _add(total: Usage, more: Usage) -> Usage:
     if not more.prompt_tokens and not more.completion_tokens:
         return total
-    # Sums of counts validated as non-negative: valid as they are.
-    return trusted(
-        Usage,
+    return Usage(
         prompt_tokens=total.prompt_tokens + more.prompt_tokens,
         completion_tokens=total.completion_tokens + more.completion_tokens,
     )

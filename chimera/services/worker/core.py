@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from chimera.config.swarm import Skill, Swarm
 from chimera.config.templates import TemplateRenderError
 from chimera.lib.logging import redact_text
-from chimera.models.llm import ConfidenceSource, LLMRequest, Message, Role
+from chimera.models.llm import ConfidenceSource, LLMRequest, Message
 from chimera.models.result import ErrorKind, Result, ResultStatus, Usage
 from chimera.models.task import Task
 from chimera.models.trusted import trusted
@@ -190,7 +190,7 @@ def prepare(task: Task, tenant: str, swarm: Swarm) -> Prepared | Failure:
     request = trusted(
         LLMRequest,
         skill=task.skill,
-        messages=[trusted(Message, role=Role.USER, content=prompt)],
+        messages=[Message.user(prompt)],
         output_schema=config.output_schema,
         tools=[],
         model=config.model,

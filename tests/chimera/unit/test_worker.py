@@ -95,7 +95,10 @@ async def test_invalid_input_fails_at_once_without_retry(
     stack = make_stack(tmp_path, fake_redis, keyspace, backend)
     task = (await stack.planner().submit([Submission("acme", "echo", {"text": "x"})]))[0]
     # Slip a task past the Planner whose input breaks the schema.
-    bad = task.model_copy(update={"input": {"wrong": 1}, "id": task.id[:-1] + "Z"})
+    # Another id than the good task's, whatever its last character (ULIDs made in one
+    # millisecond count up: the task's may end in "Z" itself).
+    other = task.id[:-1] + ("Y" if task.id.endswith("Z") else "Z")
+    bad = task.model_copy(update={"input": {"wrong": 1}, "id": other})
     await stack.queue.enqueue([bad])
     async with Running(stack.worker()):
         await eventually(lambda: _count(stack, 2))
