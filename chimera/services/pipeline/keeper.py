@@ -18,32 +18,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from chimera.config.compiled_pipeline import CompiledPipeline
 from chimera.config.swarm import Swarm
 from chimera.lib.logging import get_logger
 from chimera.models.audit import AuditEvent
-from chimera.models.pipeline import PipelineRun, RunState, StepState
+from chimera.models.pipeline import PipelineRun
 from chimera.models.task import Task
 from chimera.models.types import JsonObject, new_id
 from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
 from chimera.ports.runs import RunStore, RunWrite, StoredRun
 from chimera.ports.session import SessionStore
-from chimera.ports.stores import TaskState, TaskStatus, TaskStatusStore
+from chimera.ports.stores import TaskStatusStore
 from chimera.services.errors import RequestError
 from chimera.services.pipeline import (
     Advance,
     RunStateError,
     advance,
     cancel_run,
-    halt_run,
     new_run,
-    resume_run,
-    settle_task,
 )
+from chimera.services.pipeline.observe import RunFacts, finished, observe, open_tasks
 from chimera.services.pipeline.run_events import run_finished, run_started, step_enqueued
 from chimera.services.planner import submitted_event
 from chimera.telemetry.run_spans import run_span
@@ -56,14 +53,6 @@ _ATTEMPTS = 8
 _PARALLEL_WRITES = 16
 #: Runs read at once by the sweep.
 _SWEEP_SLICE = 200
-
-_FROM_TASK = {
-    TaskState.COMMITTED: StepState.COMMITTED,
-    TaskState.DENIED: StepState.DENIED,
-    TaskState.DEAD_LETTERED: StepState.DEAD_LETTERED,
-    TaskState.CANCELLED: StepState.CANCELLED,
-    TaskState.REVIEW: StepState.REVIEW,
-}
 
 
 class RunError(RequestError):
@@ -236,7 +225,7 @@ class RunKeeper:
         facts = await self._facts(tenant, [stored.run for _, stored in known])
         writes: list[tuple[CompiledPipeline, StoredRun, Advance]] = []
         for compiled, stored in known:
-            run = self._observe(compiled, stored.run, reasons, facts)
+            run = observe(compiled, stored.run, reasons, facts, self._now())
             moved = advance(compiled, run, at=self._now())
             if moved.run == stored.run:
                 done[stored.run.id] = stored.run
@@ -262,64 +251,15 @@ class RunKeeper:
         await self._report(events)
         return lost
 
-    async def _facts(self, tenant: str, runs: list[PipelineRun]) -> _Facts:
+    async def _facts(self, tenant: str, runs: list[PipelineRun]) -> RunFacts:
         """What became of the open tasks of ``runs``, and which of their sessions halted."""
-        open_ids = [task_id for run in runs for task_id in _open(run)]
+        open_ids = [task_id for run in runs for task_id in open_tasks(run)]
         statuses = await self.statuses.settled(tenant, open_ids) if open_ids else {}
-        halted: set[tuple[str, str]] = set()
+        halted: set[tuple[str, str]] | None = None
         if self.sessions is not None:
-            pairs = [(run.tenant, run.session) for run in runs if not _finished(run)]
+            pairs = [(run.tenant, run.session) for run in runs if not finished(run)]
             halted = await self.sessions.halted(pairs) if pairs else set()
-        return _Facts(statuses, halted)
-
-    def _observe(
-        self,
-        compiled: CompiledPipeline,
-        run: PipelineRun,
-        reasons: Mapping[str, str],
-        facts: _Facts,
-    ) -> PipelineRun:
-        """``run`` with what became of its open tasks, its session's halt, a cancelled step.
-
-        A finished run still records its open tasks as they settle (a cancelled run's
-        running task, a failed run's independent branch), so it does not show them running
-        for ever; its state and outcome stay as they are.
-        """
-        finished = _finished(run)
-        open_ids = set(_open(run))
-        now = self._now()
-        for step in run.steps.values():
-            for task in step.tasks:
-                if task.task_id not in open_ids:
-                    continue
-                status = facts.statuses.get(task.task_id)
-                state = _FROM_TASK.get(status.state, StepState.RUNNING) if status else None
-                state = state or StepState.RUNNING  # pending: queued, running or retried
-                if state is task.state:
-                    continue
-                try:
-                    run = settle_task(
-                        compiled,
-                        run,
-                        task.task_id,
-                        state,
-                        at=now,
-                        output=_output(status),
-                        reason=reasons.get(task.task_id) or _reason(state, task.task_id),
-                    )
-                except RunStateError as exc:
-                    log.warning("pipeline.task_change_refused", run_id=run.id, error=str(exc))
-        if finished:
-            return run
-        if self.sessions is not None:
-            halted = (run.tenant, run.session) in facts.halted
-            run = halt_run(run) if halted else resume_run(compiled, run, at=now)
-        if run.state is RunState.RUNNING:
-            dropped = [n for n, s in run.steps.items() if s.state is StepState.CANCELLED]
-            if dropped:
-                reason = f"step {dropped[0]!r} was cancelled"
-                run = cancel_run(compiled, run, at=now, reason=reason)
-        return run
+        return RunFacts(statuses, halted)
 
     async def _store(
         self,
@@ -384,37 +324,3 @@ class RunKeeper:
         except Exception as exc:
             # Stored, and the events wait beside the run: the audit sweep sends them.
             log.warning("pipeline.audit_deferred", error=repr(exc), events=len(events))
-
-
-@dataclass(frozen=True)
-class _Facts:
-    """Read once for a batch of runs: their open tasks' outcomes, their halted sessions."""
-
-    statuses: Mapping[str, TaskStatus]
-    halted: set[tuple[str, str]]
-
-
-def _open(run: PipelineRun) -> list[str]:
-    """The ids of the run's tasks still queued, running or waiting for review."""
-    return [
-        task.task_id
-        for step in run.steps.values()
-        for task in step.tasks
-        if task.state in (StepState.RUNNING, StepState.REVIEW)
-    ]
-
-
-def _finished(run: PipelineRun) -> bool:
-    return run.state in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
-
-
-def _output(status: TaskStatus | None) -> JsonObject | None:
-    if status is None or status.state is not TaskState.COMMITTED or status.result is None:
-        return None
-    return status.result.output
-
-
-def _reason(state: StepState, task_id: str) -> str | None:
-    if state in (StepState.DENIED, StepState.DEAD_LETTERED):
-        return f"{state.value.replace('_', '-')} (chimera task show {task_id} tells why)"
-    return None
