@@ -15,6 +15,7 @@ became ready (``store_run.lua``), so:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -23,25 +24,23 @@ from chimera.config.compiled_pipeline import CompiledPipeline
 from chimera.config.swarm import Swarm
 from chimera.lib.logging import get_logger
 from chimera.models.audit import AuditEvent
-from chimera.models.pipeline import PipelineRun, RunState, StepState
+from chimera.models.pipeline import PipelineRun
 from chimera.models.task import Task
 from chimera.models.types import JsonObject, new_id
 from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
-from chimera.ports.runs import RunStore, RunWrite
+from chimera.ports.runs import RunStore, RunWrite, StoredRun
 from chimera.ports.session import SessionStore
-from chimera.ports.stores import TaskState, TaskStatus, TaskStatusStore
+from chimera.ports.stores import TaskStatusStore
 from chimera.services.errors import RequestError
 from chimera.services.pipeline import (
     Advance,
     RunStateError,
     advance,
     cancel_run,
-    halt_run,
     new_run,
-    resume_run,
-    settle_task,
 )
+from chimera.services.pipeline.observe import RunFacts, finished, observe, open_tasks
 from chimera.services.pipeline.run_events import run_finished, run_started, step_enqueued
 from chimera.services.planner import submitted_event
 from chimera.telemetry.run_spans import run_span
@@ -50,14 +49,10 @@ log = get_logger("chimera.pipeline")
 
 #: Writes of one run tried in a row before the sweep is left to finish it.
 _ATTEMPTS = 8
-
-_FROM_TASK = {
-    TaskState.COMMITTED: StepState.COMMITTED,
-    TaskState.DENIED: StepState.DENIED,
-    TaskState.DEAD_LETTERED: StepState.DEAD_LETTERED,
-    TaskState.CANCELLED: StepState.CANCELLED,
-    TaskState.REVIEW: StepState.REVIEW,
-}
+#: Runs written at once by one advance (each write is one script call).
+_PARALLEL_WRITES = 16
+#: Runs read at once by the sweep.
+_SWEEP_SLICE = 200
 
 
 class RunError(RequestError):
@@ -161,17 +156,24 @@ class RunKeeper:
     ) -> list[PipelineRun]:
         """Bring each run in line with its tasks and enqueue the steps that became ready.
 
+        The runs go together: one read of the runs, one of their tasks' outcomes, one of
+        their sessions, then the writes of those that changed side by side; a run whose
+        write lost to another process is read again.
+
         Args:
             tenant: whose runs.
             run_ids: the runs to look at.
             reasons: task id → why it was denied, when the caller knows (the Judge).
         """
-        done = []
-        for run_id in dict.fromkeys(run_ids):
-            run = await self._advance_one(tenant, run_id, reasons or {})
-            if run is not None:
-                done.append(run)
-        return done
+        wanted = list(dict.fromkeys(run_ids))
+        done: dict[str, PipelineRun] = {}
+        for _ in range(_ATTEMPTS):
+            if not wanted:
+                break
+            wanted = await self._advance_batch(tenant, wanted, reasons or {}, done)
+        if wanted:
+            log.info("pipeline.contended", runs=wanted[:5], why="left to the next sweep")
+        return [done[run_id] for run_id in dict.fromkeys(run_ids) if run_id in done]
 
     async def sweep(self, tenants: Sequence[str]) -> int:
         """Advance every unfinished run of ``tenants``; returns how many were looked at."""
@@ -179,7 +181,9 @@ class RunKeeper:
         for tenant in tenants:
             ids = await self.runs.active(tenant)
             seen += len(ids)
-            await self.advance(tenant, ids)
+            # In slices, so one sweep of many runs never holds one huge read in memory.
+            for first in range(0, len(ids), _SWEEP_SLICE):
+                await self.advance(tenant, ids[first : first + _SWEEP_SLICE])
         return seen
 
     async def cancel(self, tenant: str, run_id: str, reason: str) -> PipelineRun | None:
@@ -201,76 +205,61 @@ class RunKeeper:
                 return cancelled
         return None
 
-    async def _advance_one(
-        self, tenant: str, run_id: str, reasons: Mapping[str, str]
-    ) -> PipelineRun | None:
-        for _ in range(_ATTEMPTS):
-            stored = (await self.runs.load(tenant, [run_id])).get(run_id)
-            if stored is None:
-                return None
+    async def _advance_batch(
+        self,
+        tenant: str,
+        run_ids: list[str],
+        reasons: Mapping[str, str],
+        done: dict[str, PipelineRun],
+    ) -> list[str]:
+        """Advance ``run_ids`` once, recording each in ``done``; returns the ids that lost."""
+        loaded = await self.runs.load(tenant, run_ids)
+        known: list[tuple[CompiledPipeline, StoredRun]] = []
+        for run_id, stored in loaded.items():
             compiled = self.swarm.pipelines.get(stored.run.pipeline)
             if compiled is None:
                 log.warning("pipeline.unknown", run_id=run_id, pipeline=stored.run.pipeline)
-                return stored.run
-            run = await self._observe(compiled, stored.run, reasons)
+                done[run_id] = stored.run
+            else:
+                known.append((compiled, stored))
+        facts = await self._facts(tenant, [stored.run for _, stored in known])
+        writes: list[tuple[CompiledPipeline, StoredRun, Advance]] = []
+        for compiled, stored in known:
+            run = observe(compiled, stored.run, reasons, facts, self._now())
             moved = advance(compiled, run, at=self._now())
             if moved.run == stored.run:
-                return stored.run
-            if await self._store(compiled, stored.run, moved, stored.version, []):
-                return moved.run
-        log.info("pipeline.contended", run_id=run_id, why="left to the next sweep")
-        return None
+                done[stored.run.id] = stored.run
+            else:
+                writes.append((compiled, stored, moved))
+        gate = asyncio.Semaphore(_PARALLEL_WRITES)
 
-    async def _observe(
-        self, compiled: CompiledPipeline, run: PipelineRun, reasons: Mapping[str, str]
-    ) -> PipelineRun:
-        """``run`` with what became of its open tasks, its session's halt, a cancelled step.
+        async def write(
+            compiled: CompiledPipeline, stored: StoredRun, moved: Advance
+        ) -> list[AuditEvent] | None:
+            async with gate:
+                return await self._write(compiled, stored.run, moved, stored.version, [])
 
-        A finished run still records its open tasks as they settle (a cancelled run's
-        running task, a failed run's independent branch), so it does not show them running
-        for ever; its state and outcome stay as they are.
-        """
-        finished = run.state in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
-        open_ids = [
-            task.task_id
-            for step in run.steps.values()
-            for task in step.tasks
-            if task.state in (StepState.RUNNING, StepState.REVIEW)
-        ]
-        statuses = await self.statuses.settled(run.tenant, open_ids) if open_ids else {}
-        now = self._now()
-        for step in run.steps.values():
-            for task in step.tasks:
-                if task.task_id not in open_ids:
-                    continue
-                status = statuses.get(task.task_id)
-                state = _FROM_TASK.get(status.state, StepState.RUNNING) if status else None
-                state = state or StepState.RUNNING  # pending: queued, running or retried
-                if state is task.state:
-                    continue
-                try:
-                    run = settle_task(
-                        compiled,
-                        run,
-                        task.task_id,
-                        state,
-                        at=now,
-                        output=_output(status),
-                        reason=reasons.get(task.task_id) or _reason(state, task.task_id),
-                    )
-                except RunStateError as exc:
-                    log.warning("pipeline.task_change_refused", run_id=run.id, error=str(exc))
-        if finished:
-            return run
+        written = await asyncio.gather(*(write(*item) for item in writes))
+        lost, events = [], []
+        for (_, stored, moved), kept in zip(writes, written, strict=True):
+            if kept is None:
+                lost.append(stored.run.id)
+            else:
+                done[stored.run.id] = moved.run
+                events += kept
+        # One hand-over to the sinks for the whole batch (they append in one call).
+        await self._report(events)
+        return lost
+
+    async def _facts(self, tenant: str, runs: list[PipelineRun]) -> RunFacts:
+        """What became of the open tasks of ``runs``, and which of their sessions halted."""
+        open_ids = [task_id for run in runs for task_id in open_tasks(run)]
+        statuses = await self.statuses.settled(tenant, open_ids) if open_ids else {}
+        halted: set[tuple[str, str]] | None = None
         if self.sessions is not None:
-            halted = await self.sessions.halted([(run.tenant, run.session)])
-            run = halt_run(run) if halted else resume_run(compiled, run, at=now)
-        if run.state is RunState.RUNNING:
-            dropped = [n for n, s in run.steps.items() if s.state is StepState.CANCELLED]
-            if dropped:
-                reason = f"step {dropped[0]!r} was cancelled"
-                run = cancel_run(compiled, run, at=now, reason=reason)
-        return run
+            pairs = [(run.tenant, run.session) for run in runs if not finished(run)]
+            halted = await self.sessions.halted(pairs) if pairs else set()
+        return RunFacts(statuses, halted)
 
     async def _store(
         self,
@@ -280,6 +269,22 @@ class RunKeeper:
         version: int,
         events: list[AuditEvent],
     ) -> bool:
+        """Write the run (see :meth:`_write`) and hand its events to the sinks."""
+        stored = await self._write(compiled, before, moved, version, events)
+        if stored is None:
+            return False
+        await self._report(stored)
+        return True
+
+    async def _write(
+        self,
+        compiled: CompiledPipeline,
+        before: PipelineRun,
+        moved: Advance,
+        version: int,
+        events: list[AuditEvent],
+    ) -> list[AuditEvent] | None:
+        """Compare-and-set the run with its ready tasks; the events kept, or None if it lost."""
         run = moved.run
         tasks = [
             Task(
@@ -306,9 +311,8 @@ class RunKeeper:
         parents = [run.traceparent] * len(tasks)
         change = RunWrite(run, version, tasks, parents, events)
         if await self.runs.write(change) is None:
-            return False
-        await self._report(events)
-        return True
+            return None
+        return events
 
     async def _report(self, events: list[AuditEvent]) -> None:
         if self.audit is None or not events:
@@ -320,15 +324,3 @@ class RunKeeper:
         except Exception as exc:
             # Stored, and the events wait beside the run: the audit sweep sends them.
             log.warning("pipeline.audit_deferred", error=repr(exc), events=len(events))
-
-
-def _output(status: TaskStatus | None) -> JsonObject | None:
-    if status is None or status.state is not TaskState.COMMITTED or status.result is None:
-        return None
-    return status.result.output
-
-
-def _reason(state: StepState, task_id: str) -> str | None:
-    if state in (StepState.DENIED, StepState.DEAD_LETTERED):
-        return f"{state.value.replace('_', '-')} (chimera task show {task_id} tells why)"
-    return None

@@ -29,6 +29,7 @@ from chimera.models.pipeline import PipelineRun, RunState, StepState
 from chimera.services.audit import FanoutAuditLogger
 from chimera.services.audit_sweep import AuditSweep
 from chimera.services.pipeline.runs import step_task_id
+from tests.chimera.integration.test_cluster_processes import spread_tenants
 from tests.chimera.integration.test_crash_recovery import SEED, Fleet
 from tests.conftest import REDIS_URL
 
@@ -174,6 +175,14 @@ async def test_pipeline_runs_survive_random_sigkills(
     real_redis: aioredis.Redis, keyspace: Keyspace, tmp_path: Path
 ) -> None:
     await pipeline_chaos(real_redis, keyspace, tmp_path, REDIS_URL, TENANTS)
+
+
+async def test_pipeline_runs_survive_random_sigkills_on_the_cluster(
+    cluster_redis: aioredis.Redis, cluster_url: str, keyspace: Keyspace, tmp_path: Path
+) -> None:
+    # Three tenants on three masters: runs advance on every node of the cluster.
+    tenants = spread_tenants(cluster_url)
+    await pipeline_chaos(cluster_redis, keyspace, tmp_path, cluster_url, tenants)
 
 
 async def pipeline_chaos(
@@ -352,7 +361,8 @@ async def check_run_audit(
         assert finished[run.id] == "succeeded"
     for task_id in owner:
         kinds = by_task[task_id]
-        assert (kinds["started"], kinds["decision"], kinds["committed"]) == (1, 1, 1), (
+        once = (kinds["submitted"], kinds["started"], kinds["decision"], kinds["committed"])
+        assert once == (1, 1, 1, 1), (
             task_id,
             kinds,
         )
