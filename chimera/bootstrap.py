@@ -91,6 +91,7 @@ class Runtime:
     registry: Registry
     sinks: list[AuditSink] = field(default_factory=list)
     toolbox: Toolbox | None = None
+    _keepers: dict[str, RunKeeper] = field(default_factory=dict, repr=False)
 
     @property
     def pending_audit(self) -> RedisPendingAudit:
@@ -132,7 +133,15 @@ class Runtime:
         )
 
     def run_keeper(self, actor: str = "chimera") -> RunKeeper:
-        """Starts and advances this swarm's pipeline runs."""
+        """Starts and advances this swarm's pipeline runs.
+
+        One keeper per actor, kept: its script stays loaded across calls.
+        """
+        if actor not in self._keepers:
+            self._keepers[actor] = self._new_keeper(actor)
+        return self._keepers[actor]
+
+    def _new_keeper(self, actor: str) -> RunKeeper:
         return RunKeeper(
             self.swarm,
             RedisRunStore(self.client, self.keyspace),
