@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 import yaml
 
@@ -291,3 +292,15 @@ class Probe:
 def count_events(events: list[Any], kind: AuditEventType) -> Counter[str]:
     """How many events of ``kind`` each task id (or run id for run events) has."""
     return Counter(e.task_id or e.data.get("run") for e in events if e.type is kind)
+
+
+# -- fixtures the pipeline test modules share (imported there by name) ---------------
+@pytest.fixture
+async def client(tmp_path: Path, keyspace: Keyspace, real_redis: aioredis.Redis) -> Any:
+    async with connected(tmp_path, keyspace) as c:
+        yield c
+
+
+@pytest.fixture
+def probe(real_redis: aioredis.Redis, keyspace: Keyspace) -> Probe:
+    return Probe(real_redis, keyspace)

@@ -8,38 +8,25 @@ run ends (a condition, a fan-out and its join, a human's review, a denied step).
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
-import pytest
-import redis.asyncio as aioredis
-
 from chimera import Client
-from chimera.lib.keys import Keyspace
 from chimera.models.audit import AuditEventType
 from chimera.models.pipeline import PipelineRun, RunState, StepState
 from chimera.ports.stores import TaskState
 from chimera.services.pipeline import step_task_id
 from tests.chimera.run_support import (
     Probe,
-    connected,
+    client,
     count_events,
+    probe,
     serving,
     start_until_review,
 )
 
+__all__ = ["client", "probe"]  # fixtures, used by name
+
 S = StepState
-
-
-@pytest.fixture
-async def client(tmp_path: Path, keyspace: Keyspace, real_redis: aioredis.Redis) -> Any:
-    async with connected(tmp_path, keyspace) as c:
-        yield c
-
-
-@pytest.fixture
-def probe(real_redis: aioredis.Redis, keyspace: Keyspace) -> Probe:
-    return Probe(real_redis, keyspace)
 
 
 def states(run: PipelineRun) -> dict[str, StepState]:

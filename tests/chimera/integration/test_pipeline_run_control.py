@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 
 from chimera import Client
@@ -26,24 +23,16 @@ from chimera.ports.stores import TaskState
 from chimera.services.pipeline import new_run, step_task_id
 from tests.chimera.run_support import (
     Probe,
-    connected,
+    client,
     count_events,
+    probe,
     serving,
     start_until_review,
 )
 
+__all__ = ["client", "probe"]  # fixtures, used by name
+
 S = StepState
-
-
-@pytest.fixture
-async def client(tmp_path: Path, keyspace: Keyspace, real_redis: aioredis.Redis) -> Any:
-    async with connected(tmp_path, keyspace) as c:
-        yield c
-
-
-@pytest.fixture
-def probe(real_redis: aioredis.Redis, keyspace: Keyspace) -> Probe:
-    return Probe(real_redis, keyspace)
 
 
 async def until(client: Client, run_id: str, state: RunState) -> PipelineRun:
