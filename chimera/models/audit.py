@@ -21,6 +21,8 @@ class AuditEventType(StrEnum):
 
     SUBMITTED = "submitted"
     STARTED = "started"
+    """No longer written (issue 14.1), still read in older trails; an
+    attempt's start and Worker are now kept on the record that ends it."""
     RESULT = "result"
     DECISION = "decision"
     COMMITTED = "committed"
@@ -112,8 +114,8 @@ class AuditRecord(BaseModel):
 def event_id(kind: AuditEventType | str, *parts: object) -> str:
     """The id of an event that may be emitted more than once: its kind and what it is about.
 
-    ``event_id(AuditEventType.STARTED, task_id, attempt)`` is the same string each time the
-    Worker reports starting that attempt, so a retried write is stored once.
+    ``event_id(AuditEventType.DECISION, task_id, attempt)`` is the same string each time the
+    Judge records its decision on that attempt, so a retried write is stored once.
     """
     # A StrEnum member is the string of its value: joined as it is, without ``.value``
     # (an enum descriptor lookup) on every event.

@@ -59,6 +59,8 @@ def decision_events(item: Judged, judge: str | None = None) -> list[AuditEvent]:
             error=result.error,
             error_kind=result.error_kind.value if result.error_kind else None,
             worker=result.worker,
+            # No `started` record is written: the attempt's start is kept here.
+            started_at=result.started_at.isoformat(),
             latency_ms=round(result.latency_ms, 3),
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,

@@ -104,6 +104,7 @@ def _submitted(b: StoryBuilder, e: AuditEvent, data: dict[str, Any]) -> int:
 
 
 def _started(b: StoryBuilder, e: AuditEvent, data: dict[str, Any]) -> int:
+    # Written by Workers before issue 14.1; trails kept from then still have it.
     attempt = b.attempt(_int(data.get("attempt")))
     b.current = attempt.number
     attempt.started_at = attempt.started_at or e.at
@@ -189,6 +190,7 @@ def _decision(b: StoryBuilder, e: AuditEvent, data: dict[str, Any]) -> int:
     attempt.error = data.get("error") or attempt.error
     attempt.error_kind = data.get("error_kind") or attempt.error_kind
     attempt.worker = attempt.worker or data.get("worker")
+    attempt.started_at = attempt.started_at or _time(data.get("started_at"))
     attempt.run_ms = data.get("latency_ms", attempt.run_ms)
     attempt.confidence = data.get("confidence")
     if "prompt_tokens" in data:

@@ -57,17 +57,6 @@ def task_event(
     )
 
 
-def started(delivery: Delivery[Task], consumer: str) -> AuditEvent:
-    """The Worker began an attempt (``deliveries`` > 1: the entry was taken over).
-
-    One per attempt: a Worker that takes over an attempt another began reports
-    ``reclaimed``, not a second start.
-    """
-    attempt = delivery.message.attempt if delivery.message else 0
-    data: dict[str, JsonValue] = {"deliveries": delivery.deliveries}
-    return task_event(AuditEventType.STARTED, delivery, consumer, data, about=(attempt,))
-
-
 def reclaimed(delivery: Delivery[Task], consumer: str) -> AuditEvent:
     """The Worker took the entry over from a consumer that stopped renewing its lease."""
     data: dict[str, JsonValue] = {"deliveries": delivery.deliveries}

@@ -62,7 +62,7 @@ class Worker:
         consumer: this Worker's unique consumer name.
         tenants: whose streams to read (default: every tenant of the swarm).
         settings: tuning.
-        audit: receives started / retried / dead-lettered / reclaimed / tool-call events.
+        audit: receives retried / dead-lettered / reclaimed / tool-call events.
         clock: seconds since the epoch (tests pass a fake).
         rng: jitter source.
         on_dead_letter: called with each dead-lettered task (``chimera run`` counts them).
@@ -247,7 +247,6 @@ class Worker:
         if not fresh:
             return True
         admissions = await self.queue.admit(fresh)
-        started = []
         alone = turned_away = False
         for delivery, admission in zip(fresh, admissions, strict=True):
             if admission.action is not AdmitAction.RUN:
@@ -258,9 +257,10 @@ class Worker:
                 self.in_flight.suspects.append(delivery)
                 alone = True
                 continue
-            started.append(events.started(delivery, self.consumer))
+            # No record of the start: the record that ends the attempt (the Judge's
+            # decision, a failed attempt's result, a dead letter) carries when it started
+            # and on which Worker; one record fewer per task (issue 14.1).
             self.in_flight.start(delivery)
-        self.outbox.record(started)
         if turned_away:  # what runs wakes the outbox when it ends; the rest goes now
             self._outbox_ready.set()
         return not alone
@@ -305,8 +305,6 @@ class Worker:
             log.warning("worker.suspect_taken_over", **log_ids(delivery))
             return
         log.info("worker.isolated_run", deliveries=delivery.deliveries, **log_ids(delivery))
-        if delivery.message is not None:
-            self.outbox.record([events.started(delivery, self.consumer)])
         await asyncio.wait([self.in_flight.start(delivery)])
         # More abandoned entries may be waiting: look now rather than at the next lease tick.
         await self.reclaim()
