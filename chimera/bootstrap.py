@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from chimera.config.swarm import Skill, Swarm
 from chimera.lib import redis_faults
+from chimera.lib.decoded import DecodedCache
 from chimera.lib.keys import DEFAULT_PREFIX, Keyspace
 from chimera.lib.logging import get_logger
 from chimera.lib.redis_audit import RedisAuditTrail
@@ -193,6 +194,10 @@ class Runtime:
                 )
 
         name = consumer or consumer_name("judge")
+        # This process's Worker (if any) keeps the tasks it reads and the Results it
+        # publishes by their text; this Judge reads those texts back and reuses them.
+        self.queue.decoded.enable()
+        self.uow.decoded.enable()
         return Judge(
             self.swarm,
             self.queue,
@@ -384,12 +389,13 @@ async def _assemble(
         if name in registry.policies
     }
     sinks = [registry.build_sink(name, context) for name in swarm.config.audit.sinks]
+    decoded = DecodedCache()  # shared: what the Worker validated, the Judge reuses
     return Runtime(
         swarm=swarm,
         client=client,
         keyspace=keyspace,
-        queue=RedisQueue(client, keyspace),
-        uow=RedisUnitOfWork(client, keyspace),
+        queue=RedisQueue(client, keyspace, decoded),
+        uow=RedisUnitOfWork(client, keyspace, decoded),
         sessions=RedisSessionStore(client, keyspace),
         audit=FanoutAuditLogger(sinks),
         backends=backends,

@@ -21,6 +21,7 @@ from redis.client import NEVER_DECODE
 from redis.exceptions import NoPermissionError, ResponseError
 
 from chimera.lib.admission import admission, undecodable
+from chimera.lib.decoded import DecodedCache
 from chimera.lib.fields import QUOTA_THROTTLED, UNKNOWN_SESSION
 from chimera.lib.keys import JUDGE_GROUP, WORKER_GROUP, Keyspace, TenantKeys
 from chimera.lib.lua.control_scripts import CountUsage, QuotaRead, ReadTasks
@@ -80,9 +81,16 @@ class RedisQueue:
         keyspace: where the keys live (tests pass their own prefix).
     """
 
-    def __init__(self, client: aioredis.Redis, keyspace: Keyspace | None = None) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keyspace: Keyspace | None = None,
+        decoded: DecodedCache | None = None,
+    ) -> None:
         self.client = client
         self.keys = keyspace or Keyspace()
+        #: Tasks read and Results published here, for a Judge of this process to reuse.
+        self.decoded = decoded if decoded is not None else DecodedCache()
         self._groups_ready: set[str] = set()
         self._lua = LuaBatch(client)
         # A cluster serves each tenant's slot from its own master: reads go per slot.
@@ -272,7 +280,7 @@ class RedisQueue:
         for tenant, reply in zip(wanted, replies, strict=True):
             read.got[tenant] = len(reply.entries)
             read.deliveries.extend(
-                decode_entry(Task, tenant, entry_id, fields, 1)
+                decode_entry(Task, tenant, entry_id, fields, 1, self.decoded, keep=True)
                 for entry_id, fields in reply.entries
             )
             newest[tenant] = reply.newest
@@ -297,9 +305,9 @@ class RedisQueue:
         by_tenant: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         tokens: dict[tuple[str, str, str], int] = defaultdict(int)
         for delivery, result in done:
-            by_tenant[delivery.tenant].append(
-                (delivery.entry_id, result.model_dump_json(), delivery.traceparent or "")
-            )
+            body = result.model_dump_json()
+            self.decoded.remember(body, result)  # for this process's Judge, if it has one
+            by_tenant[delivery.tenant].append((delivery.entry_id, body, delivery.traceparent or ""))
             spent = result.usage.prompt_tokens + result.usage.completion_tokens
             if spent:
                 day = result.finished_at.astimezone(UTC).date().isoformat()
@@ -617,7 +625,8 @@ class RedisQueue:
             for entry_id, fields in entries:
                 if fields is None:  # deleted while pending: nothing left to deliver
                     continue
-                out.append(decode_entry(model, tenant, entry_id, fields, 1 if start == ">" else 2))
+                deliveries = 1 if start == ">" else 2
+                out.append(decode_entry(model, tenant, entry_id, fields, deliveries, self.decoded))
         return out
 
     async def _read_per_slot(

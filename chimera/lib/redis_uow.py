@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from chimera.lib.decoded import DecodedCache
 from chimera.lib.fields import UNKNOWN_SESSION
 from chimera.lib.judged import judge_action, pending_events, task_id_to_match
 from chimera.lib.keys import JUDGE_GROUP, Keyspace
@@ -30,9 +31,16 @@ class RedisUnitOfWork:
     Result delivered twice is committed once and the second is reported ``DUPLICATE``.
     """
 
-    def __init__(self, client: aioredis.Redis, keyspace: Keyspace | None = None) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keyspace: Keyspace | None = None,
+        decoded: DecodedCache | None = None,
+    ) -> None:
         self.client = client
         self.keys = keyspace or Keyspace()
+        #: The tasks this process's Worker read: a ledger row is the same text.
+        self.decoded = decoded if decoded is not None else DecodedCache()
         self._lua = LuaBatch(client)
         # The ledger rows as stored, by (tenant, task id): the compare-and-set in JUDGE_APPLY
         # must compare against these bytes, not a re-serialisation that another version of
@@ -61,9 +69,10 @@ class RedisUnitOfWork:
             for index, body in zip(indexes, bodies, strict=True):
                 if not body:
                     continue
-                # The ledger row is this hop's one read of the task: validated here, once.
+                # The ledger row is this hop's one read of the task: validated here, once
+                # (or already, by this process's Worker, from the same text).
                 with contextlib.suppress(ValidationError):
-                    task = Task.model_validate_json(body)
+                    task = self.decoded.take(body, Task) or Task.model_validate_json(body)
                     out[index] = task
                     self._rows[(tenant, task.id)] = body
         return out

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from chimera.lib.decoded import DecodedCache
 from chimera.lib.fields import BODY, TRACEPARENT
 from chimera.models.result import Result
 from chimera.models.task import Task
@@ -58,6 +59,8 @@ def decode_entry(
     entry_id: bytes | str,
     fields: Mapping[bytes, bytes] | Mapping[str, str | bytes],
     deliveries: int,
+    known: DecodedCache | None = None,
+    keep: bool = False,
 ) -> Delivery[M]:
     """Decode one entry's ``body`` field as ``model``, never raising.
 
@@ -67,6 +70,10 @@ def decode_entry(
         entry_id: its stream id (bytes when read undecoded).
         fields: its fields as read (bytes, or text from the in-memory fake).
         deliveries: its delivery count.
+        known: models this process validated, by their text: a body found there is not
+            validated again.
+        keep: keep the model validated here in ``known`` (its text will be read again
+            in this process: a task's body is its ledger row, which the Judge reads).
 
     Returns:
         A Delivery whose ``message`` is the decoded model and ``raw`` the body as stored;
@@ -88,11 +95,15 @@ def decode_entry(
     except UnicodeDecodeError as exc:
         problem = f"body is not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})"
         return _undecodable(tenant, entry, deliveries, problem, body)
-    try:
-        message = model.model_validate_json(text)
-    except ValidationError as exc:
-        problem = f"body is not a valid {model.__name__}: {_summary(exc)}"
-        return _undecodable(tenant, entry, deliveries, problem, body)
+    message = known.take(text, model) if known is not None else None
+    if message is None:
+        try:
+            message = model.model_validate_json(text)
+        except ValidationError as exc:
+            problem = f"body is not a valid {model.__name__}: {_summary(exc)}"
+            return _undecodable(tenant, entry, deliveries, problem, body)
+        if keep and known is not None:
+            known.remember(text, message)
     return Delivery(
         tenant=tenant,
         entry_id=entry,
