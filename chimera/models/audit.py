@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +60,11 @@ class AuditEvent(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # A slot, not a field nor a private attribute: the cached JSON is no part of the
+    # event's value (equality, copies and pickles ignore it) and costs nothing unset.
+    __slots__ = ("_json",)
+    if TYPE_CHECKING:
+        _json: str
 
     id: str = Field(default_factory=new_id, min_length=1, max_length=300)
     type: AuditEventType
@@ -72,6 +77,21 @@ class AuditEvent(BaseModel):
     # Any, not JsonValue: validating each value against the JSON union cost more than the
     # rest of the event; a value that is not JSON fails when a sink serialises the event.
     data: dict[str, Any] = Field(default_factory=dict)
+
+    def stored_json(self) -> str:
+        """The event's JSON, serialised on the first call and the same string after.
+
+        An event is kept pending and then appended to the chain (and written to every
+        sink): serialised once, each of them stores (and the chain hashes) the same
+        bytes. Events are not changed once made (the model is frozen; nobody edits
+        ``data`` in place), so the string stays the event's. ``model_copy`` starts afresh.
+        """
+        try:
+            return self._json
+        except AttributeError:
+            text = self.model_dump_json()
+            object.__setattr__(self, "_json", text)  # the model is frozen; the slot is not
+            return text
 
 
 class AuditRecord(BaseModel):

@@ -100,23 +100,18 @@ def with_outcome_events(item: Judged, judge: str | None = None) -> Judged:
     done = outcome_event(item, item.intended, judge)
     if done is None:
         return item
-    # The duplicate's event differs from the outcome's in three fields: a copy of it is a
-    # fraction of the cost of building (and validating) another event, for every Result.
+    # Only the duplicate's id: its event is ``done`` under that id (``duplicate_event``),
+    # made (and its pending record derived by the script) only when a duplicate happens.
     result = item.delivery.message
     attempt = result.attempt if result is not None else 0
-    task_id = done.task_id or ""
-    duplicate = done.model_copy(
-        update={
-            "id": event_id(CommitOutcome.DUPLICATE.value, task_id, attempt, item.delivery.entry_id),
-            "type": AuditEventType.DUPLICATE,
-            "data": {**done.data, "outcome": CommitOutcome.DUPLICATE.value},
-        }
+    duplicate_id = event_id(
+        CommitOutcome.DUPLICATE.value, done.task_id or "", attempt, item.delivery.entry_id
     )
-    if "next_attempt" in duplicate.data:
-        duplicate.data.pop("next_attempt")
     # ``dataclasses.replace`` costs several times more per Result than this copy of its
     # fields (all of them, whatever fields Judged gains).
-    return Judged(**{**item.__dict__, "events": OutcomeEvents(done=done, duplicate=duplicate)})
+    return Judged(
+        **{**item.__dict__, "events": OutcomeEvents(done=done, duplicate_id=duplicate_id)}
+    )
 
 
 def outcome_event(
