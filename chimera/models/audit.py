@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,8 +63,6 @@ class AuditEvent(BaseModel):
     # A slot, not a field nor a private attribute: the cached JSON is no part of the
     # event's value (equality, copies and pickles ignore it) and costs nothing unset.
     __slots__ = ("_json",)
-    if TYPE_CHECKING:
-        _json: str
 
     id: str = Field(default_factory=new_id, min_length=1, max_length=300)
     type: AuditEventType
@@ -87,11 +85,16 @@ class AuditEvent(BaseModel):
         ``data`` in place), so the string stays the event's. ``model_copy`` starts afresh.
         """
         try:
-            return self._json
+            # Read through the slot itself: an unset slot read as ``self._json`` falls back
+            # to pydantic's ``__getattr__``, several times the cost of the rest.
+            return cast("str", _JSON_SLOT.__get__(self, AuditEvent))
         except AttributeError:
             text = self.model_dump_json()
-            object.__setattr__(self, "_json", text)  # the model is frozen; the slot is not
+            _JSON_SLOT.__set__(self, text)  # the model is frozen; its slot is not
             return text
+
+
+_JSON_SLOT = AuditEvent.__dict__["_json"]
 
 
 class AuditRecord(BaseModel):
