@@ -98,7 +98,11 @@ _OUTCOME_EVENT = {
 
 
 def with_outcome_events(item: Judged, judge: str | None = None) -> Judged:
-    """``item`` carrying the events of its two possible outcomes (none if undecodable)."""
+    """``item`` carrying the event of the outcome asked for and its duplicate's id.
+
+    Nothing for an undecodable entry. The duplicate's event itself is made only if the
+    commit reports a duplicate (:class:`~chimera.ports.judge.OutcomeEvents`).
+    """
     done = outcome_event(item, item.intended, judge)
     if done is None:
         return item
