@@ -116,14 +116,14 @@ async def steps(count: int) -> list[tuple[str, float]]:
             judged.append(item)
         state["judged"] = judged
         state["decisions"] = [
-            [e.model_dump_json() for e in decision_events(item, CONSUMER)] for item in judged
+            [e.stored_json() for e in decision_events(item, CONSUMER)] for item in judged
         ]
 
     async def apply_calls() -> None:
         calls = []
         for item in state["judged"]:
             action, payload, due = judge_action(item)
-            event, duplicate = pending_events(item)
+            event, duplicate_id = pending_events(item)
             calls.append(
                 JudgeApply.of(keys, item.task.session).call(
                     group=JUDGE_GROUP,
@@ -134,7 +134,7 @@ async def steps(count: int) -> list[tuple[str, float]]:
                     payload=payload,
                     due=due,
                     event=event,
-                    duplicate=duplicate,
+                    duplicate_id=duplicate_id,
                 )
             )
         state["calls"] = calls
@@ -145,7 +145,8 @@ async def steps(count: int) -> list[tuple[str, float]]:
             assert item.events is not None
             records.append((f"s{i}", state["started"][i]))
             records.append((f"d{i}", state["decisions"][i][0]))
-            records.append((f"c{i}", item.events.done.model_dump_json()))
+            # The sink's string: made when the JUDGE_APPLY call kept the event pending.
+            records.append((f"c{i}", item.events.done.stored_json()))
         audit_record.chain(0, GENESIS_HASH, records)
 
     named: list[tuple[str, Callable[[], Awaitable[None]]]] = [

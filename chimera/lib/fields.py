@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from chimera.models.audit import AuditEventType
 from chimera.models.session import SessionState
 from chimera.ports.judge import CommitOutcome
 
@@ -110,7 +111,8 @@ def lua_names() -> dict[str, str]:
     Placeholders are upper-case: the stream and hash fields by their constant's name, then
     ``COUNT_<counter>``, ``SETTLED_<state>``, ``ACTION_<action>``, ``OUTCOME_<outcome>``
     (the Judge's :class:`~chimera.ports.judge.CommitOutcome`), ``CHOICE_<choice>``,
-    ``REVIEW_<reply>`` and ``ADMIT_<reply>``.
+    ``REVIEW_<reply>`` and ``ADMIT_<reply>``; ``EVENT_DUPLICATE`` is the audit event type
+    of a duplicate.
     """
     names = {
         "BODY": BODY,
@@ -125,6 +127,7 @@ def lua_names() -> dict[str, str]:
         "QUOTA_TOKENS": QUOTA_TOKENS,
         "QUOTA_AT": QUOTA_AT,
         "QUOTA_THROTTLED": QUOTA_THROTTLED,
+        "EVENT_DUPLICATE": AuditEventType.DUPLICATE.value,
     }
     groups: list[tuple[str, type[StrEnum]]] = [
         ("COUNT", Counter),

@@ -40,9 +40,14 @@ def judge_action(item: Judged) -> tuple[JudgeAction, str, float]:
     return JudgeAction.DENY, "", 0.0
 
 
-def pending_events(item: Judged) -> tuple[PendingEvent, PendingEvent]:
-    """The ``(id, JSON)`` of ``item``'s outcome event and of its duplicate event, if any."""
+def pending_events(item: Judged) -> tuple[PendingEvent, str]:
+    """The ``(id, JSON)`` of ``item``'s outcome event, and its duplicate's id (``""``: none).
+
+    The script derives the duplicate's record from the outcome's JSON when it needs it.
+    The JSON is the event's own (:meth:`~chimera.models.audit.AuditEvent.stored_json`):
+    the sinks store the same string once the commit is done.
+    """
     if item.events is None:
-        return None, None
-    done, duplicate = item.events.done, item.events.duplicate
-    return (done.id, done.model_dump_json()), (duplicate.id, duplicate.model_dump_json())
+        return None, ""
+    done = item.events.done
+    return (done.id, done.stored_json()), item.events.duplicate_id

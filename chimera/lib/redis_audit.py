@@ -54,7 +54,9 @@ class RedisAuditSink:
         """
         by_tenant: dict[str, dict[str, str]] = defaultdict(dict)
         for event in events:
-            by_tenant[event.tenant].setdefault(event.id, event.model_dump_json())
+            # The JSON made when the event was kept pending, if it was: the chain stores
+            # (and hashes) that very string, serialised once.
+            by_tenant[event.tenant].setdefault(event.id, event.stored_json())
         for tenant, tenant_events in by_tenant.items():
             async with self._locks[tenant]:
                 await self._append_chain(tenant, tenant_events)

@@ -41,8 +41,8 @@ class RedisReviewStore:
     ) -> str:
         """Apply a human decision with the ``REVIEW_DECIDE`` script."""
         script = ReviewDecide.of(self.keys.tenant(tenant), item.task.session)
-        done = (events.done.id, events.done.model_dump_json()) if events else None
-        duplicate = (events.duplicate.id, events.duplicate.model_dump_json()) if events else None
+        done = (events.done.id, events.done.stored_json()) if events else None
+        duplicate = (events.duplicate.id, events.duplicate.stored_json()) if events else None
         reply = await self._lua.run_one(
             script.call(
                 task_id=item.task.id,

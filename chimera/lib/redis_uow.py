@@ -89,7 +89,7 @@ class RedisUnitOfWork:
         for item in items:
             task = item.task
             action, payload, due = judge_action(item)
-            event, duplicate = pending_events(item)
+            event, duplicate_id = pending_events(item)
             script = JudgeApply.of(
                 self.keys.tenant(item.delivery.tenant), task.session if task else UNKNOWN_SESSION
             )
@@ -103,7 +103,7 @@ class RedisUnitOfWork:
                     payload=payload,
                     due=due,
                     event=event,
-                    duplicate=duplicate,
+                    duplicate_id=duplicate_id,
                     traceparent=item.delivery.traceparent or "",
                 )
             )
@@ -118,7 +118,7 @@ class RedisUnitOfWork:
                 task_id=item.task.id,
                 expected_row=self._stored_row(item.delivery.tenant, item.task),
                 letter_json=dead_letter_record.encode(as_task_entry(item), item.letter),
-                event=(item.event.id, item.event.model_dump_json()) if item.event else None,
+                event=(item.event.id, item.event.stored_json()) if item.event else None,
             )
             for item in items
         ]

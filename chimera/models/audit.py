@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,6 +62,9 @@ class AuditEvent(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # A slot, not a field nor a private attribute: the cached JSON is no part of the
+    # event's value (equality, copies and pickles ignore it) and costs nothing unset.
+    __slots__ = ("_json",)
 
     id: str = Field(default_factory=new_id, min_length=1, max_length=300)
     type: AuditEventType
@@ -74,6 +77,26 @@ class AuditEvent(BaseModel):
     # Any, not JsonValue: validating each value against the JSON union cost more than the
     # rest of the event; a value that is not JSON fails when a sink serialises the event.
     data: dict[str, Any] = Field(default_factory=dict)
+
+    def stored_json(self) -> str:
+        """The event's JSON, serialised on the first call and the same string after.
+
+        An event is kept pending and then appended to the chain (and written to every
+        sink): serialised once, each of them stores (and the chain hashes) the same
+        bytes. Events are not changed once made (the model is frozen; nobody edits
+        ``data`` in place), so the string stays the event's. ``model_copy`` starts afresh.
+        """
+        try:
+            # Read through the slot itself: an unset slot read as ``self._json`` falls back
+            # to pydantic's ``__getattr__``, several times the cost of the rest.
+            return cast("str", _JSON_SLOT.__get__(self, AuditEvent))
+        except AttributeError:
+            text = self.model_dump_json()
+            _JSON_SLOT.__set__(self, text)  # the model is frozen; its slot is not
+            return text
+
+
+_JSON_SLOT = AuditEvent.__dict__["_json"]
 
 
 class AuditRecord(BaseModel):

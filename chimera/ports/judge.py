@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from chimera.models.audit import AuditEvent
+from chimera.models.audit import AuditEvent, AuditEventType
 from chimera.models.config import ResolvedJudge
 from chimera.models.decision import Decision, Verdict
 from chimera.models.result import Result
@@ -88,14 +89,39 @@ class OutcomeEvents:
     The unit of work keeps the one that happens in the same atomic step as the change it
     reports (the pending-audit hash), so an outcome never exists without its record; the
     caller then writes it to the sinks.
+
+    The duplicate's event is ``done`` under another id (:func:`duplicate_event`): only its
+    id is held, and the event is made when asked for. Duplicates are rare, and the Judge
+    builds these for every Result.
     """
 
     done: AuditEvent
-    duplicate: AuditEvent
+    duplicate_id: str
+
+    @functools.cached_property
+    def duplicate(self) -> AuditEvent:
+        """The event of a ``DUPLICATE`` outcome."""
+        return duplicate_event(self.done, self.duplicate_id)
 
     def pick(self, outcome: CommitOutcome) -> AuditEvent:
         """The event of ``outcome``."""
         return self.duplicate if outcome is CommitOutcome.DUPLICATE else self.done
+
+
+def duplicate_event(done: AuditEvent, duplicate_id: str) -> AuditEvent:
+    """The record of a duplicate where ``done`` records the outcome that was asked for.
+
+    The same event but for its id, its type (``duplicate``), ``data.outcome``
+    (``duplicate``) and no ``data.next_attempt`` (nothing was retried). ``judge_apply.lua``
+    derives the duplicate's pending record from ``done``'s JSON by the same rule: a change
+    here is a change there.
+    """
+    data = {**done.data, "outcome": CommitOutcome.DUPLICATE.value}
+    data.pop("next_attempt", None)
+    # A copy, not a new event: a fraction of the cost of validating another one.
+    return done.model_copy(
+        update={"id": duplicate_id, "type": AuditEventType.DUPLICATE, "data": data}
+    )
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,9 @@ def decision_events(item: Judged, judge: str | None = None) -> list[AuditEvent]:
         "reason": decision.reason,
         "policy": decision.policy,
         "confidence": decision.confidence,
-        "thresholds": decision.thresholds.model_dump() if decision.thresholds else None,
+        # Flat fields (two floats): the model's own dict copied is its ``model_dump()``,
+        # at a fraction of the cost on every Result.
+        "thresholds": dict(decision.thresholds.__dict__) if decision.thresholds else None,
         "retry": decision.retry,
         "genuine": item.task is not None,
         "skill": decision.skill,
@@ -98,27 +100,26 @@ _OUTCOME_EVENT = {
 
 
 def with_outcome_events(item: Judged, judge: str | None = None) -> Judged:
-    """``item`` carrying the events of its two possible outcomes (none if undecodable)."""
+    """``item`` carrying the event of the outcome asked for and its duplicate's id.
+
+    Nothing for an undecodable entry. The duplicate's event itself is made only if the
+    commit reports a duplicate (:class:`~chimera.ports.judge.OutcomeEvents`).
+    """
     done = outcome_event(item, item.intended, judge)
     if done is None:
         return item
-    # The duplicate's event differs from the outcome's in three fields: a copy of it is a
-    # fraction of the cost of building (and validating) another event, for every Result.
+    # Only the duplicate's id: its event is ``done`` under that id (``duplicate_event``),
+    # made (and its pending record derived by the script) only when a duplicate happens.
     result = item.delivery.message
     attempt = result.attempt if result is not None else 0
-    task_id = done.task_id or ""
-    duplicate = done.model_copy(
-        update={
-            "id": event_id(CommitOutcome.DUPLICATE.value, task_id, attempt, item.delivery.entry_id),
-            "type": AuditEventType.DUPLICATE,
-            "data": {**done.data, "outcome": CommitOutcome.DUPLICATE.value},
-        }
+    duplicate_id = event_id(
+        CommitOutcome.DUPLICATE.value, done.task_id or "", attempt, item.delivery.entry_id
     )
-    if "next_attempt" in duplicate.data:
-        duplicate.data.pop("next_attempt")
     # ``dataclasses.replace`` costs several times more per Result than this copy of its
     # fields (all of them, whatever fields Judged gains).
-    return Judged(**{**item.__dict__, "events": OutcomeEvents(done=done, duplicate=duplicate)})
+    return Judged(
+        **{**item.__dict__, "events": OutcomeEvents(done=done, duplicate_id=duplicate_id)}
+    )
 
 
 def outcome_event(

@@ -203,9 +203,7 @@ class ReviewService:
         kind = AuditEventType.COMMITTED if approve else AuditEventType.DENIED
         events = OutcomeEvents(
             done=_event(kind, tenant, item, actor, {"outcome": kind.value}, token),
-            duplicate=_event(
-                AuditEventType.DUPLICATE, tenant, item, actor, {"outcome": "duplicate"}, token
-            ),
+            duplicate_id=event_id(AuditEventType.DUPLICATE, item.task.id, "human", token),
         )
         outcome = await self.store.decide(tenant, item, approve, events)
         if outcome != "missing":

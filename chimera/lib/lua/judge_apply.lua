@@ -21,9 +21,13 @@
 --            the trace context it continues from (the Judge's span) under the task id in
 --            `delayed_traces` (PROMOTE_DUE writes it on the new entry), count
 -- In the same step it keeps the audit event of what it did in the tenant's pending-audit
--- hash (`event_*` for the outcome asked for, `duplicate_*` for a duplicate; an empty id
--- keeps nothing): the outcome cannot happen without its record, which the Judge then
--- hands to the sinks (a sweep does it for a Judge that died first).
+-- hash (`event_*` for the outcome asked for; an empty id keeps nothing): the outcome cannot
+-- happen without its record, which the Judge then hands to the sinks (a sweep does it for
+-- a Judge that died first). A duplicate's record is derived here, only when one happens,
+-- from the outcome's: the same event under `duplicate_id`, of type duplicate, with
+-- data.outcome duplicate and no data.next_attempt (the rule of
+-- chimera.ports.judge.duplicate_event). Its JSON may be spelt otherwise than Python's
+-- (key order, escapes): it is only ever read back as an event, never hashed as stored.
 -- Reply: the outcome (committed, denied, review, retried, duplicate, rejected or cancelled).
 
 local results_key = KEYS[1]
@@ -46,8 +50,7 @@ local due = ARGV[7]
 local event_id = ARGV[8]
 local event_json = ARGV[9]
 local duplicate_id = ARGV[10]
-local duplicate_json = ARGV[11]
-local traceparent = ARGV[12]
+local traceparent = ARGV[11]
 
 local APPROVE, DENY, REVIEW, RETRY, REJECT =
   $ACTION_APPROVE, $ACTION_DENY, $ACTION_REVIEW, $ACTION_RETRY, $ACTION_REJECT
@@ -55,6 +58,7 @@ local COMMITTED, DENIED, PARKED, RETRIED, DUPLICATE, REJECTED =
   $OUTCOME_COMMITTED, $OUTCOME_DENIED, $OUTCOME_REVIEW, $OUTCOME_RETRIED,
   $OUTCOME_DUPLICATE, $OUTCOME_REJECTED
 local CANCELLED, SETTLED_CANCELLED = $OUTCOME_CANCELLED, $SETTLED_CANCELLED
+local EVENT_DUPLICATE = $EVENT_DUPLICATE
 local SETTLED_COMMITTED, SETTLED_DENIED = $SETTLED_COMMITTED, $SETTLED_DENIED
 local COUNT_COMMITTED, COUNT_DENIED, COUNT_REVIEW, COUNT_RETRIED =
   $COUNT_COMMITTED, $COUNT_DENIED, $COUNT_REVIEW, $COUNT_RETRIED
@@ -66,8 +70,13 @@ end
 
 local function report(outcome)
   if outcome == DUPLICATE then
-    if duplicate_id ~= '' then
-      redis.call('HSET', audit_pending_key, duplicate_id, duplicate_json)
+    if duplicate_id ~= '' and event_json ~= '' then
+      local copy = cjson.decode(event_json)
+      copy.id = duplicate_id
+      copy.type = EVENT_DUPLICATE
+      copy.data.outcome = DUPLICATE
+      copy.data.next_attempt = nil
+      redis.call('HSET', audit_pending_key, duplicate_id, cjson.encode(copy))
     end
   elseif event_id ~= '' then
     redis.call('HSET', audit_pending_key, event_id, event_json)

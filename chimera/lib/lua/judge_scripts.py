@@ -67,7 +67,7 @@ class JudgeApply(ScriptKeys):
         payload: str,
         due: float,
         event: PendingEvent = None,
-        duplicate: PendingEvent = None,
+        duplicate_id: str = "",
         traceparent: str = "",
     ) -> Call[CommitOutcome]:
         """Reply: what was done.
@@ -82,12 +82,13 @@ class JudgeApply(ScriptKeys):
                 (retry), else ``""``.
             due: epoch seconds of the next attempt (retry), else 0.
             event: the audit event of the outcome asked for, kept if it happens.
-            duplicate: the audit event kept if the Result turns out a duplicate.
+            duplicate_id: the id of the event kept if the Result turns out a duplicate:
+                ``event`` under that id, as :func:`~chimera.ports.judge.duplicate_event`
+                makes it (``""``, or no ``event``: none is kept).
             traceparent: the trace context the next attempt continues from (retry), else
                 ``""``.
         """
         event_id, event_json = pending_args(event)
-        duplicate_id, duplicate_json = pending_args(duplicate)
         return self._call(
             as_outcome,
             group=group,
@@ -100,7 +101,6 @@ class JudgeApply(ScriptKeys):
             event_id=event_id,
             event_json=event_json,
             duplicate_id=duplicate_id,
-            duplicate_json=duplicate_json,
             traceparent=traceparent,
         )
 

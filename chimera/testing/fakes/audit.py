@@ -44,7 +44,7 @@ class FakeAuditSink:
             fresh: dict[str, str] = {}
             for event in tenant_events:
                 if event.id not in data.audit_ids:
-                    fresh.setdefault(event.id, event.model_dump_json())
+                    fresh.setdefault(event.id, event.stored_json())
             if not fresh:
                 continue
             links = audit_record.chain(seq, head, list(fresh.items()))

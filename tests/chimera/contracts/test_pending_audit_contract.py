@@ -31,7 +31,7 @@ def note(kind: AuditEventType, task_id: str, suffix: str = "") -> AuditEvent:
 def events_for(task_id: str) -> OutcomeEvents:
     return OutcomeEvents(
         done=note(AuditEventType.COMMITTED, task_id),
-        duplicate=note(AuditEventType.DUPLICATE, task_id, ":late"),
+        duplicate_id=f"{AuditEventType.DUPLICATE.value}:{task_id}:late",
     )
 
 
@@ -58,6 +58,34 @@ async def test_a_commit_keeps_its_event_and_a_duplicate_its_own(
     assert await pending_ids(backend) == [f"committed:{task.id}", f"duplicate:{task.id}:late"]
     kept = await backend.probe.hash("acme", "audit_pending")
     assert AuditEvent.model_validate_json(kept[f"committed:{task.id}"]) == item.events.done  # type: ignore[union-attr]
+
+
+async def test_a_duplicate_keeps_the_outcome_event_under_its_own_id_and_type(
+    flow: Flow, backend: Backend
+) -> None:
+    task = make_task()
+    [delivery] = await flow.results([task])
+    assert delivery.message is not None
+    done = AuditEvent(
+        id=f"retried:{task.id}:1",
+        type=AuditEventType.RETRIED,
+        tenant="acme",
+        session=None,
+        task_id=task.id,
+        actor="judge",
+        data={"outcome": "retried", "skill": "s/é", "judge": "j-1", "next_attempt": 2},
+    )
+    events = OutcomeEvents(done=done, duplicate_id=f"duplicate:{task.id}:1:{delivery.entry_id}")
+    item = Judged(delivery, decision_for(delivery.message, Verdict.APPROVE), task, events=events)
+    assert await backend.uow.apply([item, item]) == [
+        CommitOutcome.COMMITTED,
+        CommitOutcome.DUPLICATE,
+    ]
+    kept = await backend.probe.hash("acme", "audit_pending")
+    duplicate = AuditEvent.model_validate_json(kept[events.duplicate_id])
+    assert duplicate == events.duplicate
+    assert duplicate.type is AuditEventType.DUPLICATE
+    assert duplicate.data == {"outcome": "duplicate", "skill": "s/é", "judge": "j-1"}
 
 
 async def test_a_retry_and_a_dead_letter_keep_their_events_only_when_they_happen(

@@ -122,6 +122,33 @@ async def test_duplicate_result_commits_once(stack: FakeStack) -> None:
     assert [o for _, o in await judge_all(stack)] == [CommitOutcome.DUPLICATE]
 
 
+async def test_a_duplicate_is_recorded_as_the_outcome_under_its_own_id(
+    stack: FakeStack, sink: RecordingSink
+) -> None:
+    task = await submit(stack)
+    result = result_for(task)
+    await plant(stack, [result, result])
+    [_, (late, outcome)] = await judge_all(stack)
+    assert outcome is CommitOutcome.DUPLICATE
+    [committed] = [e for e in sink.events if e.type is AuditEventType.COMMITTED]
+    [duplicate] = [e for e in sink.events if e.type is AuditEventType.DUPLICATE]
+    assert duplicate.id == f"duplicate:{task.id}:{task.attempt}:{late.delivery.entry_id}"
+    assert duplicate.data == {**committed.data, "outcome": "duplicate"}
+    assert (duplicate.tenant, duplicate.task_id, duplicate.actor) == ("acme", task.id, "judge")
+    assert stack.tenant().audit_pending == {}
+
+
+async def test_the_decision_record_keeps_the_thresholds_it_applied(
+    stack: FakeStack, sink: RecordingSink
+) -> None:
+    task = await submit(stack)
+    await plant(stack, [result_for(task, 0.9)])
+    [(item, _)] = await judge_all(stack)
+    [decision] = [e for e in sink.events if e.type is AuditEventType.DECISION]
+    assert item.decision.thresholds is not None
+    assert decision.data["thresholds"] == item.decision.thresholds.model_dump()
+
+
 # -- T022: invalid Results ------------------------------------------------------------
 
 
