@@ -72,7 +72,9 @@ class MockBackend:
             if calls is not None:
                 return LLMResponse(tool_calls=calls, usage=Usage(prompt_tokens=prompt_tokens))
             variables["tools"] = tool_results(request.messages)
-        seed = _seed(request.skill, request.input)
+        # The seed is needed only to make up an output or a confidence.
+        made_up = config.output is None or config.confidence is None
+        seed = _seed(request.skill, request.input) if made_up else ""
         if config.output is not None:
             try:
                 output = render(config.output, variables) if config.tool_calls else config.output
@@ -85,22 +87,73 @@ class MockBackend:
             fraction = int(seed[:8], 16) / 0xFFFFFFFF
             confidence = round(_CONFIDENCE_LOW + fraction * (_CONFIDENCE_HIGH - _CONFIDENCE_LOW), 4)
             confidence = min(confidence, 0.9999)
-        usage = trusted(
-            Usage, prompt_tokens=prompt_tokens, completion_tokens=len(to_json(output)) // 4
-        )
+        usage = _usage(prompt_tokens, len(to_json(output)) // 4)
         fixed = config.confidence is not None
-        # Built without validation: the output is generated for the schema or comes from
-        # validated config, and the Worker checks it against the output schema anyway.
+        source = ConfidenceSource.REPORTED if fixed else ConfidenceSource.MOCK
+        return _response(output, confidence, source, usage)
+
+
+#: Usage counts already built: a frozen model, so one instance serves every answer.
+_usages: dict[tuple[int, int], Usage] = {}
+#: The fields :func:`_response` fills, in the order LLMResponse declares (and dumps) them.
+_RESPONSE_FIELDS = (
+    "output",
+    "tool_calls",
+    "confidence",
+    "confidence_source",
+    "usage",
+    "model",
+    "raw",
+)
+_FILLS_RESPONSE = tuple(LLMResponse.model_fields) == _RESPONSE_FIELDS
+_set = object.__setattr__
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+    key = (prompt_tokens, completion_tokens)
+    usage = _usages.get(key)
+    if usage is None:
+        if len(_usages) >= 4096:
+            _usages.clear()
+        usage = _usages[key] = trusted(
+            Usage, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+    return usage
+
+
+def _response(
+    output: Any, confidence: float, source: ConfidenceSource, usage: Usage
+) -> LLMResponse:
+    # Built without validation: the output is generated for the schema or comes from
+    # validated config, and the Worker checks it against the output schema anyway.
+    # What trusted() would build, without its checks of the field names, which are fixed
+    # here (and compared with LLMResponse's once, at import).
+    if not _FILLS_RESPONSE:
         return trusted(
             LLMResponse,
             output=output,
             tool_calls=[],
             confidence=confidence,
-            confidence_source=ConfidenceSource.REPORTED if fixed else ConfidenceSource.MOCK,
+            confidence_source=source,
             usage=usage,
             model="mock",
             raw=None,
         )
+    data = {
+        "output": output,
+        "tool_calls": [],
+        "confidence": confidence,
+        "confidence_source": source,
+        "usage": usage,
+        "model": "mock",
+        "raw": None,
+    }
+    response = LLMResponse.__new__(LLMResponse)
+    _set(response, "__dict__", data)
+    _set(response, "__pydantic_fields_set__", set(_RESPONSE_FIELDS))
+    _set(response, "__pydantic_extra__", None)
+    _set(response, "__pydantic_private__", None)
+    return response
 
 
 def _prompt_chars(request: LLMRequest) -> int:

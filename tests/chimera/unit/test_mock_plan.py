@@ -14,8 +14,9 @@ from pydantic_core import to_json
 from chimera.models.config import MockConfig
 from chimera.models.llm import LLMRequest, Message
 from chimera.services.mock_backend import MockBackend
+from chimera.services.mock_compile import compile_plan
 from chimera.services.mock_output import CannotGenerate, generate_output
-from chimera.services.mock_plan import compile_plan, fast_output, plan_for
+from chimera.services.mock_plan import fast_output, plan_for
 from tests.chimera.unit import test_mock_output
 from tests.chimera.unit.test_mock_output import FUZZ, rooted
 
@@ -175,3 +176,29 @@ async def test_the_backend_answers_as_before() -> None:
         b'"tags":["mock tags[0] 5c006c8f"],"ok":true}'
     )
     assert (answer.confidence, answer.usage.completion_tokens) == (0.5516, 23)
+
+
+async def test_the_backend_builds_its_response_as_trusted_would() -> None:
+    from chimera.models.llm import ConfidenceSource, LLMResponse
+    from chimera.models.result import Usage
+    from chimera.models.trusted import trusted
+    from chimera.services import mock_backend
+
+    assert mock_backend._FILLS_RESPONSE  # the direct build is the one in use
+    request = LLMRequest(skill="s", messages=[Message.user("prompt")], output_schema=BENCH)
+    answer = await MockBackend({"s": MockConfig(confidence=0.7)}).complete(request)
+    expected = trusted(
+        LLMResponse,
+        output=answer.output,
+        tool_calls=[],
+        confidence=0.7,
+        confidence_source=ConfidenceSource.REPORTED,
+        usage=Usage(prompt_tokens=1, completion_tokens=answer.usage.completion_tokens),
+        model="mock",
+        raw=None,
+    )
+    assert answer == expected
+    assert answer.__dict__ == expected.__dict__
+    assert answer.model_fields_set == expected.model_fields_set
+    assert answer.model_dump_json() == expected.model_dump_json()
+    assert LLMResponse.model_validate_json(answer.model_dump_json()) == answer
