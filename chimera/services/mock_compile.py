@@ -269,7 +269,7 @@ class _Compiler:
                 except ValueError:
                     raise Bail from None
 
-            return _Node(formatted, _text_size(_FORMAT_CHARS if high is None else high), 0)
+            return _Node(formatted, _text_size(_FORMAT_CHARS if high is None else int(high)), 0)
         prefix = f"mock {path.rsplit('.', 1)[-1]} "
         if isinstance(schema.get("pattern"), str):
 
