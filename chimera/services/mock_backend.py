@@ -1,7 +1,8 @@
 """The built-in ``mock`` LLM backend: offline, deterministic, shaped by the output schema.
 
 The made-up outputs come from :mod:`chimera.services.mock_output`, which also tells
-``chimera validate`` which output schemas it cannot satisfy.
+``chimera validate`` which output schemas it cannot satisfy; :mod:`chimera.services.mock_plan`
+makes the same outputs without walking the schema on every call.
 
 Same skill and input give the same output and confidence every time, so the demo and the
 tests are reproducible. Latency and failures can be simulated for benchmarks and retry
@@ -24,7 +25,7 @@ from chimera.models.llm import ConfidenceSource, LLMRequest, LLMResponse
 from chimera.models.result import ErrorKind, Usage
 from chimera.models.trusted import trusted
 from chimera.ports.llm import BackendError
-from chimera.services.mock_output import generate_output as _generate
+from chimera.services.mock_plan import fast_output
 from chimera.services.mock_script import MockScript, MockScriptError, render, tool_results
 
 #: Derived confidences fall in [LOW, HIGH): wide enough to meet every Judge band.
@@ -42,10 +43,13 @@ class MockBackend:
 
     def __init__(self, settings: Mapping[str, MockConfig] | None = None) -> None:
         self.settings = dict(settings or {})
+        self._default = MockConfig()
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Return the deterministic answer for ``request``, after the simulated latency."""
-        config = self.settings.get(request.skill, MockConfig())
+        config = self.settings.get(request.skill)
+        if config is None:
+            config = self._default
         if config.crash_process:
             # A task that takes its worker down with it, every time (for poison-task tests).
             os._exit(137)
@@ -56,9 +60,11 @@ class MockBackend:
             await asyncio.sleep(latency / 1000.0)
         if config.failure_rate and random.random() < config.failure_rate:
             raise BackendError("simulated backend failure", ErrorKind.BACKEND)
-        variables = {**request.input, "input": request.input}
         prompt_tokens = _prompt_chars(request) // 4
+        variables: dict[str, Any] = {}
         if config.tool_calls:
+            # Templates see the input's fields and the input itself (only scripts render).
+            variables = {**request.input, "input": request.input}
             try:
                 calls = MockScript(config.tool_calls).calls(request.step, variables)
             except MockScriptError as exc:
@@ -66,38 +72,96 @@ class MockBackend:
             if calls is not None:
                 return LLMResponse(tool_calls=calls, usage=Usage(prompt_tokens=prompt_tokens))
             variables["tools"] = tool_results(request.messages)
-        seed = _seed(request.skill, request.input)
+        # The seed is needed only to make up an output or a confidence.
+        made_up = config.output is None or config.confidence is None
+        seed = _seed(request.skill, request.input) if made_up else ""
         if config.output is not None:
             try:
                 output = render(config.output, variables) if config.tool_calls else config.output
             except MockScriptError as exc:
                 raise BackendError(str(exc), ErrorKind.INVALID_INPUT) from None
         else:
-            output = _generate(request.output_schema, seed)
+            output = fast_output(request.output_schema, seed)
         confidence = config.confidence
         if confidence is None:
             fraction = int(seed[:8], 16) / 0xFFFFFFFF
             confidence = round(_CONFIDENCE_LOW + fraction * (_CONFIDENCE_HIGH - _CONFIDENCE_LOW), 4)
             confidence = min(confidence, 0.9999)
-        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(to_json(output)) // 4)
+        usage = _usage(prompt_tokens, len(to_json(output)) // 4)
         fixed = config.confidence is not None
-        # Built without validation: the output is generated for the schema or comes from
-        # validated config, and the Worker checks it against the output schema anyway.
+        source = ConfidenceSource.REPORTED if fixed else ConfidenceSource.MOCK
+        return _response(output, confidence, source, usage)
+
+
+#: Usage counts already built: a frozen model, so one instance serves every answer.
+_usages: dict[tuple[int, int], Usage] = {}
+#: The fields :func:`_response` fills, in the order LLMResponse declares (and dumps) them.
+_RESPONSE_FIELDS = (
+    "output",
+    "tool_calls",
+    "confidence",
+    "confidence_source",
+    "usage",
+    "model",
+    "raw",
+)
+_FILLS_RESPONSE = tuple(LLMResponse.model_fields) == _RESPONSE_FIELDS
+_set = object.__setattr__
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+    key = (prompt_tokens, completion_tokens)
+    usage = _usages.get(key)
+    if usage is None:
+        if len(_usages) >= 4096:
+            _usages.clear()
+        usage = _usages[key] = trusted(
+            Usage, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+    return usage
+
+
+def _response(
+    output: Any, confidence: float, source: ConfidenceSource, usage: Usage
+) -> LLMResponse:
+    # Built without validation: the output is generated for the schema or comes from
+    # validated config, and the Worker checks it against the output schema anyway.
+    # What trusted() would build, without its checks of the field names, which are fixed
+    # here (and compared with LLMResponse's once, at import).
+    if not _FILLS_RESPONSE:
         return trusted(
             LLMResponse,
             output=output,
             tool_calls=[],
             confidence=confidence,
-            confidence_source=ConfidenceSource.REPORTED if fixed else ConfidenceSource.MOCK,
+            confidence_source=source,
             usage=usage,
             model="mock",
             raw=None,
         )
+    data = {
+        "output": output,
+        "tool_calls": [],
+        "confidence": confidence,
+        "confidence_source": source,
+        "usage": usage,
+        "model": "mock",
+        "raw": None,
+    }
+    response = LLMResponse.__new__(LLMResponse)
+    _set(response, "__dict__", data)
+    _set(response, "__pydantic_fields_set__", set(_RESPONSE_FIELDS))
+    _set(response, "__pydantic_extra__", None)
+    _set(response, "__pydantic_private__", None)
+    return response
 
 
 def _prompt_chars(request: LLMRequest) -> int:
     # Rough token counts (about four bytes a token), enough for usage accounting demos.
-    return sum(len(m.content or "") for m in request.messages)
+    messages = request.messages
+    if len(messages) == 1:  # the first step of every task: skip the generator
+        return len(messages[0].content or "")
+    return sum(len(m.content or "") for m in messages)
 
 
 def _seed(skill: str, value: Any) -> str:
@@ -108,8 +172,12 @@ def _seed(skill: str, value: Any) -> str:
 
 
 def _sorted(value: Any) -> Any:
+    # Scalars are kept without a call each: most inputs are flat objects of strings.
     if isinstance(value, dict):
-        return {key: _sorted(value[key]) for key in sorted(value)}
+        return {
+            key: _sorted(value[key]) if isinstance(value[key], dict | list) else value[key]
+            for key in sorted(value)
+        }
     if isinstance(value, list):
-        return [_sorted(item) for item in value]
+        return [_sorted(item) if isinstance(item, dict | list) else item for item in value]
     return value

@@ -34,15 +34,15 @@ from chimera.services.mock_schema import (
 )
 from chimera.services.mock_values import FORMATS, format_value, number_in_range, string_value
 
-__all__ = ["FORMATS", "CannotGenerate", "generate_output"]
+__all__ = ["FORMATS", "CannotGenerate", "Generator", "checked", "generate_output"]
 
 #: Below this depth every declared property is generated; deeper, only required ones
 #: (so a recursive schema, a tree through optional children, ends).
-_FULL_DEPTH = 6
+FULL_DEPTH = 6
 #: Deeper than this the schema can only be met by an endless value.
-_MAX_DEPTH = 32
+MAX_DEPTH = 32
 #: Most steps one output may take; past it the schema asks for too much.
-_MAX_VALUES = 10_000
+MAX_VALUES = 10_000
 #: Values tried per ``oneOf`` branch before deciding it always overlaps another branch.
 _BRANCH_TRIES = 4
 
@@ -63,7 +63,11 @@ def generate_output(schema: Mapping[str, Any], seed: str) -> Any:
         CannotGenerate: the schema uses a keyword the mock cannot satisfy, or asks for
             something no value (or no value the mock can build) satisfies.
     """
-    output = _Generator(schema, seed).value(schema, (), "$", 0)
+    return checked(Generator(schema, seed).value(schema, (), "$", 0))
+
+
+def checked(output: Any) -> Any:
+    """``output``, once it is known to fit the payload limits the Worker sends on."""
     try:
         check_payload_size(output if isinstance(output, dict) else {"output": output})
     except ValueError as exc:  # a value from enum/const the Worker could not send on
@@ -71,7 +75,9 @@ def generate_output(schema: Mapping[str, Any], seed: str) -> Any:
     return output
 
 
-class _Generator:
+class Generator:
+    """The interpretive walk: one per output, ``value`` called on the root schema."""
+
     def __init__(self, root: Mapping[str, Any], seed: str) -> None:
         self.root = root
         self.pick = Picker(seed)
@@ -80,9 +86,9 @@ class _Generator:
     def value(self, schema: Any, loc: Loc, path: str, depth: int) -> Any:
         """A value for ``schema`` (found at ``loc``) placed at JSON ``path``."""
         self._spend(loc)
-        if depth > _MAX_DEPTH:
+        if depth > MAX_DEPTH:
             raise CannotGenerate(
-                f"output_schema requires values nested more than {_MAX_DEPTH} deep "
+                f"output_schema requires values nested more than {MAX_DEPTH} deep "
                 "(a $ref through required properties?)",
                 loc,
             )
@@ -90,7 +96,7 @@ class _Generator:
             return self._text(path)
         if not isinstance(schema, Mapping):
             raise CannotGenerate("the schema 'false' accepts no value", loc)
-        schema, loc = self._flatten(schema, loc)
+        schema, loc = self.flatten(schema, loc)
         if "const" in schema:
             return schema["const"]
         if "enum" in schema:
@@ -119,12 +125,12 @@ class _Generator:
     def _text(self, path: str) -> str:
         return f"mock {path.rsplit('.', 1)[-1]} {self.pick.seed[:8]}"
 
-    def _flatten(
+    def flatten(
         self, schema: Mapping[str, Any], loc: Loc, hops: int = 0
     ) -> tuple[Mapping[str, Any], Loc]:
         """Follow ``$ref`` and merge ``allOf`` until neither is left at the top."""
         self._spend(loc)
-        if hops > _MAX_DEPTH:
+        if hops > MAX_DEPTH:
             raise CannotGenerate("$ref and allOf nest too deeply", loc)
         if "$ref" in schema:
             target, target_loc = resolve_ref(self.root, schema["$ref"])
@@ -132,13 +138,13 @@ class _Generator:
                 raise CannotGenerate(f"$ref {str(schema['$ref'])[:80]!r} cannot be followed", loc)
             if target is False:
                 raise CannotGenerate("$ref leads to the schema 'false'", loc)
-            flat, flat_loc = self._flatten(
+            flat, flat_loc = self.flatten(
                 target if target is not True else {}, target_loc, hops + 1
             )
             rest = {k: v for k, v in schema.items() if k != "$ref"}
             if not rest:
                 return flat, flat_loc
-            rest_flat, _ = self._flatten(rest, loc, hops + 1)
+            rest_flat, _ = self.flatten(rest, loc, hops + 1)
             return merged([rest_flat, flat]), loc
         if "allOf" in schema:
             parts = [{k: v for k, v in schema.items() if k != "allOf"}, *schema["allOf"]]
@@ -148,14 +154,14 @@ class _Generator:
                     raise CannotGenerate("'allOf' holds the schema 'false'", (*loc, "allOf"))
                 if isinstance(part, Mapping):
                     part_loc = loc if index == 0 else (*loc, "allOf", index - 1)
-                    flat_parts.append(self._flatten(part, part_loc, hops + 1)[0])
+                    flat_parts.append(self.flatten(part, part_loc, hops + 1)[0])
             return merged(flat_parts), loc
         return schema, loc
 
     def _spend(self, loc: Loc) -> None:
         self.count += 1
-        if self.count > _MAX_VALUES:
-            raise CannotGenerate(f"the output would take more than {_MAX_VALUES} steps", loc)
+        if self.count > MAX_VALUES:
+            raise CannotGenerate(f"the output would take more than {MAX_VALUES} steps", loc)
 
     def _branch(
         self, schema: Mapping[str, Any], keyword: str, loc: Loc, path: str, depth: int
@@ -196,7 +202,7 @@ class _Generator:
         required = [name for name in schema.get("required") or [] if isinstance(name, str)]
         extra = schema.get("additionalProperties", schema.get("unevaluatedProperties", True))
         names = list(required)
-        if depth < _FULL_DEPTH:
+        if depth < FULL_DEPTH:
             names += [name for name in properties if name not in names]
         for name in list(names):
             for needed in (schema.get("dependentRequired") or {}).get(name, []):
@@ -239,7 +245,7 @@ class _Generator:
         prefix = prefix or []
         low = int(schema.get("minItems", 0))
         high = schema.get("maxItems")
-        wanted = max(low, len(prefix) if depth < _FULL_DEPTH else 0, 1 if depth < 2 else 0)
+        wanted = max(low, len(prefix) if depth < FULL_DEPTH else 0, 1 if depth < 2 else 0)
         if high is not None:
             wanted = min(wanted, int(high))
         if wanted > 1000:
@@ -260,7 +266,7 @@ class _Generator:
         self, value: Any, earlier: list[Any], sub: Any, loc: Loc, path: str, depth: int
     ) -> Any:
         for attempt in range(20):
-            if all(not _json_equal(value, seen) for seen in earlier):
+            if all(not json_equal(value, seen) for seen in earlier):
                 return value
             value = self.value(sub, (*loc, "items"), f"{path}~{attempt}", depth + 1)
         raise CannotGenerate("uniqueItems: not enough distinct values", (*loc, "uniqueItems"))
@@ -281,12 +287,12 @@ class _Generator:
             raise CannotGenerate(str(exc), (*loc, keyword)) from None
 
 
-def _json_equal(a: Any, b: Any) -> bool:
+def json_equal(a: Any, b: Any) -> bool:
     """Equality as JSON Schema sees it (``1`` equals ``1.0``, ``true`` does not equal ``1``)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(map(_json_equal, a, b))
+        return len(a) == len(b) and all(map(json_equal, a, b))
     return bool(a == b)

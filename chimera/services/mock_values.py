@@ -20,7 +20,7 @@ Pick = Callable[[str, int], int]
 #: Candidates tried for a number that must also be a multiple of ``multipleOf``.
 _MULTIPLE_TRIES = 200
 #: Longest string the mock pads to reach ``minLength``.
-_MAX_LENGTH = 10_000
+MAX_LENGTH = 10_000
 
 
 def number_in_range(schema: Mapping[str, Any], integer: bool, choice: int) -> int | float:
@@ -38,10 +38,29 @@ def number_in_range(schema: Mapping[str, Any], integer: bool, choice: int) -> in
         last = first + 100
     if first <= last:
         value = first + choice % (last - first + 1)
-        return value if integer else _as_number(value)
+        return value if integer else as_number(value)
     if integer:
         raise ValueError("no integer lies between the minimum and the maximum")
     return _between(low, low_strict, high, high_strict)
+
+
+def integer_range(schema: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The integers ``number_in_range`` picks among, ``(first, last)``, when it picks so.
+
+    ``None`` when the schema has a ``multipleOf`` or no integer lies in its range; then
+    only :func:`number_in_range` says what it makes. Otherwise ``number_in_range`` gives
+    ``first + choice % (last - first + 1)`` (as :func:`as_number` for a ``number``).
+    """
+    step = schema.get("multipleOf")
+    if isinstance(step, int | float) and not isinstance(step, bool) and step > 0:
+        return None
+    first = _first_int(*_bound(schema, "minimum", "exclusiveMinimum", lower=True))
+    last = _last_int(*_bound(schema, "maximum", "exclusiveMaximum", lower=False))
+    if first is None:
+        first = 0 if last is None or last >= 0 else last - 100
+    if last is None:
+        last = first + 100
+    return (first, last) if first <= last else None
 
 
 def _bound(
@@ -119,7 +138,7 @@ def _multiple(
             continue
         value: int | float = int(candidate) if candidate.denominator == 1 else float(candidate)
         if not integer:
-            value = _as_number(value)
+            value = as_number(value)
         if _inside(Fraction(value), low, low_strict, high, high_strict) and _is_multiple(
             value, step
         ):
@@ -138,7 +157,7 @@ def _is_multiple(value: int | float, step: int | float) -> bool:
     return value % step == 0
 
 
-def _as_number(value: int | float) -> int | float:
+def as_number(value: int | float) -> int | float:
     """A float where that is exact, else the int (JSON numbers may be integers)."""
     if isinstance(value, int):
         as_float = float(value) if abs(value) < 2**53 else None
@@ -156,8 +175,8 @@ def _is_number(value: Any) -> bool:
 def string_value(schema: Mapping[str, Any], pick: Pick, path: str, text: str) -> str:
     """A string meeting ``minLength``, ``maxLength`` and ``pattern`` (``text`` if it can)."""
     low = int(schema.get("minLength", 0))
-    high = int(schema.get("maxLength", max(low, 1) + _MAX_LENGTH))
-    if low > _MAX_LENGTH:
+    high = int(schema.get("maxLength", max(low, 1) + MAX_LENGTH))
+    if low > MAX_LENGTH:
         raise ValueError("minLength is too large for the mock")
     if low > high:
         raise ValueError("minLength is above maxLength")
