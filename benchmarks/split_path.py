@@ -8,10 +8,11 @@ Two parts, in one invocation so both see the same machine:
 
 - **steps**: each step of one no-op task's way, run in this process on its own (no Redis,
   no event loop traffic), timed over many tasks: decoding the task entry, the Worker's
-  attempt (checks, prompt, mock call, Result), its ``started`` event, the Result's JSON,
-  the Judge's decode of it and of the ledger row, its decision with the audit events, the
-  ``JUDGE_APPLY`` call built, and the audit chain hashed. Their sum is the Python work a
-  task costs before any I/O.
+  attempt (checks, prompt, mock call, Result), the Result's JSON, the Judge's decode of it
+  and of the ledger row (both found in the process's ``DecodedCache``, as in a ``chimera
+  worker`` running both), its decision with the audit events, the ``JUDGE_APPLY`` call
+  built, and the audit chain hashed (the decision and the outcome records). Their sum is
+  the Python work a task costs before any I/O.
 - **whole path**: a real ``chimera worker`` process (``whole_path.chimera``) and the bare
   redis-py loop doing the same two hops and the commit (``whole_path.bare``), with the CPU
   each spends per task. The gap between the worker's CPU per task and the sum of the steps
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import whole_path
 
 from chimera.config.loader import load_swarm
+from chimera.lib.decoded import DecodedCache
 from chimera.lib.judged import judge_action, pending_events, task_id_to_match
 from chimera.lib.keys import JUDGE_GROUP, Keyspace
 from chimera.lib.lua.judge_scripts import JudgeApply
@@ -48,7 +50,6 @@ from chimera.services.judge import Judge
 from chimera.services.judge_events import decision_events, with_outcome_events
 from chimera.services.judge_policy import ThresholdPolicy
 from chimera.services.mock_backend import MockBackend
-from chimera.services.worker import events
 from chimera.services.worker.core import Publish
 from chimera.services.worker.task_run import TaskRunner
 from chimera.testing.fakes.queue import FakeQueue
@@ -76,38 +77,44 @@ async def steps(count: int) -> list[tuple[str, float]]:
     ]
     bodies = [{b"body": task.model_dump_json().encode()} for task in tasks]
     state: dict[str, list[Any]] = {}
+    # What a `chimera worker` process shares between its Worker and its Judge.
+    known = DecodedCache()
+    known.enable()
     # The inputs made above are not what a Worker holds: out of the collector's way.
     gc.collect()
     gc.freeze()
 
     async def decode_tasks() -> None:
         state["tasks"] = [
-            decode_entry(Task, "bench", f"1-{i}", body, 1) for i, body in enumerate(state["bodies"])
+            decode_entry(Task, "bench", f"1-{i}", body, 1, known, keep=True)
+            for i, body in enumerate(state["bodies"])
         ]
 
     async def run_tasks() -> None:
         state["runs"] = [await runner.run(d) for d in state["tasks"]]
 
-    async def started_events() -> None:
-        state["started"] = [events.started(d, CONSUMER).model_dump_json() for d in state["tasks"]]
-
     async def result_json() -> None:
         settled = [run.settlement for run in state["runs"]]
         assert all(isinstance(s, Publish) for s in settled)
-        state["results"] = [
-            {b"body": s.result.model_dump_json().encode()}
-            for s in settled
-            if isinstance(s, Publish)
-        ]
+        results = []
+        for s in settled:
+            if isinstance(s, Publish):
+                body = s.result.model_dump_json()
+                known.remember(body, s.result)  # as RedisQueue.complete does
+                results.append({b"body": body.encode()})
+        state["results"] = results
 
     async def decode_results() -> None:
         state["deliveries"] = [
-            decode_entry(Result, "bench", f"2-{i}", body, 1)
+            decode_entry(Result, "bench", f"2-{i}", body, 1, known)
             for i, body in enumerate(state["results"])
         ]
 
     async def ledger_rows() -> None:
-        state["ledger"] = [Task.model_validate_json(body[b"body"]) for body in state["bodies"]]
+        state["ledger"] = [
+            known.take(body[b"body"], Task) or Task.model_validate_json(body[b"body"])
+            for body in state["bodies"]
+        ]
 
     async def decide() -> None:
         judged = []
@@ -143,7 +150,6 @@ async def steps(count: int) -> list[tuple[str, float]]:
         records = []
         for i, item in enumerate(state["judged"]):
             assert item.events is not None
-            records.append((f"s{i}", state["started"][i]))
             records.append((f"d{i}", state["decisions"][i][0]))
             # The sink's string: made when the JUDGE_APPLY call kept the event pending.
             records.append((f"c{i}", item.events.done.stored_json()))
@@ -152,13 +158,12 @@ async def steps(count: int) -> list[tuple[str, float]]:
     named: list[tuple[str, Callable[[], Awaitable[None]]]] = [
         ("worker: decode the task entry", decode_tasks),
         ("worker: the attempt (checks, prompt, mock call, Result)", run_tasks),
-        ("worker: started event, built and serialised", started_events),
         ("worker: the Result's JSON", result_json),
         ("judge: decode the Result entry", decode_results),
         ("judge: decode the ledger row", ledger_rows),
         ("judge: decide, decision and outcome events", decide),
         ("judge: JUDGE_APPLY call built (payload, pending events)", apply_calls),
-        ("audit: three records chained (SHA-256)", audit_chain),
+        ("audit: two records chained (SHA-256)", audit_chain),
     ]
     # In chunks of a Worker's batch: a realistic number of live objects (holding every
     # task's state at once would make the garbage collector the largest step). The first

@@ -42,15 +42,22 @@ def test_a_text_is_taken_once_as_the_kind_asked_for() -> None:
     assert cache.reused == 1
 
 
-def test_the_oldest_text_makes_room() -> None:
-    cache = DecodedCache(capacity=2)
+def test_a_full_cache_keeps_what_it_has_until_it_is_old() -> None:
+    now = [0.0]
+    cache = DecodedCache(capacity=2, max_age_s=10.0, clock=lambda: now[0])
     cache.enable()
-    tasks = [_task(str(i)) for i in range(3)]
-    for task in tasks:
+    tasks = [_task(str(i)) for i in range(4)]
+    for task in tasks[:3]:
         cache.remember(task.model_dump_json(), task)
-    assert len(cache) == 2
-    assert cache.take(tasks[0].model_dump_json(), Task) is None
-    assert cache.take(tasks[2].model_dump_json(), Task) is tasks[2]
+    # Full: the newest is not kept, the oldest (a Judge behind reads it next) stays.
+    assert cache.take(tasks[2].model_dump_json(), Task) is None
+    assert cache.take(tasks[0].model_dump_json(), Task) is tasks[0]
+    cache.remember(tasks[2].model_dump_json(), tasks[2])
+    now[0] = 11.0  # what nobody asked for in time is dropped to make room
+    cache.remember(tasks[3].model_dump_json(), tasks[3])
+    assert len(cache) == 1
+    assert cache.take(tasks[1].model_dump_json(), Task) is None
+    assert cache.take(tasks[3].model_dump_json(), Task) is tasks[3]
 
 
 def test_an_entry_kept_on_decode_is_not_validated_again() -> None:
