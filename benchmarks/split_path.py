@@ -39,7 +39,7 @@ from chimera.config.loader import load_swarm
 from chimera.lib.decoded import DecodedCache
 from chimera.lib.judged import judge_action, pending_events, task_id_to_match
 from chimera.lib.keys import JUDGE_GROUP, Keyspace
-from chimera.lib.lua.judge_scripts import JudgeApply
+from chimera.lib.lua.judge_scripts import ApplyItem, JudgeApply
 from chimera.lib.records import audit_record
 from chimera.lib.stream_entry import decode_entry
 from chimera.models.audit import GENESIS_HASH
@@ -132,8 +132,7 @@ async def steps(count: int) -> list[tuple[str, float]]:
             action, payload, due = judge_action(item)
             event, duplicate_id = pending_events(item)
             calls.append(
-                JudgeApply.of(keys, item.task.session).call(
-                    group=JUDGE_GROUP,
+                ApplyItem(
                     entry_id=item.delivery.entry_id,
                     task_id=task_id_to_match(item),
                     action=action,
@@ -144,7 +143,8 @@ async def steps(count: int) -> list[tuple[str, float]]:
                     duplicate_id=duplicate_id,
                 )
             )
-        state["calls"] = calls
+        # One call for the chunk, as RedisUnitOfWork.apply makes it per tenant and session.
+        state["calls"] = [JudgeApply.of(keys, "s1").call(group=JUDGE_GROUP, items=calls)]
 
     async def audit_chain() -> None:
         records = []

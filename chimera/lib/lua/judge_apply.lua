@@ -1,4 +1,6 @@
--- JUDGE_APPLY: apply the Judge's decision on one Result, and ack the Result's entry.
+-- JUDGE_APPLY: apply the Judge's decisions on Results of one tenant's session, and ack
+-- their entries; each item on its own, in order, as if each were its own call (one call
+-- for a batch: a script call per Result cost the Judge more than the rest of its commit).
 --
 -- Checks: not that the Result's entry is still pending. A Result judged twice (two Judges,
 -- or a Judge that reclaimed an entry another had already applied) is caught by the task's
@@ -28,7 +30,8 @@
 -- data.outcome duplicate and no data.next_attempt (the rule of
 -- chimera.ports.judge.duplicate_event). Its JSON may be spelt otherwise than Python's
 -- (key order, escapes): it is only ever read back as an event, never hashed as stored.
--- Reply: the outcome (committed, denied, review, retried, duplicate, rejected or cancelled).
+-- Reply: per item, the outcome (committed, denied, review, retried, duplicate, rejected or
+-- cancelled).
 
 local results_key = KEYS[1]
 local ledger_key = KEYS[2]
@@ -41,16 +44,10 @@ local session_key = KEYS[8]
 local audit_pending_key = KEYS[9]
 
 local group = ARGV[1]
-local entry_id = ARGV[2]
-local task_id = ARGV[3]
-local action = ARGV[4]
-local expected_row = ARGV[5]
-local payload = ARGV[6]
-local due = ARGV[7]
-local event_id = ARGV[8]
-local event_json = ARGV[9]
-local duplicate_id = ARGV[10]
-local traceparent = ARGV[11]
+-- ARGV[2..]: per item (entry id, task id, action, expected row, payload, due, event id,
+-- event JSON, duplicate id, traceparent).
+local FIRST_ITEM = 2
+local WIDTH = 10
 
 local APPROVE, DENY, REVIEW, RETRY, REJECT =
   $ACTION_APPROVE, $ACTION_DENY, $ACTION_REVIEW, $ACTION_RETRY, $ACTION_REJECT
@@ -63,73 +60,85 @@ local SETTLED_COMMITTED, SETTLED_DENIED = $SETTLED_COMMITTED, $SETTLED_DENIED
 local COUNT_COMMITTED, COUNT_DENIED, COUNT_REVIEW, COUNT_RETRIED =
   $COUNT_COMMITTED, $COUNT_DENIED, $COUNT_REVIEW, $COUNT_RETRIED
 
-if action ~= APPROVE and action ~= DENY and action ~= REVIEW and action ~= RETRY
-    and action ~= REJECT then
-  return redis.error_reply('unknown action ' .. action)
-end
-
-local function report(outcome)
-  if outcome == DUPLICATE then
-    if duplicate_id ~= '' and event_json ~= '' then
-      local copy = cjson.decode(event_json)
-      copy.id = duplicate_id
-      copy.type = EVENT_DUPLICATE
-      copy.data.outcome = DUPLICATE
-      copy.data.next_attempt = nil
-      redis.call('HSET', audit_pending_key, duplicate_id, cjson.encode(copy))
+local function apply(entry_id, task_id, action, expected_row, payload, due, event_id, event_json,
+                     duplicate_id, traceparent)
+  local function report(outcome)
+    if outcome == DUPLICATE then
+      if duplicate_id ~= '' and event_json ~= '' then
+        local copy = cjson.decode(event_json)
+        copy.id = duplicate_id
+        copy.type = EVENT_DUPLICATE
+        copy.data.outcome = DUPLICATE
+        copy.data.next_attempt = nil
+        redis.call('HSET', audit_pending_key, duplicate_id, cjson.encode(copy))
+      end
+    elseif event_id ~= '' then
+      redis.call('HSET', audit_pending_key, event_id, event_json)
     end
-  elseif event_id ~= '' then
-    redis.call('HSET', audit_pending_key, event_id, event_json)
+    return outcome
   end
-  return outcome
-end
 
--- Every Result read is acknowledged, whatever becomes of it.
-redis.call('XACK', results_key, group, entry_id)
-redis.call('XDEL', results_key, entry_id)
+  -- Every Result read is acknowledged, whatever becomes of it.
+  redis.call('XACK', results_key, group, entry_id)
+  redis.call('XDEL', results_key, entry_id)
 
--- (cancel) A cancelled task's Result is dropped: it never commits, whatever was decided.
--- Nothing is kept pending: the cancellation has its records, the Judge notes the drop.
-if task_id ~= '' and redis.call('HGET', settled_key, task_id) == SETTLED_CANCELLED then
-  return CANCELLED
-end
+  -- (cancel) A cancelled task's Result is dropped: it never commits, whatever was decided.
+  -- Nothing is kept pending: the cancellation has its records, the Judge notes the drop.
+  if task_id ~= '' and redis.call('HGET', settled_key, task_id) == SETTLED_CANCELLED then
+    return CANCELLED
+  end
 
-if action == REJECT then
-  if task_id ~= '' and redis.call('HEXISTS', settled_key, task_id) == 1 then
+  if action == REJECT then
+    if task_id ~= '' and redis.call('HEXISTS', settled_key, task_id) == 1 then
+      return report(DUPLICATE)
+    end
+    return report(REJECTED)
+  end
+
+  if redis.call('HEXISTS', settled_key, task_id) == 1
+      or redis.call('HEXISTS', review_key, task_id) == 1 then
     return report(DUPLICATE)
   end
-  return report(REJECTED)
+  if redis.call('HGET', ledger_key, task_id) ~= expected_row then return report(DUPLICATE) end
+
+  if action == APPROVE then
+    if redis.call('HSETNX', committed_key, task_id, payload) == 0 then return report(DUPLICATE) end
+    redis.call('HSET', settled_key, task_id, SETTLED_COMMITTED)
+    redis.call('HDEL', ledger_key, task_id)
+    redis.call('HINCRBY', session_key, COUNT_COMMITTED, 1)
+    return report(COMMITTED)
+  elseif action == DENY then
+    redis.call('HSET', settled_key, task_id, SETTLED_DENIED)
+    redis.call('HDEL', ledger_key, task_id)
+    redis.call('HINCRBY', session_key, COUNT_DENIED, 1)
+    return report(DENIED)
+  elseif action == REVIEW then
+    redis.call('HSET', review_key, task_id, payload)
+    redis.call('HINCRBY', session_key, COUNT_REVIEW, 1)
+    return report(PARKED)
+  end
+  -- RETRY
+  redis.call('HSET', ledger_key, task_id, payload)
+  redis.call('ZADD', delayed_key, due, payload)
+  if traceparent ~= '' then
+    redis.call('HSET', delayed_traces_key, task_id, traceparent)
+  else
+    redis.call('HDEL', delayed_traces_key, task_id)
+  end
+  redis.call('HINCRBY', session_key, COUNT_RETRIED, 1)
+  return report(RETRIED)
 end
 
-if redis.call('HEXISTS', settled_key, task_id) == 1
-    or redis.call('HEXISTS', review_key, task_id) == 1 then
-  return report(DUPLICATE)
+for i = FIRST_ITEM, #ARGV, WIDTH do
+  local action = ARGV[i + 2]
+  if action ~= APPROVE and action ~= DENY and action ~= REVIEW and action ~= RETRY
+      and action ~= REJECT then
+    return redis.error_reply('unknown action ' .. action)
+  end
 end
-if redis.call('HGET', ledger_key, task_id) ~= expected_row then return report(DUPLICATE) end
-
-if action == APPROVE then
-  if redis.call('HSETNX', committed_key, task_id, payload) == 0 then return report(DUPLICATE) end
-  redis.call('HSET', settled_key, task_id, SETTLED_COMMITTED)
-  redis.call('HDEL', ledger_key, task_id)
-  redis.call('HINCRBY', session_key, COUNT_COMMITTED, 1)
-  return report(COMMITTED)
-elseif action == DENY then
-  redis.call('HSET', settled_key, task_id, SETTLED_DENIED)
-  redis.call('HDEL', ledger_key, task_id)
-  redis.call('HINCRBY', session_key, COUNT_DENIED, 1)
-  return report(DENIED)
-elseif action == REVIEW then
-  redis.call('HSET', review_key, task_id, payload)
-  redis.call('HINCRBY', session_key, COUNT_REVIEW, 1)
-  return report(PARKED)
+local outcomes = {}
+for i = FIRST_ITEM, #ARGV, WIDTH do
+  outcomes[#outcomes + 1] = apply(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+    ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9])
 end
--- RETRY
-redis.call('HSET', ledger_key, task_id, payload)
-redis.call('ZADD', delayed_key, due, payload)
-if traceparent ~= '' then
-  redis.call('HSET', delayed_traces_key, task_id, traceparent)
-else
-  redis.call('HDEL', delayed_traces_key, task_id)
-end
-redis.call('HINCRBY', session_key, COUNT_RETRIED, 1)
-return report(RETRIED)
+return outcomes

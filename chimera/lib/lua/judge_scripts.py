@@ -6,8 +6,9 @@ What each script checks and does is written at the top of its ``.lua`` file.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from chimera.lib.fields import JudgeAction, ReviewChoice, ReviewReply
 from chimera.lib.keys import TenantKeys
@@ -22,9 +23,9 @@ REPLAY_DEAD_LETTER = load("replay_dead_letter")
 DEAD_LETTER_RESULT = load("dead_letter_result")
 
 
-def as_outcome(reply: Any) -> CommitOutcome:
-    """A ``JUDGE_APPLY`` reply."""
-    return CommitOutcome(str(reply))
+def as_outcomes(reply: Any) -> list[CommitOutcome]:
+    """A ``JUDGE_APPLY`` reply: one outcome per item."""
+    return [CommitOutcome(str(outcome)) for outcome in reply]
 
 
 def as_review_reply(reply: Any) -> ReviewReply:
@@ -34,7 +35,7 @@ def as_review_reply(reply: Any) -> ReviewReply:
 
 @dataclass(frozen=True)
 class JudgeApply(ScriptKeys):
-    """``judge_apply.lua``: apply the Judge's decision on one Result and ack its entry."""
+    """``judge_apply.lua``: apply the Judge's decisions on Results of one session; ack them."""
 
     SCRIPT: ClassVar[Lua] = JUDGE_APPLY
 
@@ -56,52 +57,58 @@ class JudgeApply(ScriptKeys):
         """
         return _judge_apply(keys, session_id)
 
-    def call(
-        self,
-        *,
-        group: str,
-        entry_id: str,
-        task_id: str,
-        action: JudgeAction,
-        expected_row: str,
-        payload: str,
-        due: float,
-        event: PendingEvent = None,
-        duplicate_id: str = "",
-        traceparent: str = "",
-    ) -> Call[CommitOutcome]:
-        """Reply: what was done.
+    def call(self, *, group: str, items: Sequence[ApplyItem]) -> Call[list[CommitOutcome]]:
+        """Apply ``items`` (Results of this tenant and session), in order, in one call.
 
-        Args:
-            group: the Judges' consumer group.
-            entry_id: the Result's entry.
-            task_id: the task it answers (``""`` when it may not be matched: a forgery).
-            action: what to do.
-            expected_row: the ledger row as looked up (``""`` for ``reject``).
-            payload: Result JSON (approve), review item JSON (review), next attempt's JSON
-                (retry), else ``""``.
-            due: epoch seconds of the next attempt (retry), else 0.
-            event: the audit event of the outcome asked for, kept if it happens.
-            duplicate_id: the id of the event kept if the Result turns out a duplicate:
-                ``event`` under that id, as :func:`~chimera.ports.judge.duplicate_event`
-                makes it (``""``, or no ``event``: none is kept).
-            traceparent: the trace context the next attempt continues from (retry), else
-                ``""``.
+        Reply: what was done, per item.
         """
-        event_id, event_json = pending_args(event)
-        return self._call(
-            as_outcome,
-            group=group,
-            entry_id=entry_id,
-            task_id=task_id,
-            action=action.value,
-            expected_row=expected_row,
-            payload=payload,
-            due=due,
-            event_id=event_id,
-            event_json=event_json,
-            duplicate_id=duplicate_id,
-            traceparent=traceparent,
+        rest = [value for item in items for value in item.args()]
+        return self._call(as_outcomes, rest, group=group)
+
+
+class ApplyItem(NamedTuple):
+    """One Result's part of a ``JUDGE_APPLY`` call.
+
+    Attributes:
+        entry_id: the Result's entry.
+        task_id: the task it answers (``""`` when it may not be matched: a forgery).
+        action: what to do.
+        expected_row: the ledger row as looked up (``""`` for ``reject``).
+        payload: Result JSON (approve), review item JSON (review), next attempt's JSON
+            (retry), else ``""``.
+        due: epoch seconds of the next attempt (retry), else 0.
+        event: the audit event of the outcome asked for, kept if it happens.
+        duplicate_id: the id of the event kept if the Result turns out a duplicate:
+            ``event`` under that id, as :func:`~chimera.ports.judge.duplicate_event` makes
+            it (``""``, or no ``event``: none is kept).
+        traceparent: the trace context the next attempt continues from (retry), else
+            ``""``.
+    """
+
+    entry_id: str
+    task_id: str
+    action: JudgeAction
+    expected_row: str
+    payload: str
+    due: float
+    event: PendingEvent = None
+    duplicate_id: str = ""
+    traceparent: str = ""
+
+    def args(self) -> tuple[str | float, ...]:
+        """The item's arguments, in the script's order."""
+        event_id, event_json = pending_args(self.event)
+        return (
+            self.entry_id,
+            self.task_id,
+            self.action.value,
+            self.expected_row,
+            self.payload,
+            self.due,
+            event_id,
+            event_json,
+            self.duplicate_id,
+            self.traceparent,
         )
 
 

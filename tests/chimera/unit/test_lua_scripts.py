@@ -66,12 +66,16 @@ CALLS = {
     ),
     "judge_apply": judge_scripts.JudgeApply.of(KEYS, "s1").call(
         group="judges",
-        entry_id="1-0",
-        task_id="t1",
-        action=fields.JudgeAction.APPROVE,
-        expected_row="{}",
-        payload="{}",
-        due=0.0,
+        items=[
+            judge_scripts.ApplyItem(
+                entry_id="1-0",
+                task_id="t1",
+                action=fields.JudgeAction.APPROVE,
+                expected_row="{}",
+                payload="{}",
+                due=0.0,
+            )
+        ],
     ),
     "review_decide": judge_scripts.ReviewDecide.of(KEYS, "s1").call(
         task_id="t1", choice=fields.ReviewChoice.APPROVE, result_json="{}"
