@@ -15,6 +15,7 @@ script                 what for                                    wrapper
 ``admit_tasks``        may these entries run? (Worker, per batch)  ``AdmitTasks``
 ``discard_entries``    ack and delete stale copies                 ``DiscardEntries``
 ``judge_apply``        the Judge's commit / deny / review / retry  ``JudgeApply``
+                       of a batch of one session's Results
 ``review_decide``      a human's approve or reject                 ``ReviewDecide``
 ``replay_dead_letter`` a dead letter back into the stream          ``ReplayDeadLetter``
 ``dead_letter_result`` give up on a Result no Judge can judge      ``DeadLetterResult``
