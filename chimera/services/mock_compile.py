@@ -17,8 +17,8 @@ from typing import Any
 from pydantic_core import to_json
 
 from chimera.models.types import MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH
+from chimera.services.mock_layout import LayoutError, array_items, object_fields
 from chimera.services.mock_output import (
-    FULL_DEPTH,
     MAX_DEPTH,
     MAX_VALUES,
     CannotGenerate,
@@ -158,41 +158,14 @@ class _Compiler:
         raise _Unplanned
 
     def _object(self, schema: Mapping[str, Any], loc: Loc, path: str, depth: int) -> _Node:
-        properties = schema.get("properties") or {}
-        required = [name for name in schema.get("required") or [] if isinstance(name, str)]
-        extra = schema.get("additionalProperties", schema.get("unevaluatedProperties", True))
-        names = list(required)
-        if depth < FULL_DEPTH:
-            names += [name for name in properties if name not in names]
-        for name in list(names):
-            for needed in (schema.get("dependentRequired") or {}).get(name, []):
-                if needed not in names:
-                    names.append(needed)
-        low = int(schema.get("minProperties", 0))
-        high = schema.get("maxProperties")
-        if high is not None and len(names) > high:
-            optional = [n for n in names if n not in required]
-            names = [n for n in names if n in required] + optional[: max(0, high - len(required))]
-            if len(names) > high:
-                raise _Unplanned
-        if low > 1000:
-            raise _Unplanned
-        counter = 0
-        while len(names) < low:
-            counter += 1
-            name = f"extra_{counter}"
-            if name not in names and name not in properties:
-                names.append(name)
-        fields: list[tuple[Any, _Node]] = []
-        for name in names:
-            if name in properties:
-                sub, sub_loc = properties[name], (*loc, "properties", name)
-            elif extra is False:
-                raise _Unplanned
-            else:
-                key = "additionalProperties" if "additionalProperties" in schema else "properties"
-                sub, sub_loc = (extra if isinstance(extra, Mapping) else {}), (*loc, key)
-            fields.append((name, self.node(sub, sub_loc, f"{path}.{name}", depth + 1)))
+        try:
+            layout = object_fields(schema, loc, depth)
+        except LayoutError:
+            raise _Unplanned from None
+        fields = [
+            (name, self.node(sub, sub_loc, f"{path}.{name}", depth + 1))
+            for name, sub, sub_loc in layout
+        ]
         makes = tuple((name, node.make) for name, node in fields)
         size = 2 + sum(_text_size(len(str(name))) + 2 + node.size for name, node in fields)
         nesting = 1 + max((node.depth for _, node in fields), default=0)
@@ -202,26 +175,13 @@ class _Compiler:
         return _Node(lambda pick: {name: make(pick) for name, make in makes}, size, nesting)
 
     def _array(self, schema: Mapping[str, Any], loc: Loc, path: str, depth: int) -> _Node:
-        prefix = schema.get("prefixItems")
-        items = schema.get("items", {"type": "string"})
-        if isinstance(items, list):
-            prefix, items = items, schema.get("additionalItems", True)
-        prefix = prefix or []
-        low = int(schema.get("minItems", 0))
-        high = schema.get("maxItems")
-        wanted = max(low, len(prefix) if depth < FULL_DEPTH else 0, 1 if depth < 2 else 0)
-        if high is not None:
-            wanted = min(wanted, int(high))
-        if wanted > 1000 or (wanted > len(prefix) and items is False):
-            raise _Unplanned
+        try:
+            subs = array_items(schema, loc, depth)
+        except LayoutError:
+            raise _Unplanned from None
         nodes = [
-            self.node(
-                prefix[index] if index < len(prefix) else items,
-                (*loc, "items"),
-                f"{path}[{index}]",
-                depth + 1,
-            )
-            for index in range(wanted)
+            self.node(sub, (*loc, "items"), f"{path}[{index}]", depth + 1)
+            for index, sub in enumerate(subs)
         ]
         makes = tuple(node.make for node in nodes)
         size = 2 + sum(node.size + 1 for node in nodes)

@@ -25,6 +25,7 @@ from typing import Any
 from chimera.models.result import ErrorKind
 from chimera.models.types import check_payload_size
 from chimera.ports.llm import BackendError
+from chimera.services.mock_layout import LayoutError, array_items, object_fields
 from chimera.services.mock_schema import (
     Loc,
     Picker,
@@ -36,9 +37,6 @@ from chimera.services.mock_values import FORMATS, format_value, number_in_range,
 
 __all__ = ["FORMATS", "CannotGenerate", "Generator", "checked", "generate_output"]
 
-#: Below this depth every declared property is generated; deeper, only required ones
-#: (so a recursive schema, a tree through optional children, ends).
-FULL_DEPTH = 6
 #: Deeper than this the schema can only be met by an endless value.
 MAX_DEPTH = 32
 #: Most steps one output may take; past it the schema asks for too much.
@@ -198,63 +196,22 @@ class Generator:
         )
 
     def _object(self, schema: Mapping[str, Any], loc: Loc, path: str, depth: int) -> Any:
-        properties = schema.get("properties") or {}
-        required = [name for name in schema.get("required") or [] if isinstance(name, str)]
-        extra = schema.get("additionalProperties", schema.get("unevaluatedProperties", True))
-        names = list(required)
-        if depth < FULL_DEPTH:
-            names += [name for name in properties if name not in names]
-        for name in list(names):
-            for needed in (schema.get("dependentRequired") or {}).get(name, []):
-                if needed not in names:
-                    names.append(needed)
-        low = int(schema.get("minProperties", 0))
-        high = schema.get("maxProperties")
-        if high is not None and len(names) > high:
-            optional = [n for n in names if n not in required]
-            names = [n for n in names if n in required] + optional[: max(0, high - len(required))]
-            if len(names) > high:
-                raise CannotGenerate("more required properties than maxProperties", loc)
-        if low > 1000:
-            raise CannotGenerate("minProperties is too large for the mock", loc)
-        counter = 0
-        while len(names) < low:
-            counter += 1
-            name = f"extra_{counter}"
-            if name not in names and name not in properties:
-                names.append(name)
-        out: dict[str, Any] = {}
-        for name in names:
-            if name in properties:
-                sub, sub_loc = properties[name], (*loc, "properties", name)
-            elif extra is False:
-                raise CannotGenerate(
-                    f"property {name!r} is needed but additionalProperties is false", loc
-                )
-            else:
-                key = "additionalProperties" if "additionalProperties" in schema else "properties"
-                sub, sub_loc = (extra if isinstance(extra, Mapping) else {}), (*loc, key)
-            out[name] = self.value(sub, sub_loc, f"{path}.{name}", depth + 1)
-        return out
+        try:
+            fields = object_fields(schema, loc, depth)
+        except LayoutError as exc:
+            raise CannotGenerate(str(exc), exc.loc) from None
+        return {
+            name: self.value(sub, sub_loc, f"{path}.{name}", depth + 1)
+            for name, sub, sub_loc in fields
+        }
 
     def _array(self, schema: Mapping[str, Any], loc: Loc, path: str, depth: int) -> Any:
-        prefix = schema.get("prefixItems")
-        items = schema.get("items", {"type": "string"})
-        if isinstance(items, list):  # draft 7 and earlier: a list of items is a prefix
-            prefix, items = items, schema.get("additionalItems", True)
-        prefix = prefix or []
-        low = int(schema.get("minItems", 0))
-        high = schema.get("maxItems")
-        wanted = max(low, len(prefix) if depth < FULL_DEPTH else 0, 1 if depth < 2 else 0)
-        if high is not None:
-            wanted = min(wanted, int(high))
-        if wanted > 1000:
-            raise CannotGenerate("minItems is too large for the mock", (*loc, "minItems"))
-        if wanted > len(prefix) and items is False:
-            raise CannotGenerate("minItems asks for more items than the schema allows", loc)
+        try:
+            subs = array_items(schema, loc, depth)
+        except LayoutError as exc:
+            raise CannotGenerate(str(exc), exc.loc) from None
         out: list[Any] = []
-        for index in range(wanted):
-            sub = prefix[index] if index < len(prefix) else items
+        for index, sub in enumerate(subs):
             item_path = f"{path}[{index}]"
             value = self.value(sub, (*loc, "items"), item_path, depth + 1)
             if schema.get("uniqueItems"):
