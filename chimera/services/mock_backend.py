@@ -95,18 +95,6 @@ class MockBackend:
 
 #: Usage counts already built: a frozen model, so one instance serves every answer.
 _usages: dict[tuple[int, int], Usage] = {}
-#: The fields :func:`_response` fills, in the order LLMResponse declares (and dumps) them.
-_RESPONSE_FIELDS = (
-    "output",
-    "tool_calls",
-    "confidence",
-    "confidence_source",
-    "usage",
-    "model",
-    "raw",
-)
-_FILLS_RESPONSE = tuple(LLMResponse.model_fields) == _RESPONSE_FIELDS
-_set = object.__setattr__
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
@@ -126,34 +114,16 @@ def _response(
 ) -> LLMResponse:
     # Built without validation: the output is generated for the schema or comes from
     # validated config, and the Worker checks it against the output schema anyway.
-    # What trusted() would build, without its checks of the field names, which are fixed
-    # here (and compared with LLMResponse's once, at import).
-    if not _FILLS_RESPONSE:
-        return trusted(
-            LLMResponse,
-            output=output,
-            tool_calls=[],
-            confidence=confidence,
-            confidence_source=source,
-            usage=usage,
-            model="mock",
-            raw=None,
-        )
-    data = {
-        "output": output,
-        "tool_calls": [],
-        "confidence": confidence,
-        "confidence_source": source,
-        "usage": usage,
-        "model": "mock",
-        "raw": None,
-    }
-    response = LLMResponse.__new__(LLMResponse)
-    _set(response, "__dict__", data)
-    _set(response, "__pydantic_fields_set__", set(_RESPONSE_FIELDS))
-    _set(response, "__pydantic_extra__", None)
-    _set(response, "__pydantic_private__", None)
-    return response
+    return trusted(
+        LLMResponse,
+        output=output,
+        tool_calls=[],
+        confidence=confidence,
+        confidence_source=source,
+        usage=usage,
+        model="mock",
+        raw=None,
+    )
 
 
 def _prompt_chars(request: LLMRequest) -> int:

@@ -178,13 +178,11 @@ async def test_the_backend_answers_as_before() -> None:
     assert (answer.confidence, answer.usage.completion_tokens) == (0.5516, 23)
 
 
-async def test_the_backend_builds_its_response_as_trusted_would() -> None:
+async def test_the_backend_answers_what_validation_would_build() -> None:
     from chimera.models.llm import ConfidenceSource, LLMResponse
     from chimera.models.result import Usage
     from chimera.models.trusted import trusted
-    from chimera.services import mock_backend
 
-    assert mock_backend._FILLS_RESPONSE  # the direct build is the one in use
     request = LLMRequest(skill="s", messages=[Message.user("prompt")], output_schema=BENCH)
     answer = await MockBackend({"s": MockConfig(confidence=0.7)}).complete(request)
     expected = trusted(
