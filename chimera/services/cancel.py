@@ -27,6 +27,7 @@ from chimera.ports.stores import (
     TaskStatus,
     TaskStatusStore,
 )
+from chimera.services.audit_handover import hand_over
 from chimera.services.errors import RequestError
 from chimera.services.sessions import NoSuchSession
 from chimera.services.tenants import TenantScope
@@ -178,15 +179,7 @@ class CancelService:
 
     async def _report(self, events: list[AuditEvent]) -> None:
         """The events the cancellations kept pending, to the sinks; then cleared."""
-        if not events:
-            return
-        try:
-            await self.audit.record(events)
-            if self.pending_audit is not None:
-                await self.pending_audit.clear(events)
-        except Exception as exc:
-            # Applied, and the events wait in Redis beside it: the audit sweep sends them.
-            log.warning("cancel.outcome_audit_deferred", error=repr(exc), events=len(events))
+        await hand_over(events, self.audit, self.pending_audit, "cancel.outcome_audit_deferred")
 
 
 def _live_session(status: TaskStatus) -> str | None:

@@ -33,6 +33,7 @@ from chimera.ports.judge import (
 )
 from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import Delivery, ResultQueue
+from chimera.services.audit_handover import hand_over
 from chimera.services.audit_sweep import AuditSweep
 from chimera.services.faults import FaultClassifier, classify_builtin, handle
 from chimera.services.judge_drift import ResultDrift
@@ -358,16 +359,8 @@ class Judge:
 
     async def _report(self, events: list[AuditEvent]) -> None:
         """Hand the outcome events the commit kept as pending to the sinks, then clear them."""
-        if not events:
-            return
-        try:
-            await self.audit.record(events)
-            if self.pending is not None:
-                await self.pending.clear(events)
-        except Exception as exc:
-            # Committed, and the events wait in Redis beside what they report: the sweep
-            # sends them. The decision record written before the commit stands meanwhile.
-            log.warning("judge.outcome_audit_deferred", error=repr(exc), events=len(events))
+        # On failure the decision record written before the commit stands meanwhile.
+        await hand_over(events, self.audit, self.pending, "judge.outcome_audit_deferred")
 
     def _safely(self, hook: Callable[..., None], *args: object) -> None:
         try:

@@ -32,6 +32,7 @@ from chimera.ports.judge import AuditLogger
 from chimera.ports.runs import RunStore, RunWrite, StoredRun
 from chimera.ports.session import SessionStore
 from chimera.ports.stores import TaskStatusStore
+from chimera.services.audit_handover import hand_over
 from chimera.services.errors import RequestError
 from chimera.services.pipeline import (
     Advance,
@@ -315,12 +316,4 @@ class RunKeeper:
         return events
 
     async def _report(self, events: list[AuditEvent]) -> None:
-        if self.audit is None or not events:
-            return
-        try:
-            await self.audit.record(events)
-            if self.pending is not None:
-                await self.pending.clear(events)
-        except Exception as exc:
-            # Stored, and the events wait beside the run: the audit sweep sends them.
-            log.warning("pipeline.audit_deferred", error=repr(exc), events=len(events))
+        await hand_over(events, self.audit, self.pending, "pipeline.audit_deferred")

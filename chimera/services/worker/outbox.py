@@ -21,6 +21,7 @@ from chimera.ports.audit import PendingAudit
 from chimera.ports.judge import AuditLogger
 from chimera.ports.metrics import NO_METRICS, Metrics
 from chimera.ports.queue import DeadLetter, Delivery, TaskQueue
+from chimera.services.audit_handover import hand_over
 from chimera.services.faults import FaultClassifier, handle
 from chimera.services.worker import events
 from chimera.services.worker.batch import Batch
@@ -238,21 +239,7 @@ class Outbox:
     async def _report(self, confirmed: Sequence[AuditEvent | None]) -> None:
         """Write events Redis kept as pending to the sinks, then forget them there."""
         written = [event for event in confirmed if event is not None]
-        if not written or self.audit is None:
-            return
-        try:
-            await self.audit.record(written)
-            if self.pending is not None:
-                await self.pending.clear(written)
-        except Exception as exc:
-            # The change happened and its events are kept in Redis: the audit sweep sends
-            # them later. Nothing to redo here.
-            log.warning(
-                "worker.audit_deferred",
-                error=repr(exc),
-                events=len(written),
-                next="the audit sweep sends them",
-            )
+        await hand_over(written, self.audit, self.pending, "worker.audit_deferred")
 
 
 def _failed(run: TaskRun) -> bool:
