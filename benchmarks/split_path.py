@@ -37,9 +37,9 @@ import whole_path
 
 from chimera.config.loader import load_swarm
 from chimera.lib.decoded import DecodedCache
-from chimera.lib.judged import judge_action, pending_events, task_id_to_match
+from chimera.lib.judged import apply_item
 from chimera.lib.keys import JUDGE_GROUP, Keyspace
-from chimera.lib.lua.judge_scripts import ApplyItem, JudgeApply
+from chimera.lib.lua.judge_scripts import JudgeApply
 from chimera.lib.records import audit_record
 from chimera.lib.stream_entry import decode_entry
 from chimera.models.audit import GENESIS_HASH
@@ -127,22 +127,7 @@ async def steps(count: int) -> list[tuple[str, float]]:
         ]
 
     async def apply_calls() -> None:
-        calls = []
-        for item in state["judged"]:
-            action, payload, due = judge_action(item)
-            event, duplicate_id = pending_events(item)
-            calls.append(
-                ApplyItem(
-                    entry_id=item.delivery.entry_id,
-                    task_id=task_id_to_match(item),
-                    action=action,
-                    expected_row=item.delivery.raw,
-                    payload=payload,
-                    due=due,
-                    event=event,
-                    duplicate_id=duplicate_id,
-                )
-            )
+        calls = [apply_item(item, item.delivery.raw) for item in state["judged"]]
         # One call for the chunk, as RedisUnitOfWork.apply makes it per tenant and session.
         state["calls"] = [JudgeApply.of(keys, "s1").call(group=JUDGE_GROUP, items=calls)]
 

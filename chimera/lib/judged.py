@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chimera.lib.fields import JudgeAction
+from chimera.lib.lua.judge_scripts import ApplyItem
 from chimera.lib.lua.wrapper import PendingEvent
 from chimera.lib.records import committed_result, review_item
 from chimera.ports.judge import CommitOutcome, Judged
@@ -51,3 +52,20 @@ def pending_events(item: Judged) -> tuple[PendingEvent, str]:
         return None, ""
     done = item.events.done
     return (done.id, done.stored_json()), item.events.duplicate_id
+
+
+def apply_item(item: Judged, expected_row: str) -> ApplyItem:
+    """``item``'s part of a ``JUDGE_APPLY`` call; ``expected_row`` is its ledger row as read."""
+    action, payload, due = judge_action(item)
+    event, duplicate_id = pending_events(item)
+    return ApplyItem(
+        entry_id=item.delivery.entry_id,
+        task_id=task_id_to_match(item),
+        action=action,
+        expected_row=expected_row,
+        payload=payload,
+        due=due,
+        event=event,
+        duplicate_id=duplicate_id,
+        traceparent=item.delivery.traceparent or "",
+    )

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from chimera.lib.decoded import DecodedCache
 from chimera.lib.fields import UNKNOWN_SESSION
-from chimera.lib.judged import judge_action, pending_events, task_id_to_match
+from chimera.lib.judged import apply_item
 from chimera.lib.keys import JUDGE_GROUP, Keyspace
 from chimera.lib.lua.judge_scripts import ApplyItem, DeadLetterResult, JudgeApply
 from chimera.lib.records import dead_letter as dead_letter_record
@@ -99,21 +99,7 @@ class RedisUnitOfWork:
         for index, item in enumerate(items):
             task = item.task
             tenant = item.delivery.tenant
-            action, payload, due = judge_action(item)
-            event, duplicate_id = pending_events(item)
-            applied.append(
-                ApplyItem(
-                    entry_id=item.delivery.entry_id,
-                    task_id=task_id_to_match(item),
-                    action=action,
-                    expected_row=self._stored_row(tenant, task) if task else "",
-                    payload=payload,
-                    due=due,
-                    event=event,
-                    duplicate_id=duplicate_id,
-                    traceparent=item.delivery.traceparent or "",
-                )
-            )
+            applied.append(apply_item(item, self._stored_row(tenant, task) if task else ""))
             groups[(tenant, task.session if task else UNKNOWN_SESSION)].append(index)
         calls = []
         order: list[list[int]] = []
